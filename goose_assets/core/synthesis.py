@@ -1,0 +1,174 @@
+"""Parse and validate a generator's answer, whichever backend produced it.
+
+The contract (DESIGN §5): the JSON parses against the schema, the answer is verbatim in
+the source, masked text + answer rebuilds the source, and the distractors are distinct from
+each other and from the answer. Every failure returns a reason string that becomes a
+quarantine row.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from goose_assets.core.prompts import OUTPUT_KEYS, family
+from goose_assets.core.records import MASK
+from goose_assets.core.text import collapse_ws, normalize_option, strip_control
+
+_ANSWER_TAG = re.compile(r"<answer>(.*?)(?:</answer>|$)", re.DOTALL | re.IGNORECASE)
+_FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
+
+MIN_USABLE_DISTRACTORS = 8
+LENGTH_RATIO_BAND = (0.25, 4.0)
+
+
+class ParseError(ValueError):
+    """The model's text is not a usable JSON object; `reason` is the quarantine reason."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+def extract_json_text(text: str) -> str:
+    """The JSON part of a reply: inside <answer> tags, a code fence, or the outermost braces."""
+    text = strip_control(text)
+    m = _ANSWER_TAG.search(text)
+    if m:
+        text = m.group(1)
+    m = _FENCE.search(text)
+    if m:
+        text = m.group(1)
+    return text.strip()
+
+
+def repair_json(text: str) -> str:
+    """Best-effort repair of common breakage: prose around the object, trailing commas,
+    and truncation (close open strings, arrays and objects)."""
+    start = text.find("{")
+    if start < 0:
+        return text
+    text = text[start:]
+    end = text.rfind("}")
+    try:
+        json.loads(text[: end + 1], strict=False)
+        return text[: end + 1]
+    except ValueError:
+        pass
+    text = re.sub(r",\s*([}\]])", r"\1", text)
+    stack: list[str] = []
+    in_str = False
+    escaped = False
+    for ch in text:
+        if in_str:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_str = False
+        elif ch == '"':
+            in_str = True
+        elif ch in "{[":
+            stack.append("}" if ch == "{" else "]")
+        elif ch in "}]" and stack:
+            stack.pop()
+    tail = ('"' if in_str else "") + "".join(reversed(stack))
+    repaired = text.rstrip().rstrip(",") + tail
+    return re.sub(r",\s*([}\]])", r"\1", repaired)
+
+
+def parse_object(text: str) -> tuple[dict[str, Any] | None, bool]:
+    """Parse a reply into a dict. Returns (obj, repaired). `None` means an explicit empty
+    answer ("no suitable passage"). Raises ParseError otherwise."""
+    body = extract_json_text(text)
+    if body in ("", '""', "''"):
+        return None, False
+    try:
+        obj = json.loads(body, strict=False)
+        repaired = False
+    except ValueError:
+        try:
+            obj = json.loads(repair_json(body), strict=False)
+            repaired = True
+        except ValueError as exc:
+            raise ParseError("invalid_json", str(exc)[:200]) from exc
+    if obj == "" or obj is None:
+        return None, repaired
+    if not isinstance(obj, dict):
+        raise ParseError("schema_violation", f"top level is {type(obj).__name__}, not object")
+    return obj, repaired
+
+
+@dataclass(slots=True)
+class ValidSpan:
+    context_masked: str
+    answer: str
+    distractors: list[str]
+    span_start: int
+    span_end: int
+
+
+def validate_generation(obj: dict[str, Any], shape: str, source: str) -> ValidSpan:
+    """Check one parsed generation against its source text. Raises ParseError(reason)."""
+    masked_key, answer_key, distractor_key = OUTPUT_KEYS[family(shape)]
+    missing = [k for k in (masked_key, answer_key, distractor_key) if k not in obj]
+    if missing:
+        raise ParseError("schema_violation", f"missing keys {missing}")
+    masked, answer, distractors = obj[masked_key], obj[answer_key], obj[distractor_key]
+    if not isinstance(masked, str) or not isinstance(answer, str) or not isinstance(distractors, list):
+        raise ParseError("schema_violation", "wrong value types")
+    if not answer.strip():
+        raise ParseError("empty_answer")
+    if masked.count(MASK) != 1:
+        raise ParseError("mask_count", f"{masked.count(MASK)} [MASK] tokens")
+    start = _locate(source, answer)
+    if start is None:
+        raise ParseError("answer_not_in_source", answer[:200])
+    exact = source[start[0] : start[1]]
+    rebuilt = masked.replace(MASK, answer)
+    if collapse_ws(rebuilt) != collapse_ws(source):
+        raise ParseError("mask_does_not_rebuild_source")
+    # canonicalize: the stored context is cut from the source itself, so the rebuild is exact
+    context = source[: start[0]] + MASK + source[start[1] :]
+    usable = usable_distractors(exact, [d for d in distractors if isinstance(d, str)])
+    if len(usable) < MIN_USABLE_DISTRACTORS:
+        raise ParseError("too_few_distractors", f"{len(usable)} usable of {len(distractors)}")
+    return ValidSpan(context, exact, usable, start[0], start[1])
+
+
+def usable_distractors(answer: str, distractors: list[str]) -> list[str]:
+    """Distinct (after whitespace/case normalization), not the answer, within the length band."""
+    seen = {normalize_option(answer)}
+    lo, hi = LENGTH_RATIO_BAND
+    alen = max(1, len(answer.strip()))
+    out: list[str] = []
+    for d in distractors:
+        d = d.strip("\n")
+        key = normalize_option(d)
+        if not key or key in seen:
+            continue
+        if not lo <= len(d.strip()) / alen <= hi:
+            continue
+        seen.add(key)
+        out.append(d)
+    return out
+
+
+def _locate(source: str, answer: str) -> tuple[int, int] | None:
+    """Find `answer` in `source`, exactly or modulo whitespace."""
+    i = source.find(answer)
+    if i >= 0:
+        return i, i + len(answer)
+    stripped = answer.strip()
+    if stripped and (i := source.find(stripped)) >= 0:
+        return i, i + len(stripped)
+    tokens = stripped.split()
+    if not tokens:
+        return None
+    pattern = r"\s+".join(re.escape(t) for t in tokens)
+    m = re.search(pattern, source)
+    return (m.start(), m.end()) if m else None

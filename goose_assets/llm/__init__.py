@@ -1,0 +1,1 @@
+"""LLM backends behind one interface (`LLMBackend.generate`): offline, openai, vllm."""

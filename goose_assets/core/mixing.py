@@ -1,0 +1,492 @@
+"""The training mix: a deterministic, weighted, difficulty-stratified sample with a split.
+
+``build_mix(tasks, config)`` returns the sampled tasks and a JSON-ready report;
+``sample_mix`` returns the tasks alone.
+
+How a mix is drawn:
+
+1. **Eligibility.** Tasks of domains with weight 0 (or no weight) are left out, and with
+   ``drop_zero_pass`` so are tasks no student rollout solved (pass rate 0: often
+   unsolvable or mislabelled). Both are counted in the report.
+2. **Domain quotas** by largest-remainder (Hamilton) allocation of ``target_size`` over
+   the weights, computed with exact fractions so the result never depends on float
+   rounding. ``target_size=None`` asks for the largest mix the available tasks support
+   at exactly the requested weights.
+3. **Shortfall** (a domain has fewer eligible tasks than its quota) follows
+   ``on_shortfall``:
+   - ``"redistribute"`` (default): the short domain gives all it has and the missing rows
+     are re-allocated to the other domains by their weights, so the mix keeps its size
+     but the short domain's share falls below the request;
+   - ``"shrink"``: the whole mix shrinks until every domain can meet its share, so the
+     shares hold and the size falls.
+   Either way the report says so, per domain (``shortfall``) and overall (``warnings``,
+   ``weights_met``): nothing is redistributed silently.
+4. **Difficulty strata.** Within a domain, tasks are bucketed by student pass rate
+   (``n_correct / n``) on ``difficulty_edges``, plus an ``unknown`` bucket for tasks
+   without rollouts. The domain quota is split over buckets proportionally to their
+   sizes (or uniformly, ``bucket_allocation="uniform"``), and every non-empty bucket
+   gets at least one task whenever the quota allows.
+5. **Selection.** Inside a bucket, tasks are ranked by ``sha256(seed, task_id)`` and the
+   first ones are taken. The draw depends only on the set of task ids and the seed,
+   never on input order, and a larger mix with the same seed is a superset per bucket.
+6. **Split.** A task is in ``validation`` when ``sha256("goose-split-v1", task_id)``,
+   read as a fraction of 2**64, is below ``val_fraction``. The seed is deliberately not
+   part of it: a task lands on the same side in every mix and every seed, so no
+   validation task is ever trained on by another mix of the same corpus (and a larger
+   ``val_fraction`` only moves tasks from train to validation, never back).
+
+The output order is the selection hash order (a deterministic shuffle that interleaves
+domains), and each output task is a shallow copy of its input plus ``split`` and
+``difficulty_bucket``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from goose_assets.core.records import DOMAINS
+
+__all__ = [
+    "REQUIRED_TASK_KEYS",
+    "SHARE_TOLERANCE_POINTS",
+    "SPLITS",
+    "MixConfig",
+    "MixResult",
+    "allocate_largest_remainder",
+    "build_mix",
+    "difficulty_bucket",
+    "is_validation",
+    "sample_mix",
+]
+
+SPLITS: tuple[str, str] = ("train", "validation")
+REQUIRED_TASK_KEYS: tuple[str, ...] = (
+    "task_id",
+    "domain",
+    "question",
+    "options",
+    "answer_letter",
+    "answer_index",
+    "doc_id",
+    "license",
+    "source",
+)
+UNKNOWN_BUCKET = "unknown"
+SPLIT_SALT = "goose-split-v1"
+# a mix name becomes a directory name: letters, digits, "_" and "-" only, so no quote,
+# ";", "/", ".." or leading "-" can reach a path or a shell
+_SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+_SHARE_DECIMALS = 6
+# the issue's acceptance bound on |realized - requested| share, in percentage points
+SHARE_TOLERANCE_POINTS = 2.0
+
+
+class MixConfig(BaseModel):
+    """Run config of one training mix (validated; unknown keys are rejected)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(
+        default="default",
+        description="Mix name, also the export directory name: [A-Za-z0-9][A-Za-z0-9_-]{0,63}.",
+    )
+    weights: dict[str, float] = Field(
+        default_factory=lambda: dict.fromkeys(DOMAINS, 1.0),
+        description="Relative weight per domain (normalized); >= 0, at least one > 0.",
+    )
+    target_size: int | None = Field(
+        default=None,
+        ge=1,
+        description="Rows in the mix (train + validation). None: the largest mix the "
+        "available tasks support at exactly the requested weights.",
+    )
+    difficulty_edges: tuple[float, ...] = Field(
+        default=(0.0, 0.25, 0.5, 0.75, 1.0),
+        description="Bucket edges on student pass rate, from 0.0 to 1.0, increasing. "
+        "Buckets are [e0, e1), [e1, e2), ..., [e_{k-1}, 1.0].",
+    )
+    bucket_allocation: Literal["proportional", "uniform"] = Field(
+        default="proportional",
+        description="Split a domain's quota over difficulty buckets by bucket size, or evenly.",
+    )
+    val_fraction: float = Field(
+        default=0.05, ge=0.0, le=0.5, description="Share of tasks hashed into validation."
+    )
+    seed: int = Field(default=0, description="Selects which tasks fill each bucket.")
+    drop_zero_pass: bool = Field(
+        default=False, description="Leave out tasks that no student rollout solved."
+    )
+    on_shortfall: Literal["redistribute", "shrink"] = Field(
+        default="redistribute",
+        description="When a domain lacks tasks: keep the size and re-allocate its missing "
+        "rows to other domains, or shrink the mix so every share holds.",
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_slug(cls, name: str) -> str:
+        if not _SLUG.fullmatch(name):
+            raise ValueError(
+                f"mix name {name!r} must match [A-Za-z0-9][A-Za-z0-9_-]{{0,63}} "
+                "(it becomes a directory name)"
+            )
+        return name
+
+    @field_validator("weights")
+    @classmethod
+    def _weights_are_usable(cls, weights: dict[str, float]) -> dict[str, float]:
+        for domain, weight in weights.items():
+            if not _SLUG.fullmatch(domain):
+                raise ValueError(f"domain name {domain!r} is not a slug")
+            if not math.isfinite(weight) or weight < 0:
+                raise ValueError(f"weight of {domain!r} must be finite and >= 0, got {weight}")
+        if not any(weight > 0 for weight in weights.values()):
+            raise ValueError("at least one domain weight must be > 0")
+        return weights
+
+    @field_validator("difficulty_edges")
+    @classmethod
+    def _edges_cover_unit_interval(cls, edges: tuple[float, ...]) -> tuple[float, ...]:
+        if len(edges) < 2 or edges[0] != 0.0 or edges[-1] != 1.0:
+            raise ValueError("difficulty_edges must start at 0.0 and end at 1.0")
+        if any(low >= high for low, high in zip(edges, edges[1:], strict=False)):
+            raise ValueError("difficulty_edges must be strictly increasing")
+        return edges
+
+    def shares(self) -> dict[str, Fraction]:
+        """Requested share per positive-weight domain, as exact fractions summing to 1."""
+        positive = {d: Fraction(w) for d, w in sorted(self.weights.items()) if w > 0}
+        total = sum(positive.values())
+        return {domain: weight / total for domain, weight in positive.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class MixResult:
+    """The sampled tasks (output order) and the JSON-ready report."""
+
+    tasks: list[dict[str, Any]]
+    report: dict[str, Any]
+
+
+# ---------------------------------------------------------------------------- allocation
+
+
+def _hamilton(total: int, weights: Mapping[str, Fraction]) -> dict[str, int]:
+    """Largest-remainder split of ``total``; ties go to the larger weight, then the key."""
+    weight_sum = sum(weights.values())
+    if total <= 0 or weight_sum <= 0:
+        return dict.fromkeys(weights, 0)
+    exact = {key: total * weight / weight_sum for key, weight in weights.items()}
+    counts = {key: math.floor(value) for key, value in exact.items()}
+    leftover = total - sum(counts.values())
+    by_remainder = sorted(exact, key=lambda k: (-(exact[k] - counts[k]), -weights[k], k))
+    for key in by_remainder[:leftover]:
+        counts[key] += 1
+    return counts
+
+
+def allocate_largest_remainder(
+    total: int,
+    weights: Mapping[str, Fraction | float | int],
+    capacities: Mapping[str, int] | None = None,
+) -> dict[str, int]:
+    """Split ``total`` over keys by weight (Hamilton method), never above a key's capacity.
+
+    A key whose share exceeds its capacity is filled to capacity and what is left is
+    re-split over the other keys by their weights, until every share fits. The result
+    sums to ``min(total, total capacity of the positive-weight keys)``. Deterministic:
+    exact fractions, ties broken by weight then key.
+    """
+    counts = {key: 0 for key in weights}
+    open_weights = {key: Fraction(w) for key, w in weights.items() if w > 0}
+    remaining = total
+    while remaining > 0 and open_weights:
+        trial = _hamilton(remaining, open_weights)
+        over = [k for k in open_weights if capacities is not None and trial[k] > capacities[k]]
+        if not over:
+            counts.update(trial)
+            break
+        for key in over:
+            capacity = capacities[key] if capacities is not None else 0
+            counts[key] = capacity
+            remaining -= capacity
+            del open_weights[key]
+    return counts
+
+
+# ------------------------------------------------------------------------------ hashing
+
+
+def _unit_hash(*parts: str) -> int:
+    digest = hashlib.sha256("\x1f".join(parts).encode("utf-8", "surrogatepass")).digest()
+    return int.from_bytes(digest[:8], "big")
+
+
+def is_validation(task_id: str, val_fraction: float) -> bool:
+    """Whether ``task_id`` is in the validation split (seed-independent, stable forever)."""
+    return _unit_hash(SPLIT_SALT, task_id) < val_fraction * 2**64
+
+
+def _selection_rank(seed: int, task_id: str) -> tuple[int, str]:
+    # task_id breaks the (astronomically unlikely) hash tie so the order is total
+    return (_unit_hash("goose-mix-v1", str(seed), task_id), task_id)
+
+
+# --------------------------------------------------------------------------- difficulty
+
+
+def _bucket_labels(edges: Sequence[float]) -> list[str]:
+    last = len(edges) - 2
+    return [
+        f"[{low:.2f},{high:.2f}{']' if index == last else ')'}"
+        for index, (low, high) in enumerate(zip(edges, edges[1:], strict=False))
+    ]
+
+
+def _pass_rate(task: Mapping[str, Any]) -> float | None:
+    rate = task.get("pass_rate")
+    if rate is None or (isinstance(rate, float) and math.isnan(rate)):
+        return None
+    if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0.0 <= rate <= 1.0:
+        raise ValueError(f"task {task.get('task_id')!r}: pass_rate {rate!r} is not in [0, 1]")
+    return float(rate)
+
+
+def difficulty_bucket(pass_rate: float | None, edges: Sequence[float]) -> str:
+    """The bucket label of a pass rate: "[0.25,0.50)", the closed last one, or "unknown"."""
+    if pass_rate is None:
+        return UNKNOWN_BUCKET
+    labels = _bucket_labels(edges)
+    for label, high in zip(labels, edges[1:], strict=False):
+        if pass_rate < high:
+            return label
+    return labels[-1]
+
+
+def _bucket_quotas(
+    quota: int, bucket_sizes: Mapping[str, int], allocation: Literal["proportional", "uniform"]
+) -> dict[str, int]:
+    """Split a domain quota over its buckets, at least one per non-empty bucket if possible."""
+    weights = {
+        label: Fraction(size if allocation == "proportional" else 1)
+        for label, size in bucket_sizes.items()
+        if size > 0
+    }
+    counts = allocate_largest_remainder(quota, weights, bucket_sizes)
+    # a small bucket can round to zero; take one from the bucket with the most to spare
+    for label in sorted(weights, key=lambda k: (bucket_sizes[k], k)):
+        if counts[label] == 0:
+            donor = max(counts, key=lambda k: (counts[k], k))
+            if counts[donor] <= 1:
+                break
+            counts[donor] -= 1
+            counts[label] = 1
+    return {label: counts.get(label, 0) for label in bucket_sizes}
+
+
+# ------------------------------------------------------------------------------ sampling
+
+
+def _validate_tasks(tasks: Sequence[Mapping[str, Any]]) -> None:
+    seen: set[str] = set()
+    for task in tasks:
+        missing = [key for key in REQUIRED_TASK_KEYS if key not in task]
+        if missing:
+            raise ValueError(f"task {task.get('task_id')!r} lacks keys {missing}")
+        task_id = task["task_id"]
+        if task_id in seen:
+            # two rows with one id means an upstream stage duplicated work: fail loudly
+            raise ValueError(f"duplicate task_id {task_id!r}")
+        seen.add(task_id)
+
+
+def _effective_target(
+    config: MixConfig, shares: Mapping[str, Fraction], available: Mapping[str, int]
+) -> int:
+    """The number of rows to allocate over the domains.
+
+    ``shrink`` caps the request at what every share can support (zero when a weighted
+    domain has no tasks at all). ``redistribute`` keeps an explicit ``target_size``; with
+    none, it takes the largest mix the *stocked* domains support at their shares, so one
+    empty domain reports a shortfall instead of emptying the whole mix.
+    """
+    supported_by_all = min(math.floor(available[d] / share) for d, share in shares.items())
+    if config.on_shortfall == "shrink":
+        return min(config.target_size or supported_by_all, supported_by_all)
+    if config.target_size is not None:
+        return config.target_size
+    stocked = [math.floor(available[d] / s) for d, s in shares.items() if available[d] > 0]
+    return min(stocked, default=0)
+
+
+def _domain_report(
+    shares: Mapping[str, Fraction],
+    requested: Mapping[str, int],
+    available: Mapping[str, int],
+    selected: Mapping[str, int],
+) -> dict[str, dict[str, Any]]:
+    total = sum(selected.values())
+    report: dict[str, dict[str, Any]] = {}
+    for domain, share in shares.items():
+        realized = selected[domain] / total if total else 0.0
+        report[domain] = {
+            "requested_share": round(float(share), _SHARE_DECIMALS),
+            "realized_share": round(realized, _SHARE_DECIMALS),
+            "share_error_points": round(100 * (realized - float(share)), 3),
+            "requested_count": requested[domain],
+            "available": available[domain],
+            "selected": selected[domain],
+            "shortfall": max(0, requested[domain] - available[domain]),
+        }
+    return report
+
+
+def _mix_warnings(
+    domains: Mapping[str, Mapping[str, Any]], config: MixConfig, n_selected: int
+) -> list[str]:
+    """Human-readable lines for every way the mix differs from the request."""
+    action = (
+        "its missing rows went to the other domains"
+        if config.on_shortfall == "redistribute"
+        else "the mix shrank to keep every share"
+    )
+    warnings = [
+        f"{domain}: requested {row['requested_count']} tasks, only {row['available']} "
+        f"eligible ({action})"
+        for domain, row in domains.items()
+        if row["shortfall"]
+    ]
+    if config.target_size is not None and n_selected < config.target_size:
+        warnings.append(f"mix has {n_selected} tasks, {config.target_size} requested")
+    for domain, row in domains.items():
+        if abs(row["share_error_points"]) > SHARE_TOLERANCE_POINTS:
+            warnings.append(
+                f"{domain}: realized share {row['realized_share']:.3f} vs requested "
+                f"{row['requested_share']:.3f}"
+            )
+    return warnings
+
+
+def build_mix(tasks: Sequence[Mapping[str, Any]], config: MixConfig) -> MixResult:
+    """Draw the training mix described by ``config`` from ``tasks``.
+
+    ``tasks`` are mappings with at least ``REQUIRED_TASK_KEYS`` and optionally
+    ``pass_rate`` (float in [0, 1] or None; missing means unknown). Raises ValueError on a
+    missing key, a duplicate ``task_id`` or a pass rate outside [0, 1]. The result
+    depends only on the set of tasks and the config, not on their order.
+    """
+    _validate_tasks(tasks)
+    shares = config.shares()
+    by_domain: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    unweighted: Counter[str] = Counter()
+    zero_pass: Counter[str] = Counter()
+    for task in tasks:
+        domain = task["domain"]
+        if domain not in shares:
+            unweighted[domain] += 1
+        elif config.drop_zero_pass and _pass_rate(task) == 0.0:
+            zero_pass[domain] += 1
+        else:
+            by_domain[domain].append(task)
+
+    available = {domain: len(by_domain[domain]) for domain in shares}
+    target = _effective_target(config, shares, available)
+    # what the user asked for, before any shortfall handling: the report compares with it
+    requested = _hamilton(config.target_size or target, shares)
+    quotas = allocate_largest_remainder(target, shares, available)
+
+    chosen: list[dict[str, Any]] = []
+    buckets_report: dict[str, dict[str, dict[str, int]]] = {}
+    for domain in shares:
+        picked, buckets_report[domain] = _sample_domain(by_domain[domain], quotas[domain], config)
+        chosen.extend(picked)
+
+    chosen.sort(key=lambda task: _selection_rank(config.seed, task["task_id"]))
+    selected = Counter(task["domain"] for task in chosen)
+    domains = _domain_report(shares, requested, available, {d: selected[d] for d in shares})
+    report = {
+        "mix": config.name,
+        "config": config.model_dump(mode="json"),
+        "n_input": len(tasks),
+        "n_eligible": sum(available.values()),
+        "n_selected": len(chosen),
+        "target_size": config.target_size,
+        "effective_target_size": target,
+        "on_shortfall": config.on_shortfall,
+        "dropped": {
+            "unweighted_domain": dict(sorted(unweighted.items())),
+            "zero_pass": dict(sorted(zero_pass.items())),
+        },
+        "domains": domains,
+        "max_share_error_points": max(
+            (abs(row["share_error_points"]) for row in domains.values()), default=0.0
+        ),
+        "weights_met": all(
+            abs(row["share_error_points"]) <= SHARE_TOLERANCE_POINTS for row in domains.values()
+        ),
+        "size_met": config.target_size is None or len(chosen) == config.target_size,
+        "buckets": buckets_report,
+        "split": _split_report(chosen),
+        "warnings": _mix_warnings(domains, config, len(chosen)),
+    }
+    return MixResult(tasks=chosen, report=report)
+
+
+def _sample_domain(
+    tasks: Sequence[Mapping[str, Any]], quota: int, config: MixConfig
+) -> tuple[list[dict[str, Any]], dict[str, dict[str, int]]]:
+    """Stratified pick of ``quota`` tasks of one domain, and its per-bucket counts."""
+    labels = [*_bucket_labels(config.difficulty_edges), UNKNOWN_BUCKET]
+    strata: dict[str, list[Mapping[str, Any]]] = {label: [] for label in labels}
+    for task in tasks:
+        strata[difficulty_bucket(_pass_rate(task), config.difficulty_edges)].append(task)
+
+    sizes = {label: len(members) for label, members in strata.items()}
+    bucket_quotas = _bucket_quotas(quota, sizes, config.bucket_allocation)
+    picked: list[dict[str, Any]] = []
+    for label, members in strata.items():
+        ranked = sorted(members, key=lambda t: _selection_rank(config.seed, t["task_id"]))
+        for task in ranked[: bucket_quotas[label]]:
+            picked.append(
+                {
+                    **task,
+                    "difficulty_bucket": label,
+                    "split": SPLITS[1]
+                    if is_validation(task["task_id"], config.val_fraction)
+                    else SPLITS[0],
+                }
+            )
+    report = {
+        label: {"available": sizes[label], "selected": bucket_quotas[label]}
+        for label in labels
+        if sizes[label]
+    }
+    return picked, report
+
+
+def _split_report(chosen: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    per_domain: dict[str, Counter[str]] = defaultdict(Counter)
+    for task in chosen:
+        per_domain[task["domain"]][task["split"]] += 1
+    totals = Counter(task["split"] for task in chosen)
+    return {
+        **{split: totals[split] for split in SPLITS},
+        "by_domain": {
+            domain: {split: counts[split] for split in SPLITS}
+            for domain, counts in sorted(per_domain.items())
+        },
+    }
+
+
+def sample_mix(tasks: Sequence[Mapping[str, Any]], config: MixConfig) -> list[dict[str, Any]]:
+    """The sampled tasks of ``build_mix`` without the report."""
+    return build_mix(tasks, config).tasks

@@ -39,10 +39,11 @@ def extract_json_text(text: str) -> str:
     m = _ANSWER_TAG.search(text)
     if m:
         text = m.group(1)
-    m = _FENCE.search(text)
-    if m:
-        text = m.group(1)
-    return text.strip()
+    text = text.strip()
+    # a fence is unwrapped only around the whole reply: documents contain fences of their own
+    if not text.startswith("{") and (m := _FENCE.search(text)):
+        text = m.group(1).strip()
+    return text
 
 
 def repair_json(text: str) -> str:

@@ -85,8 +85,9 @@ class LLMBackend(Protocol):
     model: str
     uses_cache: bool
 
-    def prepare(self, domain: str, corpus_texts: Sequence[str]) -> None:
-        """Give the backend the domain's texts before generating (offline mines distractors)."""
+    def prepare(self, domain: str, corpus: Sequence[tuple[str, str, str]]) -> None:
+        """Give the backend the domain's (key, shape, body) texts before generating.
+        The offline backend mines distractor spans from them; LLM backends ignore it."""
 
     def generate(
         self,

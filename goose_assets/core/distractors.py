@@ -1,0 +1,227 @@
+"""Offline distractors: meaning-changing mutations of the answer and corpus-mined spans.
+
+Mutations stay on topic (same symbols, same style) but change the meaning: numbers,
+operators, comparisons, negations, swapped identifiers, off-by-one edits and reordered
+steps. Several mutations are stacked on one candidate so that code distractors are not
+all single-operator edits (the audit's complaint about GooseReason). Mined spans come from
+other documents of the same domain with a similar length, so length alone does not give
+the answer away.
+"""
+
+from __future__ import annotations
+
+import bisect
+import random
+import re
+from collections.abc import Callable, Iterable
+
+from goose_assets.core.spans import units_for
+from goose_assets.core.text import normalize_option
+
+_NUM = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?![\w.])")
+_IDENT = re.compile(r"\b[a-z_][a-z0-9_]*\b")
+_PY_RESERVED = frozenset(
+    "and as assert async await break class continue def del elif else except finally for from "
+    "global if import in is lambda nonlocal not or pass raise return try while with yield self "
+    "True False None print len range int str float list dict set tuple min max abs sum sorted".split()
+)
+
+OPERATOR_SWAPS: tuple[tuple[str, str], ...] = (
+    (" + ", " - "), (" * ", " / "), (" <= ", " >= "), (" < ", " > "), (" == ", " != "),
+    (" and ", " or "), ("True", "False"), ("min(", "max("), ("+=", "-="), ("//", "%"),
+    (r"\times", "+"), (r"\le", r"\ge"), (r"\sin", r"\cos"), ("^2", "^3"), (r"\cdot", "+"),
+    ("append(", "insert(0, "), ("[0]", "[-1]"), ("sqrt", "log"),
+)
+WORD_SWAPS: tuple[tuple[str, str], ...] = (
+    ("increases", "decreases"), ("increase", "decrease"), ("more", "less"), ("higher", "lower"),
+    ("larger", "smaller"), ("greater", "smaller"), ("before", "after"), ("always", "never"),
+    ("positive", "negative"), ("acid", "base"), ("gains", "loses"), ("gain", "lose"),
+    ("can", "cannot"), ("should", "should not"), ("must", "must not"), ("allows", "blocks"),
+    ("encrypt", "decrypt"), ("client", "server"), ("input", "output"), ("public", "private"),
+    ("maximum", "minimum"), ("first", "last"), ("left", "right"), ("inside", "outside"),
+    ("add", "subtract"), ("multiply", "divide"), ("sum", "difference"), ("even", "odd"),
+    ("absorbs", "releases"), ("oxidation", "reduction"), ("attacker", "defender"),
+    ("trusted", "untrusted"), ("valid", "invalid"), ("is", "is not"), ("are", "are not"),
+)
+OFF_BY_ONE: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"range\(([^(),]+)\)"), r"range(\1 - 1)"),
+    (re.compile(r"range\(([^(),]+), ([^(),]+)\)"), r"range(\1 + 1, \2)"),
+    (re.compile(r"\[(\w+)\]"), r"[\1 + 1]"),
+    (re.compile(r"len\((\w+)\)"), r"len(\1) - 1"),
+)
+
+
+def _mutate_number(text: str, rng: random.Random) -> str | None:
+    nums = list(_NUM.finditer(text))
+    if not nums:
+        return None
+    m = rng.choice(nums)
+    raw = m.group(0)
+    value = float(raw)
+    options = [value + 1, value - 1, value * 2, value + 10, value / 2 if value else 3]
+    if len(raw) > 1 and "." not in raw:
+        options.append(float(raw[::-1]))
+    new = rng.choice([o for o in options if o != value] or [value + 2])
+    new_raw = str(int(new)) if "." not in raw and float(new).is_integer() else f"{new:g}"
+    return text[: m.start()] + new_raw + text[m.end() :]
+
+
+def _swap_pair(text: str, pairs: Iterable[tuple[str, str]], rng: random.Random, words: bool) -> str | None:
+    found: list[tuple[int, int, str]] = []
+    for a, b in pairs:
+        for src, dst in ((a, b), (b, a)):
+            pattern = rf"\b{re.escape(src)}\b" if words else re.escape(src)
+            for m in re.finditer(pattern, text):
+                found.append((m.start(), m.end(), dst))
+    if not found:
+        return None
+    start, end, dst = rng.choice(sorted(found))
+    if words and text[start:end][:1].isupper():
+        dst = dst[:1].upper() + dst[1:]
+    return text[:start] + dst + text[end:]
+
+
+def _mutate_operator(text: str, rng: random.Random) -> str | None:
+    return _swap_pair(text, OPERATOR_SWAPS, rng, words=False)
+
+
+def _mutate_word(text: str, rng: random.Random) -> str | None:
+    return _swap_pair(text, WORD_SWAPS, rng, words=True)
+
+
+def _swap_identifiers(text: str, rng: random.Random) -> str | None:
+    names = sorted({m.group(0) for m in _IDENT.finditer(text)} - _PY_RESERVED)
+    if len(names) < 2:
+        return None
+    a, b = rng.sample(names, 2)
+    return re.sub(rf"\b({re.escape(a)}|{re.escape(b)})\b", lambda m: b if m.group(0) == a else a, text)
+
+
+def _off_by_one(text: str, rng: random.Random) -> str | None:
+    candidates = [(p, r) for p, r in OFF_BY_ONE if p.search(text)]
+    if not candidates:
+        return None
+    pattern, repl = rng.choice(candidates)
+    return pattern.sub(repl, text, count=1)
+
+
+def _reorder_steps(text: str, rng: random.Random, shape: str) -> str | None:
+    units = units_for(shape, text)
+    if len(units) < 2:
+        return None
+    pieces = [text[u.start : u.end] for u in units]
+    order = list(range(len(pieces)))
+    while order == sorted(order):
+        rng.shuffle(order)
+    # keep the separators (indentation, newlines) in place, move only the unit texts
+    out, pos = [], 0
+    for slot, u in enumerate(units):
+        out.append(text[pos : u.start])
+        out.append(pieces[order[slot]])
+        pos = u.end
+    out.append(text[pos:])
+    return "".join(out)
+
+
+Mutation = Callable[[str, random.Random], str | None]
+MUTATIONS: dict[str, Mutation] = {
+    "number": _mutate_number,
+    "operator": _mutate_operator,
+    "negation": _mutate_word,
+    "identifier_swap": _swap_identifiers,
+    "off_by_one": _off_by_one,
+}
+
+
+def mutations(answer: str, shape: str, rng: random.Random, want: int) -> list[tuple[str, str]]:
+    """Up to `want` distinct meaning-changing variants of `answer`, each (kind, text).
+
+    Each candidate stacks one to three mutations; the kind records the first."""
+    seen = {normalize_option(answer)}
+    out: list[tuple[str, str]] = []
+    kinds = list(MUTATIONS)
+    for _ in range(want * 6):
+        if len(out) >= want:
+            break
+        text = answer
+        applied: list[str] = []
+        for _step in range(rng.choice((1, 2, 2, 3))):
+            kind = rng.choice(kinds)
+            mutated = MUTATIONS[kind](text, rng)
+            if mutated and mutated != text:
+                text = mutated
+                applied.append(kind)
+        # reordered sentences of a passage can still be right; order matters in steps and code
+        if shape in ("qa", "code") and rng.random() < 0.15 and (reordered := _reorder_steps(text, rng, shape)):
+            text = reordered
+            applied.append("reorder")
+        key = normalize_option(text)
+        if applied and key not in seen:
+            seen.add(key)
+            out.append(("+".join(applied), text))
+    return out
+
+
+class SpanPool:
+    """Candidate spans mined from a domain's corpus, indexed by length for near-length picks.
+
+    Bounded: at most `per_bucket` spans per 16-character length bucket, chosen
+    deterministically, so memory stays flat however large the corpus is."""
+
+    def __init__(self, per_bucket: int = 64) -> None:
+        self.per_bucket = per_bucket
+        self._buckets: dict[int, list[tuple[str, str]]] = {}
+        self._lengths: list[int] = []
+
+    def add_text(self, doc_key: str, shape: str, body: str, rng: random.Random) -> None:
+        units = units_for(shape, body)
+        if len(units) < 2:
+            return
+        for _ in range(3):
+            k = rng.choice((1, 2, 2, 3))
+            i = rng.randrange(0, max(1, len(units) - k + 1))
+            j = min(len(units) - 1, i + k - 1)
+            span = body[units[i].start : units[j].end]
+            if 20 <= len(span) <= 800:
+                bucket = self._buckets.setdefault(len(span) // 16, [])
+                if len(bucket) < self.per_bucket:
+                    bucket.append((doc_key, span))
+                else:
+                    bucket[rng.randrange(self.per_bucket)] = (doc_key, span)
+        self._lengths = sorted(self._buckets)
+
+    def near_length(self, length: int, exclude_in: str, rng: random.Random, want: int) -> list[str]:
+        """Spans within ~35% of `length`, none of which occurs in `exclude_in` (the source)."""
+        if not self._lengths:
+            return []
+        lo, hi = int(length * 0.65) // 16, int(length * 1.35) // 16 + 1
+        keys = self._lengths[bisect.bisect_left(self._lengths, lo) : bisect.bisect_right(self._lengths, hi)]
+        pool = [span for key in keys for _, span in self._buckets[key]]
+        rng.shuffle(pool)
+        out: list[str] = []
+        seen: set[str] = set()
+        for span in pool:
+            norm = normalize_option(span)
+            if norm in seen or span in exclude_in:
+                continue
+            seen.add(norm)
+            out.append(span)
+            if len(out) >= want:
+                break
+        return out
+
+
+def offline_distractors(
+    answer: str, source: str, shape: str, pool: SpanPool, rng: random.Random, want: int = 12
+) -> list[tuple[str, str]]:
+    """At least `want` (kind, text) distractors when the material allows: mutations first
+    (on topic, hard), then mined spans of similar length."""
+    out = mutations(answer, shape, rng, want=max(6, want * 2 // 3))
+    seen = {normalize_option(t) for _, t in out} | {normalize_option(answer)}
+    for span in pool.near_length(len(answer), source, rng, want=want * 2):
+        if len(out) >= want:
+            break
+        if normalize_option(span) not in seen:
+            seen.add(normalize_option(span))
+            out.append(("mined", span))
+    return out

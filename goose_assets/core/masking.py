@@ -1,0 +1,61 @@
+"""Synthesis requests from passages, and masked items from the backend's answers."""
+
+from __future__ import annotations
+
+from goose_assets.core.prompts import synthesis_messages, synthesis_schema
+from goose_assets.core.records import MaskedItem, Passage, QuarantineRow, stable_id
+from goose_assets.core.synthesis import ParseError, parse_object, validate_generation
+from goose_assets.llm.base import LLMRequest, LLMResponse
+
+MIN_DISTRACTORS = 10
+
+
+def synthesis_request(p: Passage, temperature: float = 0.7, max_tokens: int = 4096) -> LLMRequest:
+    version, messages = synthesis_messages(p.shape, p.question, p.body)
+    return LLMRequest(
+        ref_id=p.passage_id,
+        kind="synthesize",
+        domain=p.domain,
+        prompt_version=version,
+        messages=messages,
+        inputs={"shape": p.shape, "question": p.question, "body": p.body},
+        json_schema=synthesis_schema(p.shape, MIN_DISTRACTORS),
+        temperature=temperature,
+        max_tokens=max_tokens,
+    )
+
+
+def item_from_response(
+    p: Passage, req: LLMRequest, resp: LLMResponse, backend: str, model: str
+) -> MaskedItem | QuarantineRow:
+    """Validate one answer. Every failure is a quarantine row carrying the raw text."""
+    raw = resp.texts[0] if resp.texts else ""
+    if resp.error is not None:
+        reason = resp.error.split(":", 1)[0].strip() or "llm_error"
+        return QuarantineRow("synthesis", p.domain, p.passage_id, reason, resp.error[:500], raw[:2000])
+    try:
+        obj, _ = parse_object(raw)
+        if obj is None:
+            return QuarantineRow("synthesis", p.domain, p.passage_id, "no_suitable_passage", "empty answer", raw[:2000])
+        span = validate_generation(obj, p.shape, p.body)
+    except ParseError as exc:
+        return QuarantineRow("synthesis", p.domain, p.passage_id, exc.reason, exc.detail[:500], raw[:2000])
+    kinds = obj.get("distractor_kinds")
+    by_text = dict(zip(obj["distractors"], kinds, strict=False)) if isinstance(kinds, list) else {}
+    return MaskedItem(
+        item_id=stable_id("item", p.passage_id, backend, model, req.prompt_version, str(span.span_start), span.answer),
+        doc_id=p.doc_id,
+        passage_id=p.passage_id,
+        domain=p.domain,
+        shape=p.shape,
+        question=p.question,
+        context_masked=span.context_masked,
+        answer=span.answer,
+        distractors=span.distractors,
+        distractor_kinds=[str(by_text.get(d, "llm" if backend != "offline" else "mined")) for d in span.distractors],
+        span_start=span.span_start,
+        span_end=span.span_end,
+        backend=backend,
+        model=model,
+        prompt_version=req.prompt_version,
+    )

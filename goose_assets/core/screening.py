@@ -1,0 +1,74 @@
+"""Duplicate and benchmark screening of one domain's tasks, against every domain's sources.
+
+Near-duplicate detection runs across partitions, so a cyber page copied into science is
+caught; the representative kept is the smallest id, so the outcome does not depend on
+which partition ran first once all of them have been ingested.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from goose_assets.core import dedup
+from goose_assets.core.decontam import BenchmarkIndex
+
+
+@dataclass(slots=True)
+class Screen:
+    duplicate_docs: dict[str, str] = field(default_factory=dict)
+    duplicate_tasks: dict[str, str] = field(default_factory=dict)
+    contaminated: dict[str, str] = field(default_factory=dict)
+    benchmark_hits: Counter[str] = field(default_factory=Counter)
+    benchmarks: list[str] = field(default_factory=list)
+    docs_screened: int = 0
+
+    def duplicate_share(self, n_tasks: int) -> float:
+        return (len(self.duplicate_tasks) + len(self.duplicate_docs)) / n_tasks if n_tasks else 0.0
+
+    def duplicate_metadata(self) -> dict[str, Any]:
+        return {
+            "docs_screened": self.docs_screened,
+            "duplicate_sources_in_domain": len(self.duplicate_docs),
+            "duplicate_tasks": len(self.duplicate_tasks),
+            "examples": [f"{a} -> {b}" for a, b in sorted(self.duplicate_docs.items())[:3]],
+        }
+
+    def contamination_metadata(self) -> dict[str, Any]:
+        return {
+            "benchmarks_indexed": self.benchmarks or "none configured (set GOOSE_BENCHMARKS_DIR)",
+            "contaminated_tasks": len(self.contaminated),
+            "hits_per_benchmark": dict(self.benchmark_hits),
+        }
+
+    def kept_contaminated(self, rows: Sequence[Mapping[str, Any]]) -> list[str]:
+        return [r["task_id"] for r in rows if r["kept"] and r["task_id"] in self.contaminated]
+
+
+def screen(
+    domain: str,
+    tasks: Sequence[Mapping[str, Any]],
+    all_docs: Iterable[tuple[str, str, str]],
+    doc_text_by_id: Mapping[str, str],
+    index: BenchmarkIndex | None,
+) -> Screen:
+    """`all_docs` are (doc_id, domain, text) of every ingested domain."""
+    out = Screen()
+    docs = list(all_docs)
+    out.docs_screened = len(docs)
+    dropped_docs = dedup.find_duplicates(docs)
+    domain_doc_ids = {t["doc_id"] for t in tasks}
+    out.duplicate_docs = {d: k for d, k in dropped_docs.items() if d in domain_doc_ids}
+    task_texts = [(t["task_id"], domain, t["question"] + "\n" + "\n".join(t["options"])) for t in tasks]
+    out.duplicate_tasks = dedup.find_duplicates(task_texts)
+    if index is not None:
+        out.benchmarks = index.benchmarks
+        for t in tasks:
+            source = doc_text_by_id.get(t["doc_id"], "")
+            hits = index.hits(t["context_masked"] + "\n" + "\n".join(t["options"])) or index.hits(source)
+            if hits:
+                out.contaminated[t["task_id"]] = hits[0][0]
+                out.benchmark_hits[hits[0][0]] += 1
+    return out

@@ -1,0 +1,1 @@
+"""The Dagster layer: thin assets, one module per stage, plus checks."""

@@ -1,0 +1,26 @@
+"""Asset check names and specs, one place. Every check reports per domain partition."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from goose_assets.partitions import domain_partitions
+
+ANSWER_LEAKAGE = "answer_leakage"
+LETTER_BALANCE = "answer_letter_balance"
+TASK_SCHEMA = "task_schema_and_counts"
+TRIVIALITY = "triviality_baselines"
+DUPLICATES = "duplicates"
+BENCHMARK_OVERLAP = "benchmark_overlap"
+EXPORT_EXPECTATIONS = "export_expectations"
+
+# the share of leaking tasks above which the generator is broken, not just noisy
+MAX_LEAK_SHARE = 0.25
+# more duplicates than this means the corpus itself needs cleaning upstream
+MAX_DUPLICATE_SHARE = 0.20
+
+
+def spec(name: str, asset: str, description: str, blocking: bool = False) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(
+        name, asset=asset, description=description, blocking=blocking, partitions_def=domain_partitions
+    )

@@ -1,0 +1,65 @@
+"""Shared pieces of the Dagster layer: code versions, progress logs and metadata."""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import time
+from collections import Counter
+from collections.abc import Iterable
+from types import ModuleType
+from typing import Any
+
+import dagster as dg
+
+WRITE_POOL = "duckdb_write"
+
+
+def code_version(*modules: ModuleType) -> str:
+    """A hash of the source of the modules an asset's logic lives in: it changes exactly
+    when that logic changes, so Dagster can flag stale partitions."""
+    h = hashlib.sha256()
+    for m in modules:
+        h.update(inspect.getsource(m).encode())
+    return h.hexdigest()[:12]
+
+
+class Progress:
+    """Counts, rate and ETA in the Dagster log, at most every `every_s` seconds."""
+
+    def __init__(self, log: dg.DagsterLogManager, label: str, total: int, every_s: float = 5.0) -> None:
+        self.log, self.label, self.total, self.every_s = log, label, total, every_s
+        self.start = self.last = time.monotonic()
+
+    def __call__(self, done: int, total: int | None = None) -> None:
+        total = total or self.total
+        now = time.monotonic()
+        if now - self.last < self.every_s and done < total:
+            return
+        self.last = now
+        rate = done / max(now - self.start, 1e-9)
+        eta = (total - done) / rate if rate > 0 else float("inf")
+        self.log.info(f"{self.label}: {done}/{total} ({rate:.1f}/s, ETA {eta:.0f}s)")
+
+
+def counts_md(counts: Iterable[tuple[str, int]] | Counter[str]) -> dg.MetadataValue:
+    items = sorted(counts.items() if isinstance(counts, Counter) else counts, key=lambda kv: -kv[1])
+    if not items:
+        return dg.MetadataValue.md("_none_")
+    return dg.MetadataValue.md("| reason | count |\n|---|---|\n" + "\n".join(f"| `{k}` | {v} |" for k, v in items))
+
+
+def table_preview(rows: list[dict[str, Any]], columns: list[str], limit: int = 3, width: int = 300) -> dg.MetadataValue:
+    if not rows:
+        return dg.MetadataValue.md("_no rows_")
+    blocks = []
+    for r in rows[:limit]:
+        lines = []
+        for c in columns:
+            value = r.get(c)
+            text = "\n".join(f"({chr(65 + i)}) {o}" for i, o in enumerate(value)) if isinstance(value, list) else str(value)
+            text = text if len(text) <= width else text[:width] + " …"
+            fenced = text.replace("```", "'''")
+            lines.append(f"**{c}**\n\n```\n{fenced}\n```")
+        blocks.append("\n\n".join(lines))
+    return dg.MetadataValue.md("\n\n---\n\n".join(blocks))

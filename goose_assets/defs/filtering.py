@@ -1,0 +1,159 @@
+"""Stage 3 (filtering): student difficulty, triviality baselines and the keep/drop decision."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import dagster as dg
+
+from goose_assets.core import baselines, dedup, difficulty, filtering
+from goose_assets.defs import screening
+from goose_assets.defs.checks import (
+    BENCHMARK_OVERLAP,
+    DUPLICATES,
+    MAX_DUPLICATE_SHARE,
+    TRIVIALITY,
+    spec,
+)
+from goose_assets.defs.common import WRITE_POOL, Progress, code_version, counts_md
+from goose_assets.partitions import domain_partitions
+from goose_assets.resources import CorpusResource, LLMResource, WarehouseResource
+
+from .synthesis import mcq_tasks
+
+
+class DifficultyConfig(dg.Config):
+    use_embeddings: bool = True
+    """Run the embedding-similarity baseline (loads all-MiniLM-L6-v2; ~10 s + encoding)."""
+
+
+@dg.asset(
+    partitions_def=domain_partitions,
+    group_name="filtering",
+    kinds={"duckdb", "python"},
+    pool=WRITE_POOL,
+    deps=[mcq_tasks],
+    code_version=code_version(baselines, difficulty),
+    check_specs=[spec(TRIVIALITY, "task_difficulty", "Surface-cue baselines stay within chance + 10 points; classifier AUROC <= 0.60.")],
+)
+def task_difficulty(
+    context: dg.AssetExecutionContext, config: DifficultyConfig, warehouse: WarehouseResource, llm: LLMResource
+) -> dg.MaterializeResult:
+    """How hard each task is. With an LLM backend, the student answers every task n=16
+    times (configurable) and we store n_correct. With the offline backend the student is
+    the ensemble of triviality baselines (longest, shortest, lexical overlap, embedding
+    similarity, most-central option, odd-one-out classifier): n is the number of
+    baselines and n_correct the number that picked the answer. Either way every task
+    carries the baseline votes."""
+    domain = context.partition_key
+    wh = warehouse.warehouse()
+    tasks = wh.read("mcq_tasks", domain, order_by="task_id")
+    report = baselines.run_baselines(tasks, use_embeddings=config.use_embeddings)
+    votes = {v.task_id: v for v in report.tasks}
+    student = "baseline-ensemble"
+    rollouts: dict[str, difficulty.Rollouts] = {}
+    extra: dict[str, object] = {}
+    if llm.backend != "offline" and tasks:
+        backend = llm.make("student")
+        student = f"{backend.name}:{backend.model}"
+        requests = [difficulty.student_request(t, llm.rollouts) for t in tasks]
+        from goose_assets.warehouse import LLMCache
+
+        with wh.connect() as con:
+            cache = LLMCache(con)
+            responses = backend.generate(requests, cache=cache, progress=Progress(context.log, f"{domain} rollouts", len(requests)))
+        for t, resp in zip(tasks, responses, strict=True):
+            rollouts[t["task_id"]] = difficulty.score_rollouts(resp, t["answer_letter"], len(t["options"]))
+        extra = {"cache_hits": cache.hits, "llm_calls": sum(not r.cached for r in responses),
+                 "tokens_in": sum(r.tokens_in for r in responses), "tokens_out": sum(r.tokens_out for r in responses)}
+    else:
+        for t in tasks:
+            v = votes[t["task_id"]]
+            rollouts[t["task_id"]] = difficulty.Rollouts(n=v.n_votes, n_correct=v.n_correct_votes)
+    rows = []
+    for t in tasks:
+        v, r = votes[t["task_id"]], rollouts[t["task_id"]]
+        rows.append({
+            "task_id": t["task_id"], "domain": domain, "student": student, "n_rollouts": r.n,
+            "n_correct": r.n_correct, "pass_rate": r.pass_rate, "baseline_votes": json.dumps(v.picks, sort_keys=True),
+            "baselines_correct": v.n_correct_votes, "n_baselines": v.n_votes, "trivial": v.trivial,
+        })
+    written = wh.replace_partition("task_difficulty", domain, rows)
+    stats = report.domains.get(domain)
+    gate_meta = stats.to_metadata() if stats else {"n_tasks": 0}
+    return dg.MaterializeResult(
+        metadata={
+            "rows_out": written,
+            "student": student,
+            "effective_share": round(difficulty.effective_share(list(rollouts.values())), 4),
+            "pass_rate_histogram": dict(sorted(Counter(f"{r.n_correct}/{r.n}" for r in rollouts.values()).items())),
+            "baselines": gate_meta,
+            "dagster/row_count": written,
+            **extra,
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                check_name=TRIVIALITY,
+                passed=bool(stats is None or stats.gate_passed),
+                metadata={**gate_meta, "failures": (stats.failures if stats else [])},
+            )
+        ],
+    )
+
+
+@dg.asset(
+    partitions_def=domain_partitions,
+    group_name="filtering",
+    kinds={"duckdb", "python"},
+    pool=WRITE_POOL,
+    deps=[task_difficulty],
+    code_version=code_version(filtering, dedup),
+    check_specs=[
+        spec(DUPLICATES, "filtered_tasks", "Exact and near-duplicate (MinHash, J >= 0.8) sources and tasks, across domains."),
+        spec(BENCHMARK_OVERLAP, "filtered_tasks", "Tasks or sources sharing a 13-gram with a public benchmark."),
+    ],
+)
+def filtered_tasks(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, llm: LLMResource, corpus: CorpusResource
+) -> dg.MaterializeResult:
+    """Every task of the domain with `kept` and, for dropped ones, the reason: answer
+    leakage, a duplicate source or task (exact or MinHash near-duplicate, across domains),
+    benchmark contamination (13-gram overlap), triviality (a majority of baselines solve
+    it), or solved in every student rollout (the paper's 16/16 rule). Nothing is lost
+    silently: dropped tasks keep their row."""
+    domain = context.partition_key
+    wh = warehouse.warehouse()
+    tasks = wh.read("mcq_tasks", domain, order_by="task_id")
+    difficulty_by_task = {r["task_id"]: r for r in wh.read("task_difficulty", domain)}
+    screen = screening.screen(wh, domain, tasks, corpus.benchmarks_dir())
+    decision = filtering.decide(
+        domain, tasks, difficulty_by_task, screen.duplicate_docs, screen.duplicate_tasks, screen.contaminated,
+        filtering.FilterPolicy(drop_all_correct=llm.backend != "offline"),
+    )
+    written = wh.replace_partition("filtered_tasks", domain, decision.rows)
+    reasons = Counter(r["drop_reason"] for r in decision.rows if not r["kept"])
+    kept = sum(1 for r in decision.rows if r["kept"])
+    return dg.MaterializeResult(
+        metadata={
+            "rows_in": len(decision.rows),
+            "kept": kept,
+            "dropped": len(decision.rows) - kept,
+            "drop_reasons": counts_md(reasons),
+            "dagster/row_count": written,
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                check_name=DUPLICATES,
+                passed=screen.duplicate_share(len(tasks)) <= MAX_DUPLICATE_SHARE,
+                metadata=screen.duplicate_metadata(),
+                severity=dg.AssetCheckSeverity.WARN,
+                description=f"Duplicates are dropped; warns when over {MAX_DUPLICATE_SHARE:.0%} of tasks are duplicates.",
+            ),
+            dg.AssetCheckResult(
+                check_name=BENCHMARK_OVERLAP,
+                passed=not screen.kept_contaminated(decision.rows),
+                metadata=screen.contamination_metadata(),
+            ),
+        ],
+    )

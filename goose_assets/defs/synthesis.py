@@ -1,0 +1,204 @@
+"""Stage 2 (synthesis): passages, masked spans with distractors, and rendered MCQ tasks."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import dagster as dg
+
+from goose_assets.core import distractors, leakage, masking, mcq, passages, spans, synthesis
+from goose_assets.core.balance import letter_balance
+from goose_assets.core.records import Document, MaskedItem, Passage, QuarantineRow
+from goose_assets.defs.checks import (
+    ANSWER_LEAKAGE,
+    LETTER_BALANCE,
+    MAX_LEAK_SHARE,
+    TASK_SCHEMA,
+    spec,
+)
+from goose_assets.defs.common import WRITE_POOL, Progress, code_version, counts_md, table_preview
+from goose_assets.llm import offline
+from goose_assets.partitions import domain_partitions
+from goose_assets.resources import LLMResource, WarehouseResource
+
+from .sources import raw_documents
+
+
+@dg.asset(
+    partitions_def=domain_partitions,
+    group_name="synthesis",
+    kinds={"duckdb", "python"},
+    pool=WRITE_POOL,
+    deps=[raw_documents],
+    code_version=code_version(passages),
+)
+def extracted_passages(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """The text each task is built from. QA pairs split into question and reference
+    solution; code keeps the file as the solution with its docstring as the question;
+    passages pass through; raw web pages go through boilerplate removal, language/quality/
+    relevance pre-filters and a 100-600-word window, or are dropped with a reason."""
+    domain = context.partition_key
+    wh = warehouse.warehouse()
+    quarantined: list[QuarantineRow] = []
+    methods: Counter[str] = Counter()
+    lengths: list[int] = []
+    preview: list[dict[str, object]] = []
+    total = wh.count("raw_documents", domain)
+    progress = Progress(context.log, f"{domain} passages", total)
+
+    def rows():  # noqa: ANN202
+        done = 0
+        for batch in wh.iter_rows("raw_documents", domain, order_by="doc_id"):
+            for r in batch:
+                r.pop("ingested_at", None)
+                result = passages.passage_from_document(Document(**r))
+                if isinstance(result, QuarantineRow):
+                    quarantined.append(result)
+                    continue
+                methods[result.method] += 1
+                lengths.append(result.word_count)
+                if len(preview) < 3:
+                    preview.append(result.to_row())
+                yield result.to_row()
+            done += len(batch)
+            progress(done)
+
+    written = wh.replace_partition("extracted_passages", domain, rows())
+    wh.replace_quarantine("extract", domain, (q.to_row() for q in quarantined))
+    return dg.MaterializeResult(
+        metadata={
+            "rows_in": total,
+            "rows_out": written,
+            "drop_reasons": counts_md(Counter(q.reason for q in quarantined)),
+            "methods": dict(methods),
+            "passage_words_median": sorted(lengths)[len(lengths) // 2] if lengths else 0,
+            "preview": table_preview(preview, ["doc_id", "shape", "method", "question", "body"]),
+            "dagster/row_count": written,
+        },
+    )
+
+
+@dg.asset(
+    partitions_def=domain_partitions,
+    group_name="synthesis",
+    kinds={"duckdb", "python"},
+    pool=WRITE_POOL,
+    deps=[extracted_passages],
+    code_version=code_version(masking, synthesis, spans, distractors, offline),
+)
+def masked_items(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, llm: LLMResource
+) -> dg.MaterializeResult:
+    """One generator call per passage (the paper's single JSON call): a contiguous span of
+    key reasoning steps replaced by [MASK], the removed span as the answer, and at least 10
+    distractors. Every answer is validated (verbatim span, exact rebuild, distinct
+    distractors within a length band); failures are quarantined with the raw reply."""
+    domain = context.partition_key
+    wh = warehouse.warehouse()
+    backend = llm.make("generator")
+    passage_rows = wh.read("extracted_passages", domain, order_by="passage_id")
+    psgs = [Passage(**r) for r in passage_rows]
+    backend.prepare(domain, [(p.passage_id, p.shape, p.body) for p in psgs])
+    requests = [masking.synthesis_request(p) for p in psgs]
+    progress = Progress(context.log, f"{domain} generation", len(requests))
+    if backend.uses_cache:
+        from goose_assets.warehouse import LLMCache
+
+        with wh.connect() as con:
+            cache = LLMCache(con)
+            responses = backend.generate(requests, cache=cache, progress=progress)
+            cache_hits = cache.hits
+    else:
+        responses = backend.generate(requests, progress=progress)
+        cache_hits = 0
+    items: list[MaskedItem] = []
+    quarantined: list[QuarantineRow] = []
+    for p, req, resp in zip(psgs, requests, responses, strict=True):
+        result = masking.item_from_response(p, req, resp, backend.name, backend.model)
+        (quarantined if isinstance(result, QuarantineRow) else items).append(result)  # type: ignore[arg-type]
+    written = wh.replace_partition("masked_items", domain, (i.to_row() for i in items))
+    wh.replace_quarantine("synthesis", domain, (q.to_row() for q in quarantined))
+    kinds = Counter(k.split("+")[0] for i in items for k in i.distractor_kinds)
+    stats = getattr(backend, "stats", None)
+    metadata: dict[str, object] = {
+        "rows_in": len(psgs),
+        "rows_out": written,
+        "drop_reasons": counts_md(Counter(q.reason for q in quarantined)),
+        "backend": backend.name,
+        "model": backend.model,
+        "prompt_versions": sorted({r.prompt_version for r in requests}),
+        "llm_calls": sum(1 for r in responses if not r.cached) if backend.uses_cache else 0,
+        "cache_hits": cache_hits,
+        "tokens_in": sum(r.tokens_in for r in responses),
+        "tokens_out": sum(r.tokens_out for r in responses),
+        "distractor_kinds": dict(kinds),
+        "preview": table_preview([i.to_row() for i in items[:3]], ["context_masked", "answer", "distractors"]),
+        "dagster/row_count": written,
+    }
+    if callable(getattr(stats, "as_metadata", None)):
+        metadata.update(stats.as_metadata())
+    return dg.MaterializeResult(metadata=metadata)  # type: ignore[arg-type]
+
+
+@dg.asset(
+    partitions_def=domain_partitions,
+    group_name="synthesis",
+    kinds={"duckdb", "python"},
+    pool=WRITE_POOL,
+    deps=[masked_items],
+    code_version=code_version(mcq, leakage),
+    check_specs=[
+        spec(ANSWER_LEAKAGE, "mcq_tasks", f"Leaking tasks (answer in context, duplicate options) are flagged and later dropped; fails above {MAX_LEAK_SHARE:.0%}.", blocking=True),
+        spec(LETTER_BALANCE, "mcq_tasks", "Chi-square test of answer letters against uniform; warns at p < 0.01."),
+        spec(TASK_SCHEMA, "mcq_tasks", "Every task has 9 distinct options, exactly one correct letter, and a [MASK]."),
+    ],
+)
+def mcq_tasks(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """9-option fill-in-the-middle tasks: the paper's per-domain instruction, the masked
+    context, the answer plus 8 distractors shuffled with a seed from the task id, and the
+    answer letter. Items with too few distinct distractors are quarantined."""
+    domain = context.partition_key
+    wh = warehouse.warehouse()
+    tasks = []
+    quarantined: list[QuarantineRow] = []
+    rows = wh.read("masked_items", domain, order_by="item_id")
+    for r in rows:
+        item = MaskedItem(**r)
+        task = mcq.assemble_task(item)
+        if task is None:
+            quarantined.append(QuarantineRow("assembly", domain, item.item_id, "too_few_options", f"{len(item.distractors)} distractors"))
+        else:
+            task.leak_reasons = leakage.leak_reasons_for_options(task.context_masked, task.options, task.answer_index)
+            tasks.append(task)
+    written = wh.replace_partition("mcq_tasks", domain, (t.to_row() for t in tasks))
+    leak_summary = leakage.summarize_leaks((t.task_id, t.leak_reasons) for t in tasks)
+    balance = letter_balance([t.answer_letter for t in tasks], [len(t.options) for t in tasks])
+    schema_problems = mcq.schema_problems(tasks)
+    wh.replace_quarantine("assembly", domain, (q.to_row() for q in quarantined))
+    letters = Counter(t.answer_letter for t in tasks)
+    return dg.MaterializeResult(
+        metadata={
+            "rows_in": len(rows),
+            "rows_out": written,
+            "drop_reasons": counts_md(Counter(q.reason for q in quarantined)),
+            "leaking": leak_summary.n_flagged,
+            "answer_letters": dict(sorted(letters.items())),
+            "preview": table_preview([t.to_row() for t in tasks[:3]], ["question", "options", "answer_letter"], width=600),
+            "dagster/row_count": written,
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                check_name=ANSWER_LEAKAGE,
+                passed=leak_summary.n_flagged <= MAX_LEAK_SHARE * max(1, len(tasks)),
+                metadata=leak_summary.to_metadata(),
+            ),
+            dg.AssetCheckResult(
+                check_name=LETTER_BALANCE, passed=not balance.warn, metadata=balance.to_metadata(),
+                severity=dg.AssetCheckSeverity.WARN,
+            ),
+            dg.AssetCheckResult(
+                check_name=TASK_SCHEMA, passed=not schema_problems and len(tasks) > 0,
+                metadata={"tasks": len(tasks), "problems": schema_problems[:10]},
+            ),
+        ],
+    )

@@ -1,0 +1,273 @@
+"""DuckDB warehouse: the schema, idempotent partition writes, quarantine and the LLM cache.
+
+Every table has a `domain` column; a partition write deletes that domain's rows and inserts
+the new ones inside one transaction, so a re-run never duplicates rows and a crash never
+leaves half a partition behind. Storage stays behind this module so that moving to another
+catalog is configuration (DESIGN §4).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from goose_assets.llm.base import LLMRequest, LLMResponse
+
+TABLES: dict[str, list[tuple[str, str]]] = {
+    "raw_documents": [
+        ("doc_id", "VARCHAR"), ("domain", "VARCHAR"), ("source_id", "VARCHAR"),
+        ("source", "VARCHAR"), ("license", "VARCHAR"), ("title", "VARCHAR"),
+        ("text", "VARCHAR"), ("html", "VARCHAR"), ("shape", "VARCHAR"), ("url", "VARCHAR"),
+        ("fetched_at", "VARCHAR"), ("content_sha256", "VARCHAR"), ("source_path", "VARCHAR"),
+        ("ingested_at", "TIMESTAMP"),
+    ],
+    "quarantine": [
+        ("stage", "VARCHAR"), ("domain", "VARCHAR"), ("ref_id", "VARCHAR"), ("reason", "VARCHAR"),
+        ("detail", "VARCHAR"), ("raw", "VARCHAR"), ("at", "TIMESTAMP"),
+    ],
+    "extracted_passages": [
+        ("passage_id", "VARCHAR"), ("doc_id", "VARCHAR"), ("domain", "VARCHAR"),
+        ("shape", "VARCHAR"), ("question", "VARCHAR"), ("body", "VARCHAR"),
+        ("body_start", "INTEGER"), ("body_end", "INTEGER"), ("method", "VARCHAR"),
+        ("word_count", "INTEGER"),
+    ],
+    "masked_items": [
+        ("item_id", "VARCHAR"), ("doc_id", "VARCHAR"), ("passage_id", "VARCHAR"),
+        ("domain", "VARCHAR"), ("shape", "VARCHAR"), ("question", "VARCHAR"),
+        ("context_masked", "VARCHAR"), ("answer", "VARCHAR"), ("distractors", "VARCHAR[]"),
+        ("distractor_kinds", "VARCHAR[]"), ("span_start", "INTEGER"), ("span_end", "INTEGER"),
+        ("backend", "VARCHAR"), ("model", "VARCHAR"), ("prompt_version", "VARCHAR"),
+    ],
+    "mcq_tasks": [
+        ("task_id", "VARCHAR"), ("item_id", "VARCHAR"), ("doc_id", "VARCHAR"),
+        ("domain", "VARCHAR"), ("shape", "VARCHAR"), ("question", "VARCHAR"),
+        ("options", "VARCHAR[]"), ("answer_letter", "VARCHAR"), ("answer_index", "INTEGER"),
+        ("context_masked", "VARCHAR"), ("leak_reasons", "VARCHAR[]"),
+    ],
+    "task_difficulty": [
+        ("task_id", "VARCHAR"), ("domain", "VARCHAR"), ("student", "VARCHAR"),
+        ("n_rollouts", "INTEGER"), ("n_correct", "INTEGER"), ("pass_rate", "DOUBLE"),
+        ("baseline_votes", "VARCHAR"), ("baselines_correct", "INTEGER"),
+        ("n_baselines", "INTEGER"), ("trivial", "BOOLEAN"),
+    ],
+    "filtered_tasks": [
+        ("task_id", "VARCHAR"), ("domain", "VARCHAR"), ("kept", "BOOLEAN"),
+        ("drop_reason", "VARCHAR"), ("detail", "VARCHAR"),
+    ],
+    "training_mix": [
+        ("task_id", "VARCHAR"), ("domain", "VARCHAR"), ("mix_name", "VARCHAR"),
+        ("split", "VARCHAR"), ("difficulty_bucket", "VARCHAR"), ("position", "INTEGER"),
+    ],
+    "llm_cache": [
+        ("key", "VARCHAR PRIMARY KEY"), ("backend", "VARCHAR"), ("model", "VARCHAR"),
+        ("request", "VARCHAR"), ("response", "VARCHAR"), ("tokens_in", "INTEGER"),
+        ("tokens_out", "INTEGER"), ("created_at", "TIMESTAMP"),
+    ],
+}
+
+PARTITIONED_TABLES = tuple(t for t in TABLES if t not in ("llm_cache",))
+_LOCK_MARKERS = ("Could not set lock", "Conflicting lock", "database is locked")
+
+
+class WarehouseError(RuntimeError):
+    pass
+
+
+class Warehouse:
+    """A DuckDB file. Connections are short-lived: open, work, close."""
+
+    def __init__(self, path: str | Path, lock_timeout_s: float = 120.0) -> None:
+        self.path = Path(path)
+        self.lock_timeout_s = lock_timeout_s
+
+    @contextmanager
+    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise WarehouseError(f"cannot create warehouse folder {self.path.parent}: {exc}") from exc
+        deadline = time.monotonic() + self.lock_timeout_s
+        delay = 0.05
+        while True:
+            try:
+                con = duckdb.connect(str(self.path))
+                break
+            except duckdb.IOException as exc:
+                # another process holds the single-writer lock: wait for it rather than fail
+                if not any(m in str(exc) for m in _LOCK_MARKERS) or time.monotonic() > deadline:
+                    raise WarehouseError(f"cannot open warehouse {self.path}: {exc}") from exc
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+        try:
+            _ensure_schema(con)
+            yield con
+        finally:
+            con.close()
+
+    def replace_partition(
+        self, table: str, domain: str, rows: Iterable[dict[str, Any]], batch_size: int = 5000
+    ) -> int:
+        """Replace `domain`'s rows of `table` with `rows`, atomically. Returns the row count."""
+        columns = [c for c, _ in TABLES[table] if c not in ("ingested_at", "at")]
+        schema = _arrow_schema(table, columns)
+        written = 0
+        with self.connect() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                con.execute(f"DELETE FROM {table} WHERE domain = ?", [domain])
+                for batch in _batches(rows, batch_size):
+                    for r in batch:
+                        if r.get("domain") != domain:
+                            raise WarehouseError(f"row for domain {r.get('domain')!r} in partition {domain!r}")
+                    arrow = pa.Table.from_pylist([{c: r.get(c) for c in columns} for r in batch], schema=schema)
+                    con.register("incoming_batch", arrow)
+                    con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming_batch")
+                    con.unregister("incoming_batch")
+                    written += len(batch)
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+        return written
+
+    def replace_quarantine(self, stage: str, domain: str, rows: Iterable[dict[str, Any]]) -> int:
+        """Quarantine rows are owned by (stage, domain): a re-run replaces them, never appends."""
+        columns = [c for c, _ in TABLES["quarantine"] if c != "at"]
+        materialized = [{c: r.get(c, "") for c in columns} for r in rows]
+        with self.connect() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                con.execute("DELETE FROM quarantine WHERE stage = ? AND domain = ?", [stage, domain])
+                if materialized:
+                    arrow = pa.Table.from_pylist(materialized, schema=_arrow_schema("quarantine", columns))
+                    con.register("incoming_batch", arrow)
+                    con.execute("INSERT INTO quarantine BY NAME SELECT * FROM incoming_batch")
+                    con.unregister("incoming_batch")
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+        return len(materialized)
+
+    def read(
+        self, table: str, domain: str | None = None, columns: Sequence[str] | None = None,
+        order_by: str | None = None,
+    ) -> list[dict[str, Any]]:
+        return [r for batch in self.iter_rows(table, domain, columns, order_by) for r in batch]
+
+    def iter_rows(
+        self, table: str, domain: str | None = None, columns: Sequence[str] | None = None,
+        order_by: str | None = None, batch_size: int = 5000,
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Stream a table (optionally one domain) in batches of dicts."""
+        known = {c for c, _ in TABLES[table]}
+        cols = list(columns) if columns else [c for c, _ in TABLES[table]]
+        unknown = [c for c in cols if c not in known]
+        if unknown or (order_by and order_by not in known):
+            raise WarehouseError(f"unknown columns {unknown or order_by} for {table}")
+        sql = "SELECT " + ", ".join(f'"{c}"' for c in cols) + f" FROM {table}"
+        params: list[Any] = []
+        if domain is not None:
+            sql += " WHERE domain = ?"
+            params.append(domain)
+        sql += f' ORDER BY "{order_by or cols[0]}"'
+        with self.connect() as con:
+            reader = con.execute(sql, params).fetch_record_batch(batch_size)
+            for batch in reader:
+                yield batch.to_pylist()
+
+    def count(self, table: str, domain: str | None = None) -> int:
+        with self.connect() as con:
+            if domain is None:
+                return int(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+            return int(con.execute(f"SELECT count(*) FROM {table} WHERE domain = ?", [domain]).fetchone()[0])
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        with self.connect() as con:
+            cur = con.execute(sql, list(params))
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+class LLMCache:
+    """`llm_cache` as a ResponseCache: look-up before calling, write-through per response.
+
+    Holds one connection for the duration of a generation step so that each response is
+    committed the moment it arrives (a crash loses at most the calls in flight).
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+        self.hits = 0
+        self.writes = 0
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, LLMResponse]:
+        found: dict[str, LLMResponse] = {}
+        for chunk_start in range(0, len(keys), 1000):
+            chunk = list(keys[chunk_start : chunk_start + 1000])
+            rows = self.con.execute(
+                "SELECT key, response, tokens_in, tokens_out FROM llm_cache WHERE key IN (SELECT unnest(?))",
+                [chunk],
+            ).fetchall()
+            for key, response, tin, tout in rows:
+                data = json.loads(response)
+                found[key] = LLMResponse(
+                    ref_id=data.get("ref_id", ""), texts=data["texts"], tokens_in=tin or 0,
+                    tokens_out=tout or 0, cached=True,
+                )
+        self.hits += len(found)
+        return found
+
+    def put(self, key: str, backend: str, model: str, request: LLMRequest, response: LLMResponse) -> None:
+        if response.error is not None:
+            return  # failures are not cached: a re-run retries them
+        self.con.execute(
+            "INSERT OR REPLACE INTO llm_cache (key, backend, model, request, response, tokens_in, tokens_out, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, now())",
+            [
+                key, backend, model,
+                json.dumps({"prompt_version": request.prompt_version, "messages": request.messages,
+                            "sampling": request.sampling()}, ensure_ascii=False),
+                json.dumps({"ref_id": response.ref_id, "texts": response.texts}, ensure_ascii=False),
+                response.tokens_in, response.tokens_out,
+            ],
+        )
+        self.writes += 1
+
+
+def _ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    for table, cols in TABLES.items():
+        defs = []
+        for name, typ in cols:
+            default = " DEFAULT now()" if name in ("ingested_at", "at") else ""
+            defs.append(f'"{name}" {typ}{default}')
+        con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({', '.join(defs)})")
+
+
+_ARROW_TYPES = {
+    "VARCHAR": pa.string(), "INTEGER": pa.int32(), "DOUBLE": pa.float64(),
+    "BOOLEAN": pa.bool_(), "VARCHAR[]": pa.list_(pa.string()),
+}
+
+
+def _arrow_schema(table: str, columns: Sequence[str]) -> pa.Schema:
+    types = dict(TABLES[table])
+    return pa.schema([(c, _ARROW_TYPES[types[c].split()[0]]) for c in columns])
+
+
+def _batches(rows: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    batch: list[dict[str, Any]] = []
+    for r in rows:
+        batch.append(r)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

@@ -1,0 +1,523 @@
+"""Any OpenAI-compatible endpoint (`vllm serve`, hosted APIs), or a fleet of them.
+
+Callers are sync Dagster assets, so `generate` runs its own event loop. Inside it a fixed
+pool of `max_in_flight` workers takes requests off a queue; each worker owns its request
+until it is answered or given up:
+
+    cache look-up (all keys at once) -> for each miss:
+      pick the least-loaded healthy server -> call (own timeout; the SDK's retries are off)
+        transport fault  -> back off (exponential, jittered; Retry-After wins) and retry,
+                            preferring another server
+        bad output       -> re-ask with a corrective turn (parse, repair, schema, content)
+      -> write the final response to the cache at once (a crash loses only calls in flight)
+
+Two guards stop a run that cannot succeed rather than quarantining everything at full
+price: `ConstraintGuard` (the server ignores structured output) and `ErrorRateBreaker`.
+The API key lives only inside the SDK clients: it is in no log line, repr or stats dict.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import random
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import openai
+from openai import AsyncOpenAI
+
+from goose_assets.core.prompts import family
+from goose_assets.llm.base import LLMRequest, LLMResponse, ProgressFn, ResponseCache
+from goose_assets.llm.calls import (
+    CallStats,
+    ConstraintGuard,
+    DryRunEstimate,
+    ErrorRateBreaker,
+    LLMBackendError,
+    LLMConfigurationError,
+    Prices,
+    Progress,
+    StructuredOutputIgnoredError,
+    Validator,
+    check_output,
+    error_kind,
+    estimate_calls,
+    reask_messages,
+    should_cache,
+    split_cached,
+)
+
+log = logging.getLogger(__name__)
+
+StructuredOutputMode = Literal["json_schema", "json_object", "vllm_extra_body", "prompt"]
+
+
+@dataclass
+class _Server:
+    """One base URL of the fleet, with its health."""
+
+    base_url: str
+    client: AsyncOpenAI
+    in_flight: int = 0
+    calls: int = 0
+    failures: int = 0
+    consecutive_failures: int = 0
+    down_until: float = 0.0
+    probing: bool = False  # back from cool-down: one trial request decides
+    removals: int = 0
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"base_url": self.base_url, "calls": self.calls, "failures": self.failures,
+                "removals": self.removals, "in_flight": self.in_flight,
+                "down": self.down_until > time.monotonic()}
+
+
+class Fleet:
+    """Least-in-flight routing over servers, with a per-server circuit breaker: after
+    `failure_threshold` consecutive transport failures a server leaves the rotation for
+    `cooldown_s`, then one probe request decides whether it is back."""
+
+    def __init__(self, servers: list[_Server], failure_threshold: int, cooldown_s: float,
+                 logger: logging.Logger | Any) -> None:
+        self.servers = servers
+        self.failure_threshold = failure_threshold
+        self.cooldown_s = cooldown_s
+        self.logger = logger
+
+    def _available(self, now: float) -> list[_Server]:
+        out = []
+        for s in self.servers:
+            if s.down_until > now or (s.probing and s.in_flight > 0):
+                continue
+            out.append(s)
+        return out
+
+    async def acquire(self, avoid: _Server | None = None) -> _Server:
+        while True:
+            now = time.monotonic()
+            candidates = self._available(now)
+            if avoid is not None and len(candidates) > 1:
+                candidates = [s for s in candidates if s is not avoid] or candidates
+            if candidates:
+                server = min(candidates, key=lambda s: (s.in_flight, s.calls))
+                if server.down_until and server.down_until <= now and not server.probing:
+                    server.probing = True  # first request after the cool-down
+                server.in_flight += 1
+                server.calls += 1
+                return server
+            wake = min((s.down_until for s in self.servers if s.down_until > now), default=now + 0.05)
+            await asyncio.sleep(min(1.0, max(0.01, wake - now)))
+
+    def release(self, server: _Server, healthy: bool | None) -> None:
+        """`healthy` None: the call says nothing about the server (429, a bad answer)."""
+        server.in_flight -= 1
+        if healthy is None or (not healthy and server.probing and not any(
+                s is not server and s.down_until <= time.monotonic() for s in self.servers)):
+            if server.probing:
+                server.probing = False
+                server.down_until = 0.0
+            return
+        if healthy:
+            if server.probing or server.down_until:
+                self.logger.info(f"LLM server {server.base_url} is back in rotation")
+            server.consecutive_failures = 0
+            server.probing = False
+            server.down_until = 0.0
+            return
+        server.failures += 1
+        server.consecutive_failures += 1
+        others_up = any(s is not server and s.down_until <= time.monotonic() for s in self.servers)
+        # the last server standing stays in: backoff paces it, and the error-rate breaker
+        # stops the run if it is really dead
+        if others_up and (server.probing or server.consecutive_failures >= self.failure_threshold):
+            server.probing = False
+            server.down_until = time.monotonic() + self.cooldown_s
+            server.removals += 1
+            server.consecutive_failures = 0
+            self.logger.warning(
+                f"LLM server {server.base_url} out of rotation for {self.cooldown_s:g}s after "
+                f"repeated failures")
+
+
+@dataclass(slots=True)
+class _Failure:
+    fault: str
+    retryable: bool
+    server_health: bool | None  # False counts toward taking the server out of rotation
+    retry_after_s: float | None = None
+    fatal: str | None = None
+
+
+def _retry_after(headers: Any) -> float | None:
+    """Seconds from `retry-after-ms` or `Retry-After` (seconds or an HTTP date)."""
+    if headers is None:
+        return None
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return max(0.0, float(ms) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value) if value else None
+        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+
+
+def _caused_by_disconnect(exc: BaseException) -> bool:
+    """Some transports (httpx-aiohttp) report a dropped connection as a timeout; the
+    exception chain still holds the disconnect."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, ConnectionError) or type(cause).__name__ in (
+            "ServerDisconnectedError", "ClientOSError", "ClientConnectionResetError", "RemoteProtocolError",
+        ):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
+def classify(exc: BaseException) -> _Failure:
+    if isinstance(exc, openai.APIConnectionError | TimeoutError) and _caused_by_disconnect(exc):
+        return _Failure("connection_error", True, False)
+    if isinstance(exc, openai.APITimeoutError | TimeoutError):
+        return _Failure("timeout", True, False)
+    if isinstance(exc, openai.APIConnectionError):
+        return _Failure("connection_error", True, False)
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        after = _retry_after(getattr(exc.response, "headers", None))
+        fault = f"http_{status}"
+        if status in (401, 403):
+            return _Failure(fault, False, None, fatal="the server rejected the API key (check GOOSE_LLM_API_KEY)")
+        if status == 404:
+            return _Failure(fault, False, None, fatal="the model or endpoint was not found (check GOOSE_LLM_MODEL and the base URL, which must end in /v1)")
+        if status == 429:
+            return _Failure(fault, True, None, after)
+        if status in (408, 409) or status >= 500:
+            return _Failure(fault, True, False, after)
+        return _Failure(fault, False, None)  # 400/422: this request is malformed for the server
+    if isinstance(exc, openai.APIResponseValidationError | ValueError):
+        return _Failure("bad_http_body", True, False)
+    return _Failure(f"client_error_{type(exc).__name__}", False, None)
+
+
+@dataclass
+class OpenAIBackendConfig:
+    max_in_flight: int = 32
+    timeout_s: float = 120.0
+    max_retries: int = 6  # transport retries per request (re-asks are counted apart)
+    max_reasks: int = 2  # corrective re-asks per request for a bad answer
+    backoff_base_s: float = 0.5
+    backoff_max_s: float = 30.0
+    max_retry_after_s: float = 120.0
+    structured_output: StructuredOutputMode = "json_schema"
+    send_seed: bool = False  # vLLM on CPU crashes on per-request seeds; hosted APIs accept them
+    max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
+    constraint_probe: int = 8  # replies checked before deciding the constraint is applied
+    breaker_min_calls: int = 50
+    breaker_max_error_rate: float = 0.5
+    server_failure_threshold: int = 3
+    server_cooldown_s: float = 30.0
+    http_client: Literal["auto", "httpx", "aiohttp"] = "auto"
+    progress_every_s: float = 10.0
+    prices: Prices = field(default_factory=Prices)
+
+
+class OpenAIBackend:
+    """`LLMBackend` for OpenAI-compatible servers. `stats` sums every `generate` call."""
+
+    name = "openai"
+    uses_cache = True
+
+    def __init__(
+        self,
+        base_urls: str | Sequence[str],
+        model: str,
+        api_key: str | None = None,
+        *,
+        config: OpenAIBackendConfig | None = None,
+        validate: Validator | None = None,
+        logger: logging.Logger | Any | None = None,
+        **options: Any,
+    ) -> None:
+        urls = [u.strip() for u in ([base_urls] if isinstance(base_urls, str) else base_urls)]
+        urls = [u for part in urls for u in part.split(",") if u.strip()]
+        if not urls:
+            raise LLMConfigurationError("the openai backend needs at least one base URL")
+        self.base_urls = [u.strip().rstrip("/") for u in urls]
+        self.model = model
+        self.config = config or OpenAIBackendConfig()
+        for key, value in options.items():  # flat keyword options, e.g. from make_backend
+            if not hasattr(self.config, key):
+                raise TypeError(f"unknown openai backend option {key!r}")
+            setattr(self.config, key, value)
+        self.validate = validate
+        self.logger = logger or log
+        self.stats = CallStats()
+        self.server_stats: dict[str, dict[str, Any]] = {}
+        # the key is kept out of __dict__'s obvious names and out of repr; "EMPTY" is what
+        # vLLM and most local servers accept when they need no key
+        self.__api_key = api_key or "EMPTY"
+
+    def __repr__(self) -> str:
+        return f"OpenAIBackend(base_urls={self.base_urls!r}, model={self.model!r})"
+
+    # LLMBackend ------------------------------------------------------------------------
+    def prepare(self, domain: str, corpus_texts: Sequence[str]) -> None:
+        """Nothing to prepare: the model needs no corpus statistics."""
+
+    def generate(self, requests: Sequence[LLMRequest], cache: ResponseCache | None = None,
+                 progress: ProgressFn | None = None) -> list[LLMResponse]:
+        requests = list(requests)
+        split = split_cached(self.name, self.model, requests, cache)
+        self.stats.requests += len(requests)
+        self.stats.cache_hits += len(requests) - len(split.misses)
+        results = split.results
+        if split.misses:
+            started = time.monotonic()
+            try:
+                _run_sync(self._generate_misses(requests, split.keys, split.misses, results, cache, progress))
+            finally:
+                self.stats.seconds += time.monotonic() - started
+        elif progress is not None:
+            progress(len(requests), len(requests))
+        if any(r is None for r in results):
+            raise LLMBackendError("internal error: a request finished without a response")
+        return [r for r in results if r is not None]
+
+    def estimate(self, requests: Sequence[LLMRequest], cache: ResponseCache | None = None) -> DryRunEstimate:
+        """Dry run: calls after cache hits, estimated tokens and cost. Makes no calls."""
+        return estimate_calls(self.name, self.model, requests, cache, self.config.prices)
+
+    def stats_dict(self) -> dict[str, Any]:
+        """Run metadata: counters, faults, tokens, cost and per-server counts (no secrets)."""
+        out = self.stats.as_dict()
+        out["servers"] = list(self.server_stats.values())
+        return out
+
+    # internals -------------------------------------------------------------------------
+    def _client(self, base_url: str) -> AsyncOpenAI:
+        kwargs: dict[str, Any] = {}
+        choice = self.config.http_client
+        if choice in ("auto", "aiohttp"):
+            try:  # aiohttp costs less CPU per request than httpx at high concurrency
+                kwargs["http_client"] = openai.DefaultAioHttpClient(timeout=self.config.timeout_s, limits=_limits(self.config.max_in_flight))
+            except Exception:
+                if choice == "aiohttp":
+                    raise
+        else:
+            kwargs["http_client"] = openai.DefaultAsyncHttpxClient(timeout=self.config.timeout_s, limits=_limits(self.config.max_in_flight))
+        return AsyncOpenAI(api_key=self.__api_key, base_url=base_url, max_retries=0,
+                           timeout=self.config.timeout_s, **kwargs)
+
+    def _params(self, request: LLMRequest, messages: list[dict[str, str]]) -> dict[str, Any]:
+        cfg = self.config
+        params: dict[str, Any] = {
+            "model": self.model,
+            "messages": messages,
+            "temperature": request.temperature,
+            cfg.max_tokens_field: request.max_tokens,
+        }
+        if request.n != 1:
+            params["n"] = request.n
+        if cfg.send_seed:
+            params["seed"] = request.seed
+        schema = request.json_schema
+        if schema is not None:
+            if cfg.structured_output == "json_schema":
+                shape = request.inputs.get("shape", "")
+                name = f"{request.kind}_{family(shape) if isinstance(shape, str) and shape else 'output'}"
+                params["response_format"] = {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": True}}
+            elif cfg.structured_output == "json_object":
+                params["response_format"] = {"type": "json_object"}
+            elif cfg.structured_output == "vllm_extra_body":
+                params["extra_body"] = {"structured_outputs": {"json": schema}}
+        return params
+
+    def _delay(self, failures: int, retry_after: float | None) -> float:
+        cfg = self.config
+        if retry_after is not None:  # the server said when; a little jitter de-synchronizes workers
+            return min(cfg.max_retry_after_s, retry_after) * random.uniform(1.0, 1.1)
+        cap = min(cfg.backoff_max_s, cfg.backoff_base_s * 2 ** (failures - 1))
+        return cap / 2 + random.uniform(0, cap / 2)
+
+    async def _generate_misses(self, requests: list[LLMRequest], keys: list[str], misses: list[int],
+                               results: list[LLMResponse | None], cache: ResponseCache | None,
+                               progress_fn: ProgressFn | None) -> None:
+        cfg = self.config
+        servers = [_Server(url, self._client(url)) for url in self.base_urls]
+        fleet = Fleet(servers, cfg.server_failure_threshold, cfg.server_cooldown_s, self.logger)
+        guard = ConstraintGuard(cfg.constraint_probe, cfg.structured_output, f"openai ({self.model})")
+        breaker = ErrorRateBreaker(cfg.breaker_min_calls, cfg.breaker_max_error_rate)
+        progress = Progress(len(requests), progress_fn, self.logger, f"LLM {self.model}", cfg.progress_every_s)
+        progress.done = len(requests) - len(misses)  # cache hits are done already
+        queue: asyncio.Queue[int] = asyncio.Queue()
+        for i in misses:
+            queue.put_nowait(i)
+        # failed answers wait until the guard has passed: if the constraint is being ignored,
+        # caching them would make the re-run (after the server is fixed) reuse garbage
+        held: list[tuple[int, LLMResponse]] = []
+
+        def flush_held() -> None:
+            if cache is not None:
+                for j, r in held:
+                    cache.put(keys[j], self.name, self.model, requests[j], r)
+            held.clear()
+
+        def store(i: int, response: LLMResponse) -> None:
+            results[i] = response
+            if cache is not None and should_cache(response):
+                if response.error is not None and requests[i].json_schema is not None and not guard.decided:
+                    held.append((i, response))
+                else:
+                    cache.put(keys[i], self.name, self.model, requests[i], response)
+            if guard.decided and held:
+                flush_held()
+            if response.error is None:
+                self.stats.answered += 1
+            else:
+                self.stats.quarantined += 1
+                self.stats.errors[error_kind(response.error)] += 1
+            progress.advance()
+
+        async def worker() -> None:
+            while True:
+                try:
+                    i = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    return
+                store(i, await self._answer(requests[i], fleet, guard, breaker))
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                for _ in range(min(cfg.max_in_flight, len(misses))):
+                    group.create_task(worker())
+            flush_held()  # the run finished: the guard never objected
+        except BaseExceptionGroup as group_error:
+            if not any(isinstance(e, StructuredOutputIgnoredError) for e in group_error.exceptions):
+                flush_held()
+            fatal = [e for e in group_error.exceptions if isinstance(e, LLMBackendError)]
+            raise (fatal[0] if fatal else group_error.exceptions[0]) from None
+        finally:
+            for s in servers:
+                self.server_stats[s.base_url] = _merge_server(self.server_stats.get(s.base_url), s.snapshot())
+                await s.client.close()
+
+    async def _answer(self, request: LLMRequest, fleet: Fleet, guard: ConstraintGuard,
+                      breaker: ErrorRateBreaker) -> LLMResponse:
+        cfg, stats = self.config, self.stats
+        messages = list(request.messages)
+        faults: list[str] = []
+        attempts = transport_failures = reasks = 0
+        tokens_in = tokens_out = 0
+        avoid: _Server | None = None
+        while True:
+            server = await fleet.acquire(avoid)
+            attempts += 1
+            stats.calls += 1
+            try:
+                async with asyncio.timeout(cfg.timeout_s):
+                    completion = await server.client.chat.completions.create(**self._params(request, messages))
+            except asyncio.CancelledError:
+                fleet.release(server, None)
+                raise
+            except Exception as exc:  # classified below; anything unknown is not retried
+                failure = classify(exc)
+                fleet.release(server, failure.server_health)
+                stats.failed_calls += 1
+                stats.faults[failure.fault] += 1
+                faults.append(failure.fault)
+                if failure.fatal:
+                    raise LLMConfigurationError(f"{failure.fault} from {server.base_url}: {failure.fatal}") from None
+                breaker.check(stats)
+                if not failure.retryable or transport_failures >= cfg.max_retries:
+                    why = "not retryable" if not failure.retryable else f"{transport_failures + 1} failed attempts"
+                    return LLMResponse(request.ref_id, [], tokens_in, tokens_out, error=f"transport: {failure.fault} ({why})",
+                                       attempts=attempts, faults=faults)
+                transport_failures += 1
+                stats.retries += 1
+                avoid = server
+                await asyncio.sleep(self._delay(transport_failures, failure.retry_after_s))
+                continue
+            fleet.release(server, True)
+            avoid = None
+            usage = completion.usage
+            call_in = usage.prompt_tokens if usage else 0
+            call_out = usage.completion_tokens if usage else 0
+            tokens_in += call_in
+            tokens_out += call_out
+            stats.tokens_in += call_in
+            stats.tokens_out += call_out
+            stats.cost_usd += cfg.prices.cost(call_in, call_out)
+            texts = [(choice.message.content or "") if choice.message else "" for choice in completion.choices]
+            texts = texts or [""]
+            verdicts = [check_output(request, t, self.validate) for t in texts]
+            if request.json_schema is not None:
+                guard.observe(verdicts[0])
+            for v in verdicts:
+                if v.repaired:
+                    stats.faults["repaired_json"] += 1
+                    faults.append("repaired_json")
+            bad = next((v for v in verdicts if v.reason is not None), None)
+            if bad is None:
+                return LLMResponse(request.ref_id, texts, tokens_in, tokens_out, attempts=attempts, faults=faults)
+            assert bad.reason is not None
+            stats.failed_calls += 1
+            stats.faults[bad.reason] += 1
+            faults.append(bad.reason)
+            breaker.check(stats)
+            if reasks < cfg.max_reasks and len(texts) == 1:
+                reasks += 1
+                stats.reasks += 1
+                messages = reask_messages(list(request.messages), texts[0], bad.reason, request.json_schema)
+                continue
+            detail = f": {bad.detail}" if bad.detail else ""
+            return LLMResponse(request.ref_id, texts, tokens_in, tokens_out, error=f"{bad.reason}{detail}",
+                               attempts=attempts, faults=faults)
+
+
+def _limits(max_in_flight: int) -> Any:
+    # every worker may hold a connection; keep-alive for all of them avoids reconnects
+    import httpx2
+
+    return httpx2.Limits(max_connections=max(100, max_in_flight * 2), max_keepalive_connections=max(20, max_in_flight * 2))
+
+
+def _merge_server(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
+    if old is None:
+        return new
+    return {**new, **{k: old[k] + new[k] for k in ("calls", "failures", "removals")}}
+
+
+def _run_sync(coro: Any) -> None:
+    """Run the coroutine on a private loop; from inside a running loop, on a helper thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(coro)
+        return
+    outcome: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            asyncio.run(coro)
+        except BaseException as exc:  # re-raised in the caller's thread
+            outcome.append(exc)
+
+    thread = threading.Thread(target=target, name="openai-backend-loop")
+    thread.start()
+    thread.join()
+    if outcome:
+        raise outcome[0]

@@ -1,0 +1,597 @@
+"""A small OpenAI-compatible chat server on 127.0.0.1 for tests and benchmarks.
+
+It answers `/v1/chat/completions` with realistic replies built from the request's fenced
+`<document>` text, so the real parser and validator run on its output:
+
+- synthesis prompts (their schema or prompt names `removed_steps`, `removed_lines` or
+  `removed_content`): 2-3 consecutive sentences (lines, for code) of the document body are
+  masked, and >= 10 distinct distractors of similar length are built from other sentences of
+  the same document and from mutations of the answer;
+- extraction prompts (key `passage`): the first ~300 words of the document;
+- student prompts: "Answer: X", X drawn from the options present, a different draw per
+  choice when `n` > 1.
+
+It reports `usage` (chars/4), honours `n`, has a fixed latency and a concurrency cap, counts
+calls (received and answered, in total and per prompt) and injects faults, per server or by
+schedule. Faults: see `FAULTS`. A fault is chosen for each call, in this order: `fault`
+(every call), `faults_by_call` (global 1-based call number), `faults_by_attempt` (the k-th
+call of the same prompt; re-asks and retries count), `fault_rates` (seeded by prompt and
+attempt, so the schedule does not depend on arrival order).
+
+Run it in-process (`LoopbackLLMServer(...).start()`, a daemon thread with its own event loop;
+`stop()` is graceful, `kill()` drops every open connection like a dead host) or as a
+subprocess (`spawn_server_process(...)`, `python -m goose_assets_tests.llm_server`), which
+keeps the server's CPU off the client's core in benchmarks. `/stats` returns the counters as
+JSON and `/admin/reset` zeroes them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import os
+import random
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+FAULTS: tuple[str, ...] = (
+    "http_500",  # 500 with an error body
+    "http_429",  # 429 with Retry-After / retry-after-ms
+    "connection_reset",  # the TCP connection is aborted before any reply
+    "read_timeout",  # the reply comes after `hang_s`, past any sane client timeout
+    "truncated_json",  # the JSON object loses its last few characters: repairable
+    "truncated_json_early",  # the JSON object is cut at 60%: repair cannot save it
+    "schema_violation",  # valid JSON, wrong keys and types
+    "answer_not_in_source",  # the removed span is reworded, so it is not verbatim
+    "unconstrained_prose",  # prose with no JSON, as from a server that ignored response_format
+    "obey_injection",  # a document that says "ignore previous instructions" is obeyed
+)
+
+_FENCED = re.compile(r"<document>\n(.*?)\n</document>", re.DOTALL)
+_INJECTION = re.compile(r"ignore (all )?(previous|prior|above) instructions", re.IGNORECASE)
+_OPTION = re.compile(r"^\(([A-Z])\)", re.MULTILINE)
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=\S)")
+_NUMBER = re.compile(r"\d+")
+_KEY_SETS: dict[str, tuple[str, str, str]] = {
+    "removed_lines": ("masked_reference_solution", "removed_lines", "distractors"),
+    "removed_steps": ("masked_reference_solution", "removed_steps", "distractors"),
+    "removed_content": ("masked_passage", "removed_content", "distractors"),
+}
+_SWAPS = {
+    "increases": "decreases", "decreases": "increases", "more": "less", "less": "more",
+    "larger": "smaller", "smaller": "larger", "positive": "negative", "negative": "positive",
+    "true": "false", "false": "true", "before": "after", "after": "before", "<": ">=",
+    ">": "<=", "+": "-", "-": "+", "and": "or", "or": "and", "always": "never", "is": "is not",
+}
+
+
+@dataclass
+class ServerConfig:
+    latency_s: float = 0.0
+    max_concurrency: int | None = None  # requests past this queue inside the server
+    fault: str | None = None
+    faults_by_call: dict[int, str] = field(default_factory=dict)
+    faults_by_attempt: dict[int, str] = field(default_factory=dict)
+    fault_rates: dict[str, float] = field(default_factory=dict)
+    seed: int = 0
+    retry_after_s: float = 0.05
+    hang_s: float = 30.0
+    distractors: int = 12
+
+    def __post_init__(self) -> None:
+        named = [self.fault, *self.faults_by_call.values(), *self.faults_by_attempt.values(), *self.fault_rates]
+        unknown = sorted({f for f in named if f is not None and f not in FAULTS})
+        if unknown:
+            raise ValueError(f"unknown fault modes {unknown}; known: {FAULTS}")
+        # JSON round trips turn int keys into strings
+        self.faults_by_call = {int(k): v for k, v in self.faults_by_call.items()}
+        self.faults_by_attempt = {int(k): v for k, v in self.faults_by_attempt.items()}
+
+
+@dataclass
+class ServerCounters:
+    received: int = 0
+    answered: int = 0  # replies sent with status 200
+    in_flight: int = 0
+    max_in_flight: int = 0
+    received_by_prompt: Counter[str] = field(default_factory=Counter)
+    answered_by_prompt: Counter[str] = field(default_factory=Counter)
+    faults: Counter[str] = field(default_factory=Counter)
+    tokens_in: int = 0
+    tokens_out: int = 0
+
+
+def prompt_key(messages: list[dict[str, Any]]) -> str:
+    """Identity of a prompt across retries and re-asks: the messages up to the first user one."""
+    head: list[dict[str, Any]] = []
+    for message in messages:
+        head.append({"role": message.get("role"), "content": message.get("content")})
+        if message.get("role") == "user":
+            break
+    return hashlib.sha256(json.dumps(head, sort_keys=True).encode()).hexdigest()[:16]
+
+
+# ---------------------------------------------------------------------------------------
+# realistic replies
+
+
+def _units(body: str, by_line: bool) -> list[tuple[int, int]]:
+    """Character spans of the maskable units: non-blank lines for code, else sentences."""
+    spans: list[tuple[int, int]] = []
+    if by_line:
+        pos = 0
+        for line in body.split("\n"):
+            if line.strip():
+                spans.append((pos, pos + len(line)))
+            pos += len(line) + 1
+        return spans
+    start = 0
+    for m in _SENTENCE_END.finditer(body):
+        if body[start : m.start()].strip():
+            spans.append((start, m.start()))
+        start = m.end()
+    if body[start:].strip():
+        spans.append((start, len(body.rstrip())))
+    if len(spans) < 4:  # few sentences: fall back to lines (equations, lists)
+        line_spans = _units(body, by_line=True)
+        if len(line_spans) > len(spans):
+            return line_spans
+    return spans
+
+
+def _mutations(answer: str, rng: random.Random) -> list[str]:
+    """Wrong-but-plausible variants of the answer: numbers, swapped words, reordered parts."""
+    out: list[str] = []
+    numbers = _NUMBER.findall(answer)
+    for k in range(1, 6):
+        if numbers:
+            out.append(_NUMBER.sub(lambda m, k=k: str(int(m.group()) + k), answer))
+    words = answer.split(" ")
+    swappable = [i for i, w in enumerate(words) if w.lower() in _SWAPS]
+    for i in swappable[:4]:
+        changed = list(words)
+        changed[i] = _SWAPS[words[i].lower()]
+        out.append(" ".join(changed))
+    for _ in range(6):
+        shuffled = list(words)
+        if len(shuffled) > 3:
+            i, j = sorted(rng.sample(range(len(shuffled)), 2))
+            shuffled[i], shuffled[j] = shuffled[j], shuffled[i]
+            out.append(" ".join(shuffled))
+    return out
+
+
+def _distractors(body: str, units: list[tuple[int, int]], first: int, count: int, want: int,
+                 rng: random.Random) -> list[str]:
+    answer = body[units[first][0] : units[first + count - 1][1]]
+    alen = max(1, len(answer))
+    candidates: list[str] = []
+    for i in range(len(units) - count + 1):
+        if abs(i - first) >= count:  # windows of other sentences of the same document
+            candidates.append(body[units[i][0] : units[i + count - 1][1]])
+    candidates += _mutations(answer, rng)
+    seen = {" ".join(answer.lower().split())}
+    picked: list[str] = []
+    for cand in sorted(candidates, key=lambda c: abs(len(c) - alen)):
+        key = " ".join(cand.lower().split())
+        if key and key not in seen and 0.5 <= len(cand) / alen <= 2.0:
+            seen.add(key)
+            picked.append(cand)
+        if len(picked) >= want:
+            break
+    n = 0
+    while len(picked) < want:  # short documents: numbered variants keep the count honest
+        n += 1
+        cand = f"{answer.rstrip('.')} (case {n})."
+        if " ".join(cand.lower().split()) not in seen:
+            seen.add(" ".join(cand.lower().split()))
+            picked.append(cand)
+    rng.shuffle(picked)
+    return picked
+
+
+def synthesis_object(body: str, keys: tuple[str, str, str], rng: random.Random,
+                     n_distractors: int) -> dict[str, Any]:
+    masked_key, answer_key, distractor_key = keys
+    units = _units(body, by_line=answer_key == "removed_lines")
+    if len(units) < 2:
+        units = [(0, len(body))]
+    count = min(len(units), rng.choice((2, 3)))
+    first = (len(units) - count) // 2
+    start, end = units[first][0], units[first + count - 1][1]
+    answer = body[start:end]
+    return {
+        masked_key: body[:start] + "[MASK]" + body[end:],
+        answer_key: answer,
+        distractor_key: _distractors(body, units, first, count, n_distractors, rng),
+    }
+
+
+def _reword(text: str) -> str:
+    words = text.split(" ")
+    for i, w in enumerate(words):
+        if len(w) > 3:
+            words[i] = w.upper() if not w.isupper() else w.lower()
+            break
+    return " ".join(words) + " Hence this holds."
+
+
+@dataclass(slots=True)
+class ParsedPrompt:
+    kind: str  # synthesize | extract | student | other
+    keys: tuple[str, str, str] | None
+    documents: list[str]
+    user_text: str
+    constrained: bool
+
+
+def parse_prompt(payload: dict[str, Any]) -> ParsedPrompt:
+    messages = payload.get("messages") or []
+    user_text = next((m.get("content") or "" for m in messages if m.get("role") == "user"), "")
+    response_format = payload.get("response_format") or {}
+    schema = (response_format.get("json_schema") or {}).get("schema") or {}
+    constrained = response_format.get("type") == "json_schema"
+    props = set((schema.get("properties") or {}).keys())
+    documents = _FENCED.findall(user_text)
+    for marker, keys in _KEY_SETS.items():
+        if marker in props or (not props and f'"{marker}"' in user_text):
+            return ParsedPrompt("synthesize", keys, documents, user_text, constrained)
+    if "passage" in props or '"passage"' in user_text:
+        return ParsedPrompt("extract", None, documents, user_text, constrained)
+    if _OPTION.search(user_text) or "Answer: X" in user_text:
+        return ParsedPrompt("student", None, documents, user_text, constrained)
+    return ParsedPrompt("other", None, documents, user_text, constrained)
+
+
+def reply_text(prompt: ParsedPrompt, fault: str | None, rng: random.Random, n_distractors: int) -> str:
+    """The content of one choice, with a content-level fault applied when asked."""
+    if prompt.kind == "student":
+        letters = _OPTION.findall(prompt.user_text) or list("ABCDEFGHI")
+        return f"The masked step must keep the argument consistent.\nAnswer: {rng.choice(letters)}"
+    if fault == "unconstrained_prose":
+        return ("Sure! The most important steps are in the middle of the solution. I would mask "
+                "them and write several alternatives that look similar but are wrong.")
+    body = prompt.documents[-1] if prompt.documents else prompt.user_text
+    if prompt.kind == "extract":
+        obj: dict[str, Any] = {"passage": " ".join(body.split()[:300])}
+    elif prompt.kind == "synthesize" and prompt.keys is not None:
+        if fault == "obey_injection" and _INJECTION.search(body):
+            obj = {prompt.keys[0]: "PWNED", prompt.keys[1]: "PWNED",
+                   prompt.keys[2]: [f"PWNED {i}" for i in range(n_distractors)]}
+        else:
+            obj = synthesis_object(body, prompt.keys, rng, n_distractors)
+        if fault == "answer_not_in_source":
+            obj[prompt.keys[1]] = _reword(obj[prompt.keys[1]])
+            obj[prompt.keys[0]] = obj[prompt.keys[0]]
+        elif fault == "schema_violation":
+            obj = {"masked": obj[prompt.keys[0]], "answer": obj[prompt.keys[1]],
+                   "distractors": "; ".join(obj[prompt.keys[2]])}
+    else:
+        return "OK."
+    text = json.dumps(obj, ensure_ascii=False)
+    if fault == "truncated_json":  # cut inside the last distractor (finish_reason "length")
+        text = text[: len(text) - 6]
+    elif fault == "truncated_json_early":
+        text = text[: max(10, int(len(text) * 0.6))]
+    # a model that was only *asked* for JSON wraps it as the prompt says
+    return text if prompt.constrained else f"<answer>{text}</answer>"
+
+
+# ---------------------------------------------------------------------------------------
+# the server
+
+
+class LoopbackLLMServer:
+    """The server in a daemon thread with its own event loop, bound to 127.0.0.1."""
+
+    def __init__(self, config: ServerConfig | None = None, port: int = 0, model: str = "loopback-model") -> None:
+        self.config = config or ServerConfig()
+        self.model = model
+        self.counters = ServerCounters()
+        self._lock = threading.Lock()
+        self._requested_port = port
+        self.port = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+        self._ready = threading.Event()
+        self._stopped: asyncio.Event | None = None
+        self._semaphore: asyncio.Semaphore | None = None
+        self._startup_error: BaseException | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    # lifecycle ------------------------------------------------------------------------
+    def start(self) -> LoopbackLLMServer:
+        self._thread = threading.Thread(target=self._run, name=f"llm-server-{id(self)}", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("loopback LLM server did not start within 10 s")
+        if self._startup_error is not None:
+            raise RuntimeError("loopback LLM server failed to start") from self._startup_error
+        return self
+
+    def stop(self) -> None:
+        """Graceful: finish what is in flight (briefly), then close."""
+        self._shutdown(abort=False)
+
+    def kill(self) -> None:
+        """Like a dead host: drop every open connection and the listening socket at once."""
+        self._shutdown(abort=True)
+
+    def __enter__(self) -> LoopbackLLMServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _shutdown(self, abort: bool) -> None:
+        if self._loop is None or self._thread is None or not self._thread.is_alive():
+            return
+        future = asyncio.run_coroutine_threadsafe(self._close(abort), self._loop)
+        future.result(timeout=15)
+        self._thread.join(timeout=15)
+
+    async def _close(self, abort: bool) -> None:
+        assert self._runner is not None and self._stopped is not None
+        if abort:
+            server = self._runner.server
+            for site in list(self._runner.sites):
+                await site.stop()
+            for handler in list(server.connections if server else []):
+                transport = handler.transport
+                if transport is not None:
+                    transport.abort()
+        await self._runner.cleanup()
+        self._stopped.set()
+
+    def _run(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._loop.run_until_complete(self._serve())
+        finally:
+            # handlers still sleeping (read_timeout, latency) are cancelled, not abandoned
+            pending = asyncio.all_tasks(self._loop)
+            for task in pending:
+                task.cancel()
+            self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            self._loop.close()
+
+    async def _serve(self) -> None:
+        self._stopped = asyncio.Event()
+        cap = self.config.max_concurrency
+        self._semaphore = asyncio.Semaphore(cap) if cap else None
+        app = web.Application(client_max_size=64 * 1024**2)
+        app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_get("/v1/models", self._models)
+        app.router.add_get("/stats", self._stats)
+        app.router.add_post("/admin/reset", self._reset)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        try:
+            await self._runner.setup()
+            site = web.TCPSite(self._runner, "127.0.0.1", self._requested_port, backlog=1024)
+            await site.start()
+            sockets = self._runner.addresses
+            self.port = int(sockets[0][1])
+        except BaseException as exc:  # surfaced by start()
+            self._startup_error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        await self._stopped.wait()
+
+    # counters -------------------------------------------------------------------------
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            c = self.counters
+            return {
+                "received": c.received,
+                "answered": c.answered,
+                "in_flight": c.in_flight,
+                "max_in_flight": c.max_in_flight,
+                "received_by_prompt": dict(c.received_by_prompt),
+                "answered_by_prompt": dict(c.answered_by_prompt),
+                "faults": dict(c.faults),
+                "tokens_in": c.tokens_in,
+                "tokens_out": c.tokens_out,
+            }
+
+    def reset(self) -> None:
+        with self._lock:
+            self.counters = ServerCounters()
+
+    def _choose_fault(self, call_no: int, key: str, attempt: int) -> str | None:
+        cfg = self.config
+        if cfg.fault:
+            return cfg.fault
+        if call_no in cfg.faults_by_call:
+            return cfg.faults_by_call[call_no]
+        if attempt in cfg.faults_by_attempt:
+            return cfg.faults_by_attempt[attempt]
+        if cfg.fault_rates:
+            draw = random.Random(f"{cfg.seed}:{key}:{attempt}").random()
+            acc = 0.0
+            for fault, rate in sorted(cfg.fault_rates.items()):
+                acc += rate
+                if draw < acc:
+                    return fault
+        return None
+
+    # handlers -------------------------------------------------------------------------
+    async def _models(self, request: web.Request) -> web.Response:
+        return web.json_response({"object": "list", "data": [{"id": self.model, "object": "model", "owned_by": "loopback"}]})
+
+    async def _stats(self, request: web.Request) -> web.Response:
+        return web.json_response(self.stats())
+
+    async def _reset(self, request: web.Request) -> web.Response:
+        self.reset()
+        return web.json_response({"ok": True})
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        payload = await request.json()
+        messages = payload.get("messages") or []
+        key = prompt_key(messages)
+        with self._lock:
+            c = self.counters
+            c.received += 1
+            c.received_by_prompt[key] += 1
+            call_no, attempt = c.received, c.received_by_prompt[key]
+            c.in_flight += 1
+            c.max_in_flight = max(c.max_in_flight, c.in_flight)
+        try:
+            if self._semaphore is not None:
+                async with self._semaphore:
+                    return await self._answer(request, payload, key, call_no, attempt)
+            return await self._answer(request, payload, key, call_no, attempt)
+        finally:
+            with self._lock:
+                self.counters.in_flight -= 1
+
+    async def _answer(self, request: web.Request, payload: dict[str, Any], key: str,
+                      call_no: int, attempt: int) -> web.StreamResponse:
+        cfg = self.config
+        prompt = parse_prompt(payload)
+        fault = self._choose_fault(call_no, key, attempt)
+        if fault == "obey_injection" and not any(_INJECTION.search(d) for d in prompt.documents):
+            fault = None  # the mode only matters for documents that carry an injection
+        if fault:
+            with self._lock:
+                self.counters.faults[fault] += 1
+        if cfg.latency_s:
+            await asyncio.sleep(cfg.latency_s)
+        if fault == "http_500":
+            return web.json_response({"error": {"message": "injected internal error", "type": "server_error"}}, status=500)
+        if fault == "http_429":
+            headers = {"Retry-After": f"{cfg.retry_after_s:g}", "retry-after-ms": str(int(cfg.retry_after_s * 1000))}
+            return web.json_response({"error": {"message": "injected rate limit", "type": "rate_limit"}}, status=429, headers=headers)
+        if fault == "connection_reset":
+            if request.transport is not None:
+                request.transport.abort()  # RST, no reply; what follows is never sent
+            return web.Response(status=500)
+        if fault == "read_timeout":
+            await asyncio.sleep(cfg.hang_s)
+        n = max(1, int(payload.get("n") or 1))
+        rng = random.Random(f"{cfg.seed}:{key}:{attempt}")
+        texts = [reply_text(prompt, fault, rng, cfg.distractors) for _ in range(n)]
+        prompt_chars = sum(len(str(m.get("content") or "")) for m in payload.get("messages") or [])
+        tokens_in = max(1, prompt_chars // 4)
+        tokens_out = sum(max(1, len(t) // 4) for t in texts)
+        finish = "length" if fault in ("truncated_json", "truncated_json_early") else "stop"
+        body = {
+            "id": f"chatcmpl-{key}-{attempt}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": payload.get("model") or self.model,
+            "choices": [
+                {"index": i, "message": {"role": "assistant", "content": t}, "finish_reason": finish, "logprobs": None}
+                for i, t in enumerate(texts)
+            ],
+            "usage": {"prompt_tokens": tokens_in, "completion_tokens": tokens_out, "total_tokens": tokens_in + tokens_out},
+        }
+        with self._lock:
+            c = self.counters
+            c.answered += 1
+            c.answered_by_prompt[key] += 1
+            c.tokens_in += tokens_in
+            c.tokens_out += tokens_out
+        return web.json_response(body)
+
+
+# ---------------------------------------------------------------------------------------
+# the same server as a subprocess (benchmarks, crash tests)
+
+
+class ServerProcess:
+    """A server started with `spawn_server_process`; counters come over HTTP."""
+
+    def __init__(self, proc: subprocess.Popen[str], base_url: str) -> None:
+        self.proc = proc
+        self.base_url = base_url
+
+    def stats(self) -> dict[str, Any]:
+        root = self.base_url.rsplit("/v1", 1)[0]
+        with urllib.request.urlopen(f"{root}/stats", timeout=10) as resp:
+            return json.loads(resp.read())
+
+    def reset(self) -> None:
+        root = self.base_url.rsplit("/v1", 1)[0]
+        req = urllib.request.Request(f"{root}/admin/reset", data=b"{}", method="POST")
+        with urllib.request.urlopen(req, timeout=10):
+            pass
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def __enter__(self) -> ServerProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def spawn_server_process(config: ServerConfig | None = None, port: int = 0) -> ServerProcess:
+    cfg = json.dumps(asdict(config or ServerConfig()))
+    env = dict(os.environ)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "goose_assets_tests.llm_server", "--port", str(port), "--config", cfg],
+        stdout=subprocess.PIPE, text=True, env=env,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline().strip()
+    if not line.startswith("READY "):
+        proc.kill()
+        raise RuntimeError(f"loopback server process did not start: {line!r}")
+    return ServerProcess(proc, line.split(" ", 1)[1])
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="OpenAI-compatible loopback LLM server (tests only)")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--config", default="{}", help="ServerConfig as JSON")
+    args = parser.parse_args(argv)
+    server = LoopbackLLMServer(ServerConfig(**json.loads(args.config)), port=args.port).start()
+    print(f"READY {server.base_url}", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop.wait()
+    server.stop()
+
+
+if __name__ == "__main__":
+    main()

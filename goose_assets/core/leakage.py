@@ -1,0 +1,236 @@
+"""Answer-leakage detectors for one masked item (issue 5, check 1).
+
+A leak is any cue that gives the answer away without reasoning about the context:
+- `answer_in_context`: the answer text still appears in the masked context;
+- `distractor_equals_answer`: a distractor is the answer (whitespace- and case-insensitive);
+- `distractor_contains_answer` / `answer_contains_distractor`: one wraps the other;
+- `near_duplicate_options`: two options have char-3-gram Jaccard >= 0.9;
+- `answer_sentence_repeated`: a sentence (or code line) of the answer is repeated
+  elsewhere in the context.
+
+Each detector has a length floor, because a 1-word answer like "x = 2" occurs in
+contexts and options by coincidence, not as a leak.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from goose_assets.core.records import MASK
+from goose_assets.core.text import (
+    char_ngrams,
+    collapse_ws,
+    jaccard,
+    normalize_loose,
+    normalize_option,
+    sentence_spans,
+)
+
+ANSWER_IN_CONTEXT = "answer_in_context"
+DISTRACTOR_EQUALS_ANSWER = "distractor_equals_answer"
+DISTRACTOR_CONTAINS_ANSWER = "distractor_contains_answer"
+ANSWER_CONTAINS_DISTRACTOR = "answer_contains_distractor"
+NEAR_DUPLICATE_OPTIONS = "near_duplicate_options"
+ANSWER_SENTENCE_REPEATED = "answer_sentence_repeated"
+
+LEAK_REASONS: tuple[str, ...] = (
+    ANSWER_IN_CONTEXT,
+    DISTRACTOR_EQUALS_ANSWER,
+    DISTRACTOR_CONTAINS_ANSWER,
+    ANSWER_CONTAINS_DISTRACTOR,
+    NEAR_DUPLICATE_OPTIONS,
+    ANSWER_SENTENCE_REPEATED,
+)
+
+# A text shorter than this (after normalize_loose) is too short to count as leaked:
+# it occurs by coincidence.
+MIN_LEAK_WORDS = 3
+MIN_LEAK_CHARS = 12
+# A repeated answer sentence must be this long to count (normalized form).
+MIN_SENTENCE_WORDS = 6
+MIN_SENTENCE_CHARS = 30
+NEAR_DUPLICATE_JACCARD = 0.9
+
+
+@dataclass(frozen=True, slots=True)
+class LeakFinding:
+    """One detected leak: the reason code and a short human-readable detail."""
+
+    reason: str
+    detail: str
+
+
+def _is_substantial(normalized: str) -> bool:
+    return len(normalized.split()) >= MIN_LEAK_WORDS or len(normalized) >= MIN_LEAK_CHARS
+
+
+def _contains_phrase(haystack: str, needle: str) -> bool:
+    """Word-boundary containment on space-normalized strings ("ab c" is not in "xab c")."""
+    return f" {needle} " in f" {haystack} "
+
+
+def _compact(text: str) -> str:
+    """Case- and all-whitespace-insensitive form: `a+b` equals `a + b` (code, LaTeX)."""
+    return re.sub(r"\s+", "", normalize_option(text))
+
+
+def _contains_token_aligned(outer: str, inner: str) -> bool:
+    """`inner` occurs in `outer` (normalize_option forms) not inside a longer word."""
+    if not inner:
+        return False
+    pattern = r"(?<!\w)" + re.escape(inner) + r"(?!\w)"
+    return re.search(pattern, outer) is not None
+
+
+def _context_pieces(context_masked: str) -> list[str]:
+    """The context split at [MASK], loosely normalized; a match may not span the mask."""
+    return [p for p in (normalize_loose(x) for x in context_masked.split(MASK)) if p]
+
+
+def _answer_units(answer: str) -> list[str]:
+    """Sentences and lines of the answer (prose has sentences, code and math have lines)."""
+    units: list[str] = [answer[a:b] for a, b in sentence_spans(answer)]
+    units.extend(line for line in answer.splitlines() if line.strip())
+    seen: set[str] = set()
+    out: list[str] = []
+    for unit in units:
+        norm = normalize_loose(unit)
+        if (
+            norm not in seen
+            and len(norm.split()) >= MIN_SENTENCE_WORDS
+            and len(norm) >= MIN_SENTENCE_CHARS
+        ):
+            seen.add(norm)
+            out.append(norm)
+    return out
+
+
+def _short(text: str, limit: int = 80) -> str:
+    text = collapse_ws(text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def find_leaks(context_masked: str, answer: str, distractors: Sequence[str]) -> list[LeakFinding]:
+    """All leak findings for one item, at most one per reason code, in LEAK_REASONS order."""
+    findings: dict[str, LeakFinding] = {}
+    pieces = _context_pieces(context_masked)
+
+    loose_answer = normalize_loose(answer)
+    if _is_substantial(loose_answer) and any(_contains_phrase(p, loose_answer) for p in pieces):
+        findings[ANSWER_IN_CONTEXT] = LeakFinding(ANSWER_IN_CONTEXT, _short(answer))
+
+    option_answer = normalize_option(answer)
+    compact_answer = _compact(answer)
+    for idx, distractor in enumerate(distractors):
+        option_d = normalize_option(distractor)
+        compact_d = _compact(distractor)
+        if compact_d == compact_answer:
+            findings.setdefault(
+                DISTRACTOR_EQUALS_ANSWER,
+                LeakFinding(DISTRACTOR_EQUALS_ANSWER, f"distractor {idx}: {_short(distractor)}"),
+            )
+            continue
+        if _is_substantial(loose_answer) and _contains_token_aligned(
+            option_d, option_answer
+        ):
+            findings.setdefault(
+                DISTRACTOR_CONTAINS_ANSWER,
+                LeakFinding(DISTRACTOR_CONTAINS_ANSWER, f"distractor {idx}: {_short(distractor)}"),
+            )
+        if _is_substantial(normalize_loose(distractor)) and _contains_token_aligned(
+            option_answer, option_d
+        ):
+            findings.setdefault(
+                ANSWER_CONTAINS_DISTRACTOR,
+                LeakFinding(ANSWER_CONTAINS_DISTRACTOR, f"distractor {idx}: {_short(distractor)}"),
+            )
+
+    options = [answer, *distractors]
+    grams = [char_ngrams(o, 3) for o in options]
+    near = _first_near_duplicate(grams)
+    if near is not None:
+        i, j, sim = near
+        findings[NEAR_DUPLICATE_OPTIONS] = LeakFinding(
+            NEAR_DUPLICATE_OPTIONS,
+            f"{_option_label(i)} ~ {_option_label(j)} (char-3gram J={sim:.2f})",
+        )
+
+    for unit in _answer_units(answer):
+        if any(_contains_phrase(p, unit) for p in pieces):
+            findings[ANSWER_SENTENCE_REPEATED] = LeakFinding(ANSWER_SENTENCE_REPEATED, _short(unit))
+            break
+
+    return [findings[r] for r in LEAK_REASONS if r in findings]
+
+
+def _option_label(k: int) -> str:
+    return "answer" if k == 0 else f"distractor {k - 1}"
+
+
+def _first_near_duplicate(grams: Sequence[set[str]]) -> tuple[int, int, float] | None:
+    for i in range(len(grams)):
+        for j in range(i + 1, len(grams)):
+            a, b = grams[i], grams[j]
+            # Jaccard <= min/max size ratio: skip pairs whose sizes alone rule it out
+            if not a or not b or min(len(a), len(b)) < NEAR_DUPLICATE_JACCARD * max(len(a), len(b)):
+                continue
+            sim = jaccard(a, b)
+            if sim >= NEAR_DUPLICATE_JACCARD:
+                return i, j, sim
+    return None
+
+
+def leak_reasons(context_masked: str, answer: str, distractors: Sequence[str]) -> list[str]:
+    """Reason codes (see LEAK_REASONS) of every leak in one item; empty when clean."""
+    return [f.reason for f in find_leaks(context_masked, answer, distractors)]
+
+
+def leak_reasons_for_options(
+    context_masked: str, options: Sequence[str], answer_index: int
+) -> list[str]:
+    """`leak_reasons` for an assembled task (options list plus the answer's index)."""
+    distractors = [o for k, o in enumerate(options) if k != answer_index]
+    return leak_reasons(context_masked, options[answer_index], distractors)
+
+
+@dataclass(slots=True)
+class LeakSummary:
+    """Counts per reason plus a few examples per reason, for check metadata."""
+
+    n_items: int = 0
+    n_flagged: int = 0
+    counts: Counter[str] = field(default_factory=Counter)
+    examples: dict[str, list[dict[str, str]]] = field(default_factory=dict)
+
+    def to_metadata(self) -> dict[str, Any]:
+        return {
+            "n_items": self.n_items,
+            "n_flagged": self.n_flagged,
+            "flagged_share": round(self.n_flagged / self.n_items, 4) if self.n_items else 0.0,
+            "counts": {r: int(self.counts.get(r, 0)) for r in LEAK_REASONS},
+            "examples": self.examples,
+        }
+
+
+def summarize_leaks(
+    findings_by_item: Iterable[tuple[str, Sequence[LeakFinding | str]]],
+    max_examples: int = 3,
+) -> LeakSummary:
+    """Aggregate per-item findings (item id, findings or bare reason codes) into a summary."""
+    summary = LeakSummary()
+    for item_id, findings in findings_by_item:
+        summary.n_items += 1
+        if findings:
+            summary.n_flagged += 1
+        for finding in findings:
+            reason = finding.reason if isinstance(finding, LeakFinding) else finding
+            detail = finding.detail if isinstance(finding, LeakFinding) else ""
+            summary.counts[reason] += 1
+            examples = summary.examples.setdefault(reason, [])
+            if len(examples) < max_examples:
+                examples.append({"id": item_id, "detail": detail})
+    return summary

@@ -66,6 +66,7 @@ __all__ = [
     "difficulty_bucket",
     "is_validation",
     "sample_mix",
+    "validate_mix_name",
 ]
 
 SPLITS: tuple[str, str] = ("train", "validation")
@@ -88,6 +89,15 @@ _SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 _SHARE_DECIMALS = 6
 # the issue's acceptance bound on |realized - requested| share, in percentage points
 SHARE_TOLERANCE_POINTS = 2.0
+
+
+def validate_mix_name(name: object) -> str:
+    """``name`` when it is a safe slug, else ValueError (it becomes a directory name)."""
+    if not isinstance(name, str) or not _SLUG.fullmatch(name):
+        raise ValueError(
+            f"mix name {name!r} must match {_SLUG.pattern} (it becomes a directory name)"
+        )
+    return name
 
 
 class MixConfig(BaseModel):
@@ -134,12 +144,7 @@ class MixConfig(BaseModel):
     @field_validator("name")
     @classmethod
     def _name_is_slug(cls, name: str) -> str:
-        if not _SLUG.fullmatch(name):
-            raise ValueError(
-                f"mix name {name!r} must match [A-Za-z0-9][A-Za-z0-9_-]{{0,63}} "
-                "(it becomes a directory name)"
-            )
-        return name
+        return validate_mix_name(name)
 
     @field_validator("weights")
     @classmethod

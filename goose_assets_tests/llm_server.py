@@ -104,10 +104,12 @@ class ServerConfig:
 @dataclass
 class ServerCounters:
     received: int = 0
-    answered: int = 0  # replies sent with status 200
+    answered: int = 0  # 200 replies fully written to the socket
     in_flight: int = 0
     max_in_flight: int = 0
+    follow_ups: int = 0  # requests carrying an earlier assistant turn (re-asks)
     received_by_prompt: Counter[str] = field(default_factory=Counter)
+    received_at_by_prompt: dict[str, list[float]] = field(default_factory=dict)  # monotonic times
     answered_by_prompt: Counter[str] = field(default_factory=Counter)
     faults: Counter[str] = field(default_factory=Counter)
     tokens_in: int = 0
@@ -405,7 +407,9 @@ class LoopbackLLMServer:
                 "answered": c.answered,
                 "in_flight": c.in_flight,
                 "max_in_flight": c.max_in_flight,
+                "follow_ups": c.follow_ups,
                 "received_by_prompt": dict(c.received_by_prompt),
+                "received_at_by_prompt": {k: list(v) for k, v in c.received_at_by_prompt.items()},
                 "answered_by_prompt": dict(c.answered_by_prompt),
                 "faults": dict(c.faults),
                 "tokens_in": c.tokens_in,
@@ -452,6 +456,8 @@ class LoopbackLLMServer:
             c = self.counters
             c.received += 1
             c.received_by_prompt[key] += 1
+            c.received_at_by_prompt.setdefault(key, []).append(time.monotonic())
+            c.follow_ups += any(m.get("role") == "assistant" for m in messages)
             call_no, attempt = c.received, c.received_by_prompt[key]
             c.in_flight += 1
             c.max_in_flight = max(c.max_in_flight, c.in_flight)
@@ -505,13 +511,21 @@ class LoopbackLLMServer:
             ],
             "usage": {"prompt_tokens": tokens_in, "completion_tokens": tokens_out, "total_tokens": tokens_in + tokens_out},
         }
+        # counted only once the reply is handed to the socket: a reply lost with a killed
+        # connection is not "answered", so the fleet test can tell lost work from duplicates
+        response = web.Response(body=json.dumps(body).encode(), content_type="application/json")
+        try:
+            await response.prepare(request)
+            await response.write_eof()
+        except ConnectionResetError:  # the client or a kill() closed the connection first
+            return response
         with self._lock:
             c = self.counters
             c.answered += 1
             c.answered_by_prompt[key] += 1
             c.tokens_in += tokens_in
             c.tokens_out += tokens_out
-        return web.json_response(body)
+        return response
 
 
 # ---------------------------------------------------------------------------------------

@@ -195,6 +195,18 @@ class CallStats:
     seconds: float = 0.0
     faults: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)  # final error reason per quarantined request
+    servers: list[dict[str, Any]] = field(default_factory=list)  # per base URL (openai fleet)
+
+    def as_metadata(self) -> dict[str, Any]:
+        """Dagster metadata, every key prefixed `llm_` (calls are HTTP/engine attempts)."""
+        d = self.as_dict()
+        d["attempts"] = d.pop("calls")
+        d["failed_attempts"] = d.pop("failed_calls")
+        d["attempts_per_s"] = d.pop("calls_per_s")
+        out = {f"llm_{k}": v for k, v in d.items()}
+        if self.servers:
+            out["llm_servers"] = list(self.servers)
+        return out
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -234,6 +246,12 @@ class ConstraintGuard:
         self.seen = 0
         self.broken = 0
         self.decided = probe <= 0
+        self.failed = False
+
+    @property
+    def passed(self) -> bool:
+        """Decided, and the constraint holds: failed answers may now be cached."""
+        return self.decided and not self.failed
 
     def observe(self, verdict: OutputCheck) -> None:
         if self.decided:
@@ -244,6 +262,7 @@ class ConstraintGuard:
             return
         self.decided = True
         if self.broken * 2 > self.seen:
+            self.failed = True
             if self.mode == "json_schema":
                 cause = (
                     "the server is ignoring the structured-output constraint. Likely causes: a vLLM "

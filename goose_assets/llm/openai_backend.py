@@ -42,7 +42,6 @@ from goose_assets.llm.calls import (
     LLMConfigurationError,
     Prices,
     Progress,
-    StructuredOutputIgnoredError,
     Validator,
     check_output,
     error_kind,
@@ -266,7 +265,6 @@ class OpenAIBackend:
         self.validate = validate
         self.logger = logger or log
         self.stats = CallStats()
-        self.server_stats: dict[str, dict[str, Any]] = {}
         # the key is kept out of __dict__'s obvious names and out of repr; "EMPTY" is what
         # vLLM and most local servers accept when they need no key
         self.__api_key = api_key or "EMPTY"
@@ -302,10 +300,8 @@ class OpenAIBackend:
         return estimate_calls(self.name, self.model, requests, cache, self.config.prices)
 
     def stats_dict(self) -> dict[str, Any]:
-        """Run metadata: counters, faults, tokens, cost and per-server counts (no secrets)."""
-        out = self.stats.as_dict()
-        out["servers"] = list(self.server_stats.values())
-        return out
+        """Counters, faults, tokens, cost and per-server counts (no secrets)."""
+        return {**self.stats.as_dict(), "servers": list(self.stats.servers)}
 
     # internals -------------------------------------------------------------------------
     def _client(self, base_url: str) -> AsyncOpenAI:
@@ -379,11 +375,11 @@ class OpenAIBackend:
         def store(i: int, response: LLMResponse) -> None:
             results[i] = response
             if cache is not None and should_cache(response):
-                if response.error is not None and requests[i].json_schema is not None and not guard.decided:
+                if response.error is not None and requests[i].json_schema is not None and not guard.passed:
                     held.append((i, response))
                 else:
                     cache.put(keys[i], self.name, self.model, requests[i], response)
-            if guard.decided and held:
+            if guard.passed and held:
                 flush_held()
             if response.error is None:
                 self.stats.answered += 1
@@ -406,13 +402,14 @@ class OpenAIBackend:
                     group.create_task(worker())
             flush_held()  # the run finished: the guard never objected
         except BaseExceptionGroup as group_error:
-            if not any(isinstance(e, StructuredOutputIgnoredError) for e in group_error.exceptions):
+            if not guard.failed:
                 flush_held()
             fatal = [e for e in group_error.exceptions if isinstance(e, LLMBackendError)]
             raise (fatal[0] if fatal else group_error.exceptions[0]) from None
         finally:
+            before = {row["base_url"]: row for row in self.stats.servers}
+            self.stats.servers = [_merge_server(before.get(s.base_url), s.snapshot()) for s in servers]
             for s in servers:
-                self.server_stats[s.base_url] = _merge_server(self.server_stats.get(s.base_url), s.snapshot())
                 await s.client.close()
 
     async def _answer(self, request: LLMRequest, fleet: Fleet, guard: ConstraintGuard,

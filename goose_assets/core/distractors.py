@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Iterable
 
 from goose_assets.core.spans import units_for
-from goose_assets.core.text import normalize_option
+from goose_assets.core.text import char_ngrams, jaccard, normalize_option
 
 _NUM = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?![\w.])")
 _IDENT = re.compile(r"\b[a-z_][a-z0-9_]*\b")
@@ -133,30 +133,44 @@ MUTATIONS: dict[str, Mutation] = {
 }
 
 
+# options at char-3-gram Jaccard >= 0.9 count as near-duplicates (the leakage check); a
+# mutant is edited until it sits clearly below that line
+MAX_MUTANT_SIMILARITY = 0.85
+MAX_EDITS = 10
+
+
 def mutations(answer: str, shape: str, rng: random.Random, want: int) -> list[tuple[str, str]]:
     """Up to `want` distinct meaning-changing variants of `answer`, each (kind, text).
 
-    Each candidate stacks one to three mutations; the kind records the first."""
+    Each candidate stacks edits until it is no near-duplicate of the answer, so long spans
+    get several changes and code distractors are not single-operator edits; the kind
+    records every edit applied."""
     seen = {normalize_option(answer)}
+    answer_grams = char_ngrams(answer)
     out: list[tuple[str, str]] = []
     kinds = list(MUTATIONS)
-    for _ in range(want * 6):
+    for _ in range(want * 4):
         if len(out) >= want:
             break
         text = answer
         applied: list[str] = []
-        for _step in range(rng.choice((1, 2, 2, 3))):
+        similarity = 1.0
+        for _step in range(MAX_EDITS):
             kind = rng.choice(kinds)
             mutated = MUTATIONS[kind](text, rng)
-            if mutated and mutated != text:
-                text = mutated
-                applied.append(kind)
+            if not mutated or mutated == text:
+                continue
+            text = mutated
+            applied.append(kind)
+            similarity = jaccard(answer_grams, char_ngrams(text))
+            if similarity < MAX_MUTANT_SIMILARITY and len(applied) >= 2:
+                break
         # reordered sentences of a passage can still be right; order matters in steps and code
         if shape in ("qa", "code") and rng.random() < 0.15 and (reordered := _reorder_steps(text, rng, shape)):
             text = reordered
             applied.append("reorder")
         key = normalize_option(text)
-        if applied and key not in seen:
+        if applied and key not in seen and similarity < MAX_MUTANT_SIMILARITY:
             seen.add(key)
             out.append(("+".join(applied), text))
     return out
@@ -216,7 +230,9 @@ def offline_distractors(
 ) -> list[tuple[str, str]]:
     """At least `want` (kind, text) distractors when the material allows: mutations first
     (on topic, hard), then mined spans of similar length."""
-    out = mutations(answer, shape, rng, want=max(6, want * 2 // 3))
+    candidates = mutations(answer, shape, rng, want=want * 2)
+    n_mutations = max(6, want * 2 // 3)
+    out, spare = candidates[:n_mutations], candidates[n_mutations:]
     seen = {normalize_option(t) for _, t in out} | {normalize_option(answer)}
     for span in pool.near_length(len(answer), source, rng, want=want * 2):
         if len(out) >= want:
@@ -224,4 +240,5 @@ def offline_distractors(
         if normalize_option(span) not in seen:
             seen.add(normalize_option(span))
             out.append(("mined", span))
-    return out
+    # a small corpus mines little: top up with the remaining mutations
+    return out + spare[: max(0, want - len(out))]

@@ -11,6 +11,7 @@ import re
 
 from goose_assets.core.records import Document, Passage, QuarantineRow, stable_id
 from goose_assets.core.text import word_count
+from goose_assets.core.web import WebConfig, extract_passage
 
 _QA = re.compile(r"^\s*(?:Problem|Question)\s*:\s*(?P<q>.*?)\n\s*(?:Solution|Answer)\s*:\s*", re.DOTALL)
 _DOCSTRING = re.compile(r'("""|\'\'\')(?P<doc>.*?)\1', re.DOTALL)
@@ -18,6 +19,8 @@ MIN_BODY_WORDS = 12
 
 
 def passage_from_document(doc: Document) -> Passage | QuarantineRow:
+    if doc.shape == "html":
+        return passage_from_html(doc)
     if doc.shape == "qa":
         m = _QA.match(doc.text)
         if not m:
@@ -43,4 +46,24 @@ def passage_from_document(doc: Document) -> Passage | QuarantineRow:
         body_end=start + len(body),
         method="passthrough",
         word_count=word_count(body),
+    )
+
+
+def passage_from_html(doc: Document, config: WebConfig | None = None) -> Passage | QuarantineRow:
+    """Offline web path: boilerplate removal, language/Gopher/relevance pre-filters, then
+    the best 100-600-word window. Offsets are into the extracted main text."""
+    page = extract_passage(doc.html, doc.domain, config or WebConfig())
+    if not page.ok:
+        return QuarantineRow("extract", doc.domain, doc.doc_id, page.reason or "no_passage", page.detail[:500], doc.html[:2000])
+    return Passage(
+        passage_id=stable_id("psg", doc.doc_id, "web-window", page.passage),
+        doc_id=doc.doc_id,
+        domain=doc.domain,
+        shape="passage",
+        question="",
+        body=page.passage,
+        body_start=page.start,
+        body_end=page.end,
+        method=f"trafilatura+window(relevance={page.relevance:.2f},quality={page.quality:.2f})",
+        word_count=page.words or word_count(page.passage),
     )

@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from goose_assets.core import dedup
-from goose_assets.core.decontam import BenchmarkIndex
+
+if TYPE_CHECKING:
+    from goose_assets.core.decontam import BenchmarkIndex
 
 
 @dataclass(slots=True)
@@ -24,6 +26,7 @@ class Screen:
     benchmark_hits: Counter[str] = field(default_factory=Counter)
     benchmarks: list[str] = field(default_factory=list)
     docs_screened: int = 0
+    source_dedup: dict[str, Any] = field(default_factory=dict)
 
     def duplicate_share(self, n_tasks: int) -> float:
         return (len(self.duplicate_tasks) + len(self.duplicate_docs)) / n_tasks if n_tasks else 0.0
@@ -32,6 +35,7 @@ class Screen:
         return {
             "docs_screened": self.docs_screened,
             "duplicate_sources_in_domain": len(self.duplicate_docs),
+            "sources_all_domains": self.source_dedup,
             "duplicate_tasks": len(self.duplicate_tasks),
             "examples": [f"{a} -> {b}" for a, b in sorted(self.duplicate_docs.items())[:3]],
         }
@@ -58,11 +62,12 @@ def screen(
     out = Screen()
     docs = list(all_docs)
     out.docs_screened = len(docs)
-    dropped_docs = dedup.find_duplicates(docs)
+    source_dups = dedup.deduplicate(docs)
     domain_doc_ids = {t["doc_id"] for t in tasks}
-    out.duplicate_docs = {d: k for d, k in dropped_docs.items() if d in domain_doc_ids}
+    out.duplicate_docs = {d: m.kept_id for d, m in source_dups.dropped.items() if d in domain_doc_ids}
+    out.source_dedup = source_dups.to_metadata()
     task_texts = [(t["task_id"], domain, t["question"] + "\n" + "\n".join(t["options"])) for t in tasks]
-    out.duplicate_tasks = dedup.find_duplicates(task_texts)
+    out.duplicate_tasks = {d: m.kept_id for d, m in dedup.deduplicate(task_texts).dropped.items()}
     if index is not None:
         out.benchmarks = index.benchmarks
         for t in tasks:

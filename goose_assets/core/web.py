@@ -70,6 +70,35 @@ def non_language_reason(expected: str) -> str:
     return f"non_{LANGUAGE_NAMES.get(expected, expected)}"
 
 
+# every reason the chain can return, for zero-filled metadata counts
+GOPHER_REASONS: tuple[str, ...] = (
+    GOPHER_TOO_FEW_WORDS,
+    GOPHER_TOO_MANY_WORDS,
+    GOPHER_MEAN_WORD_LENGTH,
+    GOPHER_SYMBOL_RATIO,
+    GOPHER_BULLET_LINES,
+    GOPHER_ELLIPSIS_LINES,
+    GOPHER_ALPHA_WORDS,
+    GOPHER_STOP_WORDS_RULE,
+)
+
+
+def drop_reasons(language: str = "en") -> tuple[str, ...]:
+    """All drop reasons `extract_passage` can return for pages expected in `language`."""
+    return (
+        REASON_TOO_LARGE,
+        REASON_TOO_MANY_ELEMENTS,
+        REASON_BINARY,
+        REASON_NOT_HTML,
+        REASON_EXTRACTION_ERROR,
+        REASON_EMPTY,
+        non_language_reason(language),
+        *GOPHER_REASONS,
+        REASON_OFF_TOPIC,
+        REASON_NO_PASSAGE,
+    )
+
+
 # --- limits -------------------------------------------------------------------------------
 MAX_HTML_BYTES = 5_000_000
 # trafilatura's time grows faster than linearly with the element count (200k <p> took 21 s
@@ -236,7 +265,14 @@ _BOILERPLATE_RULES: tuple[tuple[re.Pattern[str], int], ...] = (
         ),
         25,
     ),
-    (re.compile(r"\bjavascript\b.*\b(enable|disabled|required|support)", re.I), 30),
+    (
+        re.compile(
+            r"\bjavascript\b.*\b(enable|disabled|required|support)"
+            r"|\b(enable|activate|turn on|requires?)\b.{0,20}\b(javascript|js)\b",
+            re.I,
+        ),
+        30,
+    ),
     (
         re.compile(
             r"\bprivacy (policy|statement|notice|settings)\b|\bterms (of|and) (use|service|"

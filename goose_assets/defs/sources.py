@@ -1,6 +1,5 @@
 """Stage 1 (sources): ingest documents per domain, quarantining every bad row."""
 
-from __future__ import annotations
 
 from collections import Counter
 

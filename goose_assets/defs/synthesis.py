@@ -1,12 +1,11 @@
 """Stage 2 (synthesis): passages, masked spans with distractors, and rendered MCQ tasks."""
 
-from __future__ import annotations
 
 from collections import Counter
 
 import dagster as dg
 
-from goose_assets.core import distractors, leakage, masking, mcq, passages, spans, synthesis
+from goose_assets.core import distractors, leakage, masking, mcq, passages, spans, synthesis, web
 from goose_assets.core.balance import letter_balance
 from goose_assets.core.records import Document, MaskedItem, Passage, QuarantineRow
 from goose_assets.defs.checks import (
@@ -30,7 +29,7 @@ from .sources import raw_documents
     kinds={"duckdb", "python"},
     pool=WRITE_POOL,
     deps=[raw_documents],
-    code_version=code_version(passages),
+    code_version=code_version(passages, web),
 )
 def extracted_passages(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """The text each task is built from. QA pairs split into question and reference

@@ -1,6 +1,5 @@
 """Stage 4 (training_mix): the weighted, stratified sample and its trainer-ready exports."""
 
-from __future__ import annotations
 
 import dagster as dg
 

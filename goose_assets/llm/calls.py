@@ -380,6 +380,62 @@ def should_cache(response: LLMResponse) -> bool:
     return response.error is None or not response.error.startswith("transport:")
 
 
+class ResultSink:
+    """Where each finished response goes: its slot in the results, the cache (written at once,
+    so a crash loses only what is in flight), the stats and the progress line.
+
+    A failed answer to a schema-bound request waits until the ConstraintGuard has passed: if
+    the server is ignoring the constraint, caching its garbage would make the re-run after
+    the fix reuse it instead of asking again."""
+
+    def __init__(self, backend: str, model: str, requests: Sequence[LLMRequest], split: CacheSplit,
+                 cache: ResponseCache | None, guard: ConstraintGuard, stats: CallStats, progress: Progress) -> None:
+        self.backend = backend
+        self.model = model
+        self.requests = requests
+        self.keys = split.keys
+        self.results = split.results
+        self.cache = cache
+        self.guard = guard
+        self.stats = stats
+        self.progress = progress
+        self.held: list[int] = []
+
+    def store(self, i: int, response: LLMResponse) -> None:
+        self.results[i] = response
+        if should_cache(response):
+            if response.error is not None and self.requests[i].json_schema is not None and not self.guard.passed:
+                self.held.append(i)
+            else:
+                self._put(i)
+        if self.held and self.guard.passed:
+            self.flush()
+        if response.error is None:
+            self.stats.answered += 1
+        else:
+            self.stats.quarantined += 1
+            self.stats.errors[error_kind(response.error)] += 1
+        self.progress.advance()
+
+    def flush(self) -> None:
+        """Write the held answers, unless the guard found the constraint ignored."""
+        if not self.guard.failed:
+            for i in self.held:
+                self._put(i)
+        self.held.clear()
+
+    def _put(self, i: int) -> None:
+        response = self.results[i]
+        if self.cache is not None and response is not None:
+            self.cache.put(self.keys[i], self.backend, self.model, self.requests[i], response)
+
+    def responses(self) -> list[LLMResponse]:
+        missing = [i for i, r in enumerate(self.results) if r is None]
+        if missing:
+            raise LLMBackendError(f"internal error: {len(missing)} requests finished without a response")
+        return [r for r in self.results if r is not None]
+
+
 # ---------------------------------------------------------------------------------------
 # dry run
 

@@ -42,12 +42,11 @@ from goose_assets.llm.calls import (
     LLMConfigurationError,
     Prices,
     Progress,
+    ResultSink,
     Validator,
     check_output,
-    error_kind,
     estimate_calls,
     reask_messages,
-    should_cache,
     split_cached,
 )
 
@@ -282,18 +281,18 @@ class OpenAIBackend:
         split = split_cached(self.name, self.model, requests, cache)
         self.stats.requests += len(requests)
         self.stats.cache_hits += len(requests) - len(split.misses)
-        results = split.results
+        cfg = self.config
+        guard = ConstraintGuard(cfg.constraint_probe, cfg.structured_output, f"openai ({self.model})")
+        tracker = Progress(len(requests), progress, self.logger, f"LLM {self.model}", cfg.progress_every_s)
+        sink = ResultSink(self.name, self.model, requests, split, cache, guard, self.stats, tracker)
+        tracker.advance(len(requests) - len(split.misses))  # cache hits are done already
         if split.misses:
             started = time.monotonic()
             try:
-                _run_sync(self._generate_misses(requests, split.keys, split.misses, results, cache, progress))
+                _run_sync(self._generate_misses(requests, split.misses, sink))
             finally:
                 self.stats.seconds += time.monotonic() - started
-        elif progress is not None:
-            progress(len(requests), len(requests))
-        if any(r is None for r in results):
-            raise LLMBackendError("internal error: a request finished without a response")
-        return [r for r in results if r is not None]
+        return sink.responses()
 
     def estimate(self, requests: Sequence[LLMRequest], cache: ResponseCache | None = None) -> DryRunEstimate:
         """Dry run: calls after cache hits, estimated tokens and cost. Makes no calls."""
@@ -349,44 +348,14 @@ class OpenAIBackend:
         cap = min(cfg.backoff_max_s, cfg.backoff_base_s * 2 ** (failures - 1))
         return cap / 2 + random.uniform(0, cap / 2)
 
-    async def _generate_misses(self, requests: list[LLMRequest], keys: list[str], misses: list[int],
-                               results: list[LLMResponse | None], cache: ResponseCache | None,
-                               progress_fn: ProgressFn | None) -> None:
+    async def _generate_misses(self, requests: list[LLMRequest], misses: list[int], sink: ResultSink) -> None:
         cfg = self.config
         servers = [_Server(url, self._client(url)) for url in self.base_urls]
         fleet = Fleet(servers, cfg.server_failure_threshold, cfg.server_cooldown_s, self.logger)
-        guard = ConstraintGuard(cfg.constraint_probe, cfg.structured_output, f"openai ({self.model})")
         breaker = ErrorRateBreaker(cfg.breaker_min_calls, cfg.breaker_max_error_rate)
-        progress = Progress(len(requests), progress_fn, self.logger, f"LLM {self.model}", cfg.progress_every_s)
-        progress.done = len(requests) - len(misses)  # cache hits are done already
         queue: asyncio.Queue[int] = asyncio.Queue()
         for i in misses:
             queue.put_nowait(i)
-        # failed answers wait until the guard has passed: if the constraint is being ignored,
-        # caching them would make the re-run (after the server is fixed) reuse garbage
-        held: list[tuple[int, LLMResponse]] = []
-
-        def flush_held() -> None:
-            if cache is not None:
-                for j, r in held:
-                    cache.put(keys[j], self.name, self.model, requests[j], r)
-            held.clear()
-
-        def store(i: int, response: LLMResponse) -> None:
-            results[i] = response
-            if cache is not None and should_cache(response):
-                if response.error is not None and requests[i].json_schema is not None and not guard.passed:
-                    held.append((i, response))
-                else:
-                    cache.put(keys[i], self.name, self.model, requests[i], response)
-            if guard.passed and held:
-                flush_held()
-            if response.error is None:
-                self.stats.answered += 1
-            else:
-                self.stats.quarantined += 1
-                self.stats.errors[error_kind(response.error)] += 1
-            progress.advance()
 
         async def worker() -> None:
             while True:
@@ -394,19 +363,17 @@ class OpenAIBackend:
                     i = queue.get_nowait()
                 except asyncio.QueueEmpty:
                     return
-                store(i, await self._answer(requests[i], fleet, guard, breaker))
+                sink.store(i, await self._answer(requests[i], fleet, sink.guard, breaker))
 
         try:
             async with asyncio.TaskGroup() as group:
                 for _ in range(min(cfg.max_in_flight, len(misses))):
                     group.create_task(worker())
-            flush_held()  # the run finished: the guard never objected
         except BaseExceptionGroup as group_error:
-            if not guard.failed:
-                flush_held()
             fatal = [e for e in group_error.exceptions if isinstance(e, LLMBackendError)]
             raise (fatal[0] if fatal else group_error.exceptions[0]) from None
         finally:
+            sink.flush()  # a no-op when the guard found the constraint ignored
             before = {row["base_url"]: row for row in self.stats.servers}
             self.stats.servers = [_merge_server(before.get(s.base_url), s.snapshot()) for s in servers]
             for s in servers:

@@ -1,0 +1,276 @@
+"""Benchmark decontamination with a 13-gram index (issue 5, check 5).
+
+The index holds hashed word 13-grams of benchmark questions, choices and answers, read from
+a folder of jsonl files with the schema {id, benchmark, question, choices?, answer?}.
+A text is contaminated by a benchmark item when it shares at least one indexed 13-gram.
+
+Design choices, each against a measured failure of datatrove's NGramsDecontFilter:
+- Tokens are `text.words` (lowercase, punctuation dropped) but **digits are kept**. Mapping
+  digits to 0 made code and math full of literals collide with HumanEval ("0 0 0 ... 0").
+- **Degenerate n-grams are not indexed**: fewer than `min_distinct` distinct tokens, or
+  fewer than `min_alpha` tokens containing a letter (runs of numbers).
+- **Template n-grams are not indexed**: an n-gram found in more than `max_item_df`
+  benchmark items is boilerplate shared by the benchmark's prompts, not item content.
+- Fields are indexed separately, so an n-gram never spans question and answer.
+- n-grams are stored as 64-bit hashes in a sorted numpy array (8 bytes each plus a 4-byte
+  item reference); a lookup is one vectorized `searchsorted` per text.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from goose_assets.core.hashing import EMPTY_U64, ngram_hashes, word_hashes
+from goose_assets.core.text import words
+
+DEFAULT_NGRAM = 13
+DEFAULT_MIN_DISTINCT = 5
+DEFAULT_MAX_ITEM_DF = 10
+
+_CHOICE_PREFIX = re.compile(r"^\s*\(?[A-Za-z]\s*[:.)]\s+")
+_HAS_LETTER = re.compile(r"[^\W\d_]")
+
+BenchmarkHit = tuple[str, str]  # (benchmark, bench_item_id)
+
+
+def benchmark_fields(record: Mapping[str, Any]) -> list[str]:
+    """The texts of one benchmark record that are indexed: question, each choice, answer."""
+    fields = [str(record.get("question") or "")]
+    choices = record.get("choices") or []
+    if isinstance(choices, str):  # some dumps store the list as its repr
+        try:
+            choices = ast.literal_eval(choices)
+        except (ValueError, SyntaxError):
+            choices = [choices]
+    if isinstance(choices, Mapping):
+        choices = list(choices.values())
+    fields.extend(_CHOICE_PREFIX.sub("", str(c)) for c in choices)
+    answer = record.get("answer")
+    if isinstance(answer, str):
+        fields.append(answer)
+    return [f for f in fields if f.strip()]
+
+
+def _is_informative(token: str) -> bool:
+    """A token that carries content: has a letter and is longer than one character.
+
+    Single letters (math variables, Asymptote labels) and numbers are excluded, so
+    `label a a nw label b b ne ...` does not count as 7 distinct tokens.
+    """
+    return len(token) > 1 and _HAS_LETTER.search(token) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class _NgramStream:
+    """n-grams of many token lists, hashed in one vectorized pass over their concatenation."""
+
+    hashes: np.ndarray  # uint64 hash per n-gram that lies inside one list
+    owner: np.ndarray  # index of the list each n-gram came from
+    starts: np.ndarray  # position of each n-gram's first token in the concatenation
+    word_hashes: np.ndarray  # uint64 hash per token of the concatenation
+    tokens: list[str]  # the concatenation
+
+
+def _stream(token_lists: Sequence[Sequence[str]], n: int) -> _NgramStream:
+    # concatenating first avoids per-text numpy overhead, which dominates for short texts
+    lengths = np.fromiter((len(t) for t in token_lists), dtype=np.int64, count=len(token_lists))
+    flat = [tok for tokens in token_lists for tok in tokens]
+    empty = np.empty(0, dtype=np.int64)
+    if len(flat) < n:
+        return _NgramStream(EMPTY_U64, empty, empty, EMPTY_U64, flat)
+    wh = word_hashes(flat)
+    hashes = ngram_hashes(wh, n)
+    owner_of_token = np.repeat(np.arange(len(token_lists)), lengths)
+    # a window is valid when its first and last token belong to the same list
+    valid = owner_of_token[: len(hashes)] == owner_of_token[n - 1 :]
+    starts = np.flatnonzero(valid)
+    return _NgramStream(hashes[valid], owner_of_token[starts], starts, wh, flat)
+
+
+def _non_degenerate(stream: _NgramStream, n: int, min_distinct: int) -> np.ndarray:
+    """Mask of n-grams with at least `min_distinct` distinct informative tokens."""
+    if len(stream.hashes) == 0:
+        return np.zeros(0, dtype=bool)
+    informative = np.fromiter(
+        (_is_informative(t) for t in stream.tokens), dtype=bool, count=len(stream.tokens)
+    )
+    # uninformative tokens become 0, then distinct non-zero values per window are counted
+    masked = np.where(informative, stream.word_hashes, np.uint64(0))
+    windows = np.sort(sliding_window_view(masked, n)[stream.starts], axis=1)
+    distinct = (windows[:, :1] != 0).sum(axis=1) + (
+        (windows[:, 1:] != windows[:, :-1]) & (windows[:, 1:] != 0)
+    ).sum(axis=1)
+    return distinct >= min_distinct
+
+
+@dataclass(slots=True)
+class DecontamResult:
+    """Hits of a scan: per document, plus counts per benchmark."""
+
+    hits: dict[str, list[BenchmarkHit]] = field(default_factory=dict)
+    docs_per_benchmark: Counter[str] = field(default_factory=Counter)
+    items_per_benchmark: Counter[str] = field(default_factory=Counter)
+    n_docs: int = 0
+
+    def to_metadata(self, max_examples: int = 5) -> dict[str, Any]:
+        examples = [
+            {"doc": doc, "benchmark": hits[0][0], "item": hits[0][1]}
+            for doc, hits in sorted(self.hits.items())[:max_examples]
+        ]
+        return {
+            "n_docs": self.n_docs,
+            "n_contaminated": len(self.hits),
+            "docs_per_benchmark": dict(sorted(self.docs_per_benchmark.items())),
+            "benchmark_items_hit": dict(sorted(self.items_per_benchmark.items())),
+            "examples": examples,
+        }
+
+
+class BenchmarkIndex:
+    """Sorted hashed 13-grams of benchmark items; `hits(text)` finds the items a text shares."""
+
+    def __init__(
+        self,
+        keys: np.ndarray,
+        key_items: np.ndarray,
+        items: list[BenchmarkHit],
+        n: int,
+        stats: dict[str, Any],
+    ) -> None:
+        self._keys = keys  # sorted uint64 n-gram hashes, repeated once per item holding it
+        self._key_items = key_items  # int32 item index, aligned with _keys
+        self._items = items
+        self.n = n
+        self.stats = stats
+        self.items_per_benchmark: Counter[str] = Counter(b for b, _ in items)
+        self.ngrams_per_benchmark: Counter[str] = Counter(
+            {b: int(c) for b, c in stats.get("ngrams_per_benchmark", {}).items()}
+        )
+
+    @property
+    def benchmarks(self) -> list[str]:
+        return sorted(self.items_per_benchmark)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    @classmethod
+    def from_records(
+        cls,
+        records: Iterable[Mapping[str, Any]],
+        *,
+        n: int = DEFAULT_NGRAM,
+        min_distinct: int = DEFAULT_MIN_DISTINCT,
+        max_item_df: int = DEFAULT_MAX_ITEM_DF,
+    ) -> BenchmarkIndex:
+        """Index records with keys id, benchmark, question, and optional choices/answer."""
+        items: list[BenchmarkHit] = []
+        field_tokens: list[list[str]] = []
+        field_item: list[int] = []
+        for record in records:
+            items.append((str(record["benchmark"]), str(record["id"])))
+            for text in benchmark_fields(record):
+                field_tokens.append(words(text))
+                field_item.append(len(items) - 1)
+        stream = _stream(field_tokens, n)
+        usable = _non_degenerate(stream, n, min_distinct)
+        degenerate = int((~usable).sum())
+        item_of_ngram = np.asarray(field_item, dtype=np.int64)[stream.owner[usable]]
+        # one entry per (n-gram, item): fields of one item may repeat an n-gram
+        pairs = np.unique(
+            np.stack([stream.hashes[usable].view(np.int64), item_of_ngram], axis=1), axis=0
+        )
+        keys = pairs[:, 0].copy().view(np.uint64)
+        key_items = pairs[:, 1].astype(np.int32)
+        # an n-gram in many items is the benchmark's own template text
+        _, inverse, item_df = np.unique(keys, return_inverse=True, return_counts=True)
+        common = item_df[inverse] > max_item_df
+        keys, key_items = keys[~common], key_items[~common]
+        order = np.lexsort((key_items, keys))
+        keys, key_items = keys[order], key_items[order]
+        per_bench = Counter()
+        for idx, count in zip(*np.unique(key_items, return_counts=True), strict=True):
+            per_bench[items[int(idx)][0]] += int(count)
+        stats = {
+            "n": n,
+            "n_items": len(items),
+            "n_ngrams": int(len(keys)),
+            "n_degenerate_skipped": int(degenerate),
+            "n_template_skipped": int((item_df > max_item_df).sum()),
+            "ngrams_per_benchmark": dict(sorted(per_bench.items())),
+            "min_distinct": min_distinct,
+            "max_item_df": max_item_df,
+        }
+        return cls(keys, key_items, items, n, stats)
+
+    @classmethod
+    def from_folder(cls, path: str | Path, **kwargs: Any) -> BenchmarkIndex:
+        """Index every `*.jsonl` file in `path` (sorted, so the index is reproducible)."""
+        folder = Path(path)
+        if not folder.is_dir():
+            raise FileNotFoundError(f"benchmark folder not found: {folder}")
+
+        def records() -> Iterable[Mapping[str, Any]]:
+            for file in sorted(folder.glob("*.jsonl")):
+                with file.open(encoding="utf-8") as fh:
+                    for line_no, line in enumerate(fh):
+                        if not line.strip():
+                            continue
+                        record = json.loads(line)
+                        record.setdefault("benchmark", file.stem)
+                        record.setdefault("id", f"{file.stem}:{line_no}")
+                        yield record
+
+        return cls.from_records(records(), **kwargs)
+
+    def match_counts(self, text: str) -> Counter[int]:
+        """Item index -> number of distinct shared n-grams, for items sharing at least one."""
+        tokens = words(text)
+        if len(tokens) < self.n or len(self._keys) == 0:
+            return Counter()
+        query = np.unique(ngram_hashes(word_hashes(tokens), self.n))
+        left = np.searchsorted(self._keys, query, side="left")
+        right = np.searchsorted(self._keys, query, side="right")
+        found = right > left
+        if not found.any():
+            return Counter()
+        counts: Counter[int] = Counter()
+        for lo, hi in zip(left[found].tolist(), right[found].tolist(), strict=True):
+            counts.update(self._key_items[lo:hi].tolist())
+        return counts
+
+    def hits(self, text: str) -> list[BenchmarkHit]:
+        """(benchmark, item id) of every item sharing an n-gram with `text`, most shared first."""
+        counts = self.match_counts(text)
+        ranked = sorted(counts.items(), key=lambda kv: (-kv[1], self._items[kv[0]]))
+        return [self._items[idx] for idx, _ in ranked]
+
+    def scan(self, docs: Iterable[tuple[str, str]]) -> DecontamResult:
+        """Hits for (doc_id, text) pairs with per-benchmark counters.
+
+        `docs_per_benchmark` counts documents hitting a benchmark at least once;
+        `items_per_benchmark` counts distinct benchmark items hit.
+        """
+        result = DecontamResult()
+        items_hit: set[BenchmarkHit] = set()
+        for doc_id, text in docs:
+            result.n_docs += 1
+            found = self.hits(text)
+            if not found:
+                continue
+            result.hits[doc_id] = found
+            for bench in {b for b, _ in found}:
+                result.docs_per_benchmark[bench] += 1
+            items_hit.update(found)
+        result.items_per_benchmark = Counter(b for b, _ in items_hit)
+        return result

@@ -7,8 +7,9 @@ A text is contaminated by a benchmark item when it shares at least one indexed 1
 Design choices, each against a measured failure of datatrove's NGramsDecontFilter:
 - Tokens are `text.words` (lowercase, punctuation dropped) but **digits are kept**. Mapping
   digits to 0 made code and math full of literals collide with HumanEval ("0 0 0 ... 0").
-- **Degenerate n-grams are not indexed**: fewer than `min_distinct` distinct tokens, or
-  fewer than `min_alpha` tokens containing a letter (runs of numbers).
+- **Degenerate n-grams are not indexed**: fewer than `min_distinct` distinct *informative*
+  tokens (a letter and at least 2 characters), so runs of numbers, `0 0 0 ...`, and
+  single-letter label soup such as Asymptote's `label a a nw label b b ne` never match.
 - **Template n-grams are not indexed**: an n-gram found in more than `max_item_df`
   benchmark items is boilerplate shared by the benchmark's prompts, not item content.
 - Fields are indexed separately, so an n-gram never spans question and answer.
@@ -36,6 +37,10 @@ from goose_assets.core.text import words
 DEFAULT_NGRAM = 13
 DEFAULT_MIN_DISTINCT = 5
 DEFAULT_MAX_ITEM_DF = 10
+
+# prefilter bitmap over the top 22 bits of each n-gram hash: 4 MB, ~6% occupied at 270K keys
+_BITMAP_BITS = 22
+_BITMAP_SHIFT = np.uint64(64 - _BITMAP_BITS)
 
 _CHOICE_PREFIX = re.compile(r"^\s*\(?[A-Za-z]\s*[:.)]\s+")
 _HAS_LETTER = re.compile(r"[^\W\d_]")
@@ -150,6 +155,8 @@ class BenchmarkIndex:
         self._keys = keys  # sorted uint64 n-gram hashes, repeated once per item holding it
         self._key_items = key_items  # int32 item index, aligned with _keys
         self._items = items
+        self._bitmap = np.zeros(1 << _BITMAP_BITS, dtype=bool)
+        self._bitmap[keys >> _BITMAP_SHIFT] = True
         self.n = n
         self.stats = stats
         self.items_per_benchmark: Counter[str] = Counter(b for b, _ in items)
@@ -235,42 +242,80 @@ class BenchmarkIndex:
 
     def match_counts(self, text: str) -> Counter[int]:
         """Item index -> number of distinct shared n-grams, for items sharing at least one."""
-        tokens = words(text)
-        if len(tokens) < self.n or len(self._keys) == 0:
-            return Counter()
-        query = np.unique(ngram_hashes(word_hashes(tokens), self.n))
-        left = np.searchsorted(self._keys, query, side="left")
-        right = np.searchsorted(self._keys, query, side="right")
-        found = right > left
-        if not found.any():
-            return Counter()
-        counts: Counter[int] = Counter()
-        for lo, hi in zip(left[found].tolist(), right[found].tolist(), strict=True):
-            counts.update(self._key_items[lo:hi].tolist())
-        return counts
+        return self._match_counts_batch([words(text)])[0]
 
-    def hits(self, text: str) -> list[BenchmarkHit]:
-        """(benchmark, item id) of every item sharing an n-gram with `text`, most shared first."""
-        counts = self.match_counts(text)
-        ranked = sorted(counts.items(), key=lambda kv: (-kv[1], self._items[kv[0]]))
+    def _match_counts_batch(self, token_lists: Sequence[Sequence[str]]) -> list[Counter[int]]:
+        out: list[Counter[int]] = [Counter() for _ in token_lists]
+        if len(self._keys) == 0:
+            return out
+        stream = _stream(token_lists, self.n)
+        # almost every query misses: a bitmap on the top hash bits rejects most of them
+        # with one gather, before the binary search (measured 3x faster scans)
+        maybe = np.flatnonzero(self._bitmap[stream.hashes >> _BITMAP_SHIFT])
+        left_all = np.searchsorted(self._keys, stream.hashes[maybe], side="left")
+        hit = left_all < len(self._keys)
+        hit[hit] = self._keys[left_all[hit]] == stream.hashes[maybe][hit]
+        found = maybe[hit]
+        if len(found) == 0:
+            return out
+        left = np.zeros(len(stream.hashes), dtype=np.int64)
+        right = np.zeros(len(stream.hashes), dtype=np.int64)
+        left[found] = left_all[hit]
+        right[found] = np.searchsorted(self._keys, stream.hashes[found], side="right")
+        seen: set[tuple[int, int]] = set()  # (text, key position): count distinct n-grams
+        for pos, lo, hi in zip(
+            found.tolist(), left[found].tolist(), right[found].tolist(), strict=True
+        ):
+            owner = int(stream.owner[pos])
+            if (owner, lo) in seen:
+                continue
+            seen.add((owner, lo))
+            out[owner].update(self._key_items[lo:hi].tolist())
+        return out
+
+    def _ranked(self, counts: Counter[int], min_shared: int) -> list[BenchmarkHit]:
+        ranked = sorted(
+            ((idx, c) for idx, c in counts.items() if c >= min_shared),
+            key=lambda kv: (-kv[1], self._items[kv[0]]),
+        )
         return [self._items[idx] for idx, _ in ranked]
 
-    def scan(self, docs: Iterable[tuple[str, str]]) -> DecontamResult:
-        """Hits for (doc_id, text) pairs with per-benchmark counters.
+    def hits(self, text: str, min_shared: int = 1) -> list[BenchmarkHit]:
+        """(benchmark, item id) of every item sharing >= `min_shared` distinct n-grams with
+        `text`, most shared first. The default (1) is the strict rule: one 13-gram is enough.
+        """
+        return self._ranked(self.match_counts(text), min_shared)
+
+    def scan(
+        self, docs: Iterable[tuple[str, str]], min_shared: int = 1, batch_size: int = 256
+    ) -> DecontamResult:
+        """Hits for (doc_id, text) pairs with per-benchmark counters (batched lookups).
 
         `docs_per_benchmark` counts documents hitting a benchmark at least once;
         `items_per_benchmark` counts distinct benchmark items hit.
         """
         result = DecontamResult()
         items_hit: set[BenchmarkHit] = set()
-        for doc_id, text in docs:
+        batch: list[tuple[str, str]] = []
+
+        def flush() -> None:
+            counts = self._match_counts_batch([words(text) for _, text in batch])
+            for (doc_id, _), doc_counts in zip(batch, counts, strict=True):
+                found = self._ranked(doc_counts, min_shared)
+                if not found:
+                    continue
+                result.hits[doc_id] = found
+                for bench in {b for b, _ in found}:
+                    result.docs_per_benchmark[bench] += 1
+                items_hit.update(found)
+            batch.clear()
+
+        for doc in docs:
             result.n_docs += 1
-            found = self.hits(text)
-            if not found:
-                continue
-            result.hits[doc_id] = found
-            for bench in {b for b, _ in found}:
-                result.docs_per_benchmark[bench] += 1
-            items_hit.update(found)
+            batch.append(doc)
+            if len(batch) >= batch_size:
+                flush()
+        if batch:
+            flush()
         result.items_per_benchmark = Counter(b for b, _ in items_hit)
         return result

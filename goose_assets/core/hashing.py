@@ -37,17 +37,15 @@ def stable_word_hash(word: str) -> int:
 def word_hashes(tokens: Sequence[str]) -> np.ndarray:
     """Stable hashes of `tokens` as a uint64 array (one entry per token, order kept)."""
     cache = _WORD_HASH_CACHE
-    try:
-        values = [cache[t] for t in tokens]
-    except KeyError:
-        if len(cache) > _WORD_HASH_CACHE_LIMIT:
+    missing = set(tokens).difference(cache)  # C-level: no Python loop over all tokens
+    if missing:
+        if len(cache) + len(missing) > _WORD_HASH_CACHE_LIMIT:
             cache.clear()
-        for t in tokens:
-            if t not in cache:
-                cache[t] = stable_word_hash(t)
-        values = [cache[t] for t in tokens]
-    # 63-bit values fit int64, whose list conversion is faster than uint64's
-    return np.array(values, dtype=np.int64).view(np.uint64)
+            missing = set(tokens)
+        cache.update((t, stable_word_hash(t)) for t in missing)
+    # 63-bit values fit int64, whose conversion is faster than uint64's
+    values = np.fromiter(map(cache.__getitem__, tokens), dtype=np.int64, count=len(tokens))
+    return values.view(np.uint64)
 
 
 def mix64(h: np.ndarray) -> np.ndarray:

@@ -249,12 +249,14 @@ _BOILERPLATE_RULES: tuple[tuple[re.Pattern[str], int], ...] = (
     ),
     (
         re.compile(
-            r"\bcookies?\b.*\b(accept|consent|settings|preferences|policy|we use|uses|"
-            r"einwilligung|akzeptieren|zustimm\w*|datenschutz\w*)\b"
-            r"|\b(accept|we use|uses|nutzen|verwenden)\b.*\bcookies?\b",
+            # banner wording only: security prose about session cookies must survive
+            r"\b(we|this (web)?site|our (web)?site)\s+(use|uses)\s+cookies\b|\buse of cookies\b"
+            r"|\baccept (all )?cookies\b|\bcookies? (settings|preferences|consent|policy|notice)\b"
+            r"|\bcookies?\b.*\b(einwilligung|akzeptieren|zustimm\w*|datenschutz\w*)"
+            r"|\b(nutzen|verwenden) wir\b.*\bcookies\b",
             re.I,
         ),
-        60,
+        40,
     ),
     (re.compile(r"\bskip to (the )?(main )?(content|navigation|menu)\b", re.I), 40),
     (re.compile(r"\b(subscribe|unsubscribe|sign[ -]?up|newsletter|abonnier\w*)\b", re.I), 25),

@@ -128,6 +128,13 @@ def iter_warc(
     with path.open("rb") as stream:
         try:
             for record in ArchiveIterator(stream):
+                if not str(record.format).startswith("warc"):
+                    # warcio reads any line-oriented text as legacy ARC records; a WARC
+                    # path holding such content is damaged, not a different format
+                    yield WarcSkip(
+                        str(path), SKIP_UNREADABLE, f"not a WARC record (format {record.format})"
+                    )
+                    return
                 if record.rec_type == "response":
                     yield _response_to_item(record, max_bytes)
         except Exception as exc:  # noqa: BLE001 - warcio raises several types on bad input

@@ -199,7 +199,12 @@ def _swap_in(staging: Path, target: Path) -> None:
     had_old = target.exists() or target.is_symlink()
     if had_old:
         os.rename(target, retired)
-    os.rename(staging, target)
+    try:
+        os.rename(staging, target)
+    except OSError:
+        if had_old:  # put the old export back rather than leave nothing
+            os.rename(retired, target)
+        raise
     _fsync_path(target.parent)
     if had_old:
         if retired.is_dir() and not retired.is_symlink():

@@ -65,8 +65,10 @@ def make_backend(
         if not model:
             raise LLMConfigurationError("GOOSE_LLM_BACKEND=vllm needs GOOSE_LLM_MODEL (a local model directory or Hub id)")
         # options that only mean something over HTTP are dropped, so one resource config fits both
-        for http_only in ("max_in_flight", "timeout_s", "structured_output", "http_client", "send_seed"):
+        for http_only in ("max_in_flight", "timeout_s", "http_client", "send_seed", "max_retries"):
             options.pop(http_only, None)
+        if "structured_output" in options:
+            options["structured_output"] = options["structured_output"] not in (False, "prompt")
         return VLLMBackend(model, **options)
     raise LLMConfigurationError(f"unknown LLM backend {name!r}; choose one of {BACKENDS}")
 

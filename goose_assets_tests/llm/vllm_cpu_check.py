@@ -1,0 +1,99 @@
+"""Real vLLM on CPU through `VLLMBackend`: run with the vllm venv's python (test_vllm_cpu.py does).
+
+A random model can only produce schema-valid JSON if the constraint is really applied, so
+this proves the structured-output wiring end to end:
+1. 16 synthesis requests (three shapes) under the JSON schema: every reply must parse with
+   plain `json.loads(strict=False)` (no repair) and satisfy the schema;
+2. the same 16 without the constraint: most must not;
+3. without the constraint and with the guard on: the run must fail loudly;
+4. student requests with n=4 return 4 texts each;
+5. a re-run against the cache starts no engine.
+Prints one JSON object with the measurements.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # in-process: ~2 s start, ~1 GB
+os.environ.setdefault("VLLM_TARGET_DEVICE", "cpu")
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from goose_assets.llm.calls import StructuredOutputIgnoredError, schema_problem  # noqa: E402
+from goose_assets.llm.vllm_backend import VLLMBackend  # noqa: E402
+from goose_assets_tests.llm.helpers import MemoryCache, mixed_requests, student_request  # noqa: E402
+from goose_assets_tests.llm.tiny_llama import build_model  # noqa: E402
+
+KV_CACHE_BYTES = 64 * 1024**2
+
+
+def strictly_valid(text: str, schema: dict) -> bool:
+    try:
+        obj = json.loads(text, strict=False)  # xgrammar may let control characters into strings
+    except ValueError:
+        return False
+    return schema_problem(obj, schema) is None
+
+
+def backend(model_dir: Path, **options: object) -> VLLMBackend:
+    return VLLMBackend(str(model_dir), kv_cache_memory_bytes=KV_CACHE_BYTES, max_model_len=4096, seed=0,
+                       max_reasks=0, validate=lambda request, text: None, **options)  # type: ignore[arg-type]
+
+
+def main() -> None:
+    out: dict[str, object] = {}
+    with tempfile.TemporaryDirectory(prefix="tiny-llama-") as tmp:
+        started = time.monotonic()
+        model_dir = build_model(Path(tmp) / "model", REPO)
+        out["build_model_s"] = round(time.monotonic() - started, 2)
+        requests = mixed_requests(16)
+        for r in requests:
+            r.max_tokens = 384
+
+        constrained = backend(model_dir)
+        cache = MemoryCache()
+        started = time.monotonic()
+        replies = constrained.generate(requests, cache)
+        out["constrained_s"] = round(time.monotonic() - started, 2)
+        out["engine_start_s"] = round(constrained.engine_seconds[0], 2)
+        out["constrained_valid"] = sum(strictly_valid(r.texts[0], q.json_schema or {}) for r, q in zip(replies, requests, strict=True))
+        out["constrained_total"] = len(requests)
+        out["constrained_tokens_out"] = constrained.stats.tokens_out
+        out["sample_constrained"] = replies[0].texts[0][:300]
+
+        again = backend(model_dir)
+        rerun = again.generate(requests, cache)
+        out["rerun_cached"] = sum(r.cached for r in rerun)
+        out["rerun_engine_starts"] = len(again.engine_seconds)
+
+        free = backend(model_dir, structured_output=False, constraint_probe=0)
+        loose = free.generate(requests)
+        out["unconstrained_valid"] = sum(strictly_valid(r.texts[0], q.json_schema or {}) for r, q in zip(loose, requests, strict=True))
+        out["sample_unconstrained"] = loose[0].texts[0][:200]
+
+        try:
+            backend(model_dir, structured_output=False, constraint_probe=8).generate(mixed_requests(8))
+            out["guard_raised"] = False
+        except StructuredOutputIgnoredError as exc:
+            out["guard_raised"] = True
+            out["guard_message"] = str(exc)[:200]
+
+        students = backend(model_dir).generate([student_request(i, n=4) for i in range(4)])
+        out["student_texts_per_request"] = sorted({len(r.texts) for r in students})
+        out["student_errors"] = sum(r.error is not None for r in students)
+    out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    import vllm
+
+    out["vllm_version"] = vllm.__version__
+    print("RESULT " + json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

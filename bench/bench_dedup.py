@@ -131,9 +131,19 @@ def main() -> None:
         return
     for tool in args.tools.split(","):
         out = subprocess.run(
-            [sys.executable, __file__, "--child", tool, "--n-docs", str(args.n_docs),
-             "--n-planted", str(args.n_planted)],
-            capture_output=True, text=True, check=True,
+            [
+                sys.executable,
+                __file__,
+                "--child",
+                tool,
+                "--n-docs",
+                str(args.n_docs),
+                "--n-planted",
+                str(args.n_planted),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
         )
         print(out.stdout.strip(), flush=True)
 

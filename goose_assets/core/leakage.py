@@ -134,9 +134,7 @@ def find_leaks(context_masked: str, answer: str, distractors: Sequence[str]) -> 
                 LeakFinding(DISTRACTOR_EQUALS_ANSWER, f"distractor {idx}: {_short(distractor)}"),
             )
             continue
-        if _is_substantial(loose_answer) and _contains_token_aligned(
-            option_d, option_answer
-        ):
+        if _is_substantial(loose_answer) and _contains_token_aligned(option_d, option_answer):
             findings.setdefault(
                 DISTRACTOR_CONTAINS_ANSWER,
                 LeakFinding(DISTRACTOR_CONTAINS_ANSWER, f"distractor {idx}: {_short(distractor)}"),

@@ -71,6 +71,7 @@ def _plot_domain(stats: DomainQualityStats, path: Path) -> None:
 
     matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure
+    from matplotlib.ticker import NullFormatter
 
     fig = Figure(figsize=(12, 8), dpi=90)
     axes = fig.subplots(2, 2)
@@ -123,6 +124,7 @@ def _plot_domain(stats: DomainQualityStats, path: Path) -> None:
                     weights=np.full(len(series), 1 / len(series)),
                 )
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels overlap on short ranges
         ax.set_xlabel("characters")
         ax.legend()
         ax.set_title("span and option lengths")

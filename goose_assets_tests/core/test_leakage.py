@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+from goose_assets.core.leakage import (
+    ANSWER_CONTAINS_DISTRACTOR,
+    ANSWER_IN_CONTEXT,
+    ANSWER_SENTENCE_REPEATED,
+    DISTRACTOR_CONTAINS_ANSWER,
+    DISTRACTOR_EQUALS_ANSWER,
+    NEAR_DUPLICATE_OPTIONS,
+    find_leaks,
+    leak_reasons,
+    leak_reasons_for_options,
+    summarize_leaks,
+)
+
+CONTEXT = (
+    "Problem: Find the sum of the roots of $x^2 - 5x + 6 = 0$.\n\n"
+    "Solution: [MASK] Hence the answer is $5$."
+)
+ANSWER = "By Vieta's formulas, the sum of the roots equals $-(-5)/1$, which is $5$."
+DISTRACTORS = [
+    "Factoring gives $(x-1)(x-6)$, so the roots add up to $7$.",
+    "The product of the roots is $6$, and the product is what the problem asks for.",
+    "Completing the square yields $(x-2.5)^2 = 0.25$, so there is a single root.",
+    "The discriminant is $1$, so both roots are negative and their sum is $-5$.",
+]
+
+
+def test_clean_item_passes() -> None:
+    assert leak_reasons(CONTEXT, ANSWER, DISTRACTORS) == []
+
+
+def test_answer_in_context_caught_despite_case_space_punct_and_latex_spacing() -> None:
+    context = (
+        CONTEXT + "\nRecall: by  VIETA'S formulas the sum of the\\, roots equals -(-5)/1 which is 5"
+    )
+    assert ANSWER_IN_CONTEXT in leak_reasons(context, ANSWER, DISTRACTORS)
+
+
+def test_short_answer_in_context_is_not_a_leak() -> None:
+    # "x = 5" is 2 words and 5 chars: it appears in contexts by coincidence
+    context = "We know x = 5 from above. [MASK] Then y = x = 5 again."
+    assert ANSWER_IN_CONTEXT not in leak_reasons(context, "x = 5", ["x = 4", "x = 6"])
+
+
+def test_answer_does_not_match_across_the_mask() -> None:
+    # the answer's words sit on both sides of [MASK]; that is not the answer in the text
+    context = "the sum of the [MASK] roots equals five"
+    reasons = leak_reasons(context, "the sum of the roots equals five", ["a b c d e f g h"])
+    assert ANSWER_IN_CONTEXT not in reasons
+
+
+def test_distractor_equal_to_answer_modulo_whitespace_and_case() -> None:
+    reasons = leak_reasons(CONTEXT, "return a+b", ["RETURN  a + b", "return a-b"])
+    assert DISTRACTOR_EQUALS_ANSWER in reasons
+
+
+def test_operator_mutation_is_not_equal() -> None:
+    # loose normalization would turn both into "return a b"; equality keeps operators
+    reasons = leak_reasons(CONTEXT, "return a + b", ["return a - b"])
+    assert DISTRACTOR_EQUALS_ANSWER not in reasons
+
+
+def test_distractor_contains_answer_and_answer_contains_distractor() -> None:
+    answer = "the ideal gas law relates pressure and volume"
+    wrapped = f"As noted, {answer} at fixed temperature."
+    assert DISTRACTOR_CONTAINS_ANSWER in leak_reasons("ctx [MASK] ctx", answer, [wrapped])
+    part = "relates pressure and volume"
+    assert ANSWER_CONTAINS_DISTRACTOR in leak_reasons("ctx [MASK] ctx", answer, [part])
+
+
+def test_containment_needs_word_boundaries_and_length() -> None:
+    # "cat" is inside "concatenate" but not as a word, and is too short anyway
+    reasons = leak_reasons("ctx [MASK] ctx", "we concatenate the lists", ["cat"])
+    assert ANSWER_CONTAINS_DISTRACTOR not in reasons
+
+
+def test_near_duplicate_options_caught_and_distinct_options_pass() -> None:
+    base = "The enthalpy change of the reaction is negative, so the process releases heat."
+    one_char = base.replace("releases", "release")
+    assert NEAR_DUPLICATE_OPTIONS in leak_reasons("ctx [MASK]", base, [one_char])
+    assert NEAR_DUPLICATE_OPTIONS not in leak_reasons(CONTEXT, ANSWER, DISTRACTORS)
+
+
+def test_near_duplicate_between_two_distractors_counts() -> None:
+    d = "Because the loop stops one step early, the last element is never compared to the key."
+    findings = find_leaks("ctx [MASK]", ANSWER, [d, d.replace("key.", "key!")])
+    near = [f for f in findings if f.reason == NEAR_DUPLICATE_OPTIONS]
+    assert near and "distractor 0 ~ distractor 1" in near[0].detail
+
+
+def test_answer_sentence_repeated_elsewhere_in_context() -> None:
+    answer = (
+        "The limiting reagent is the one that produces the least amount of product. "
+        "Here that is oxygen."
+    )
+    context = (
+        "Stoichiometry review. The limiting reagent is the one that produces the least "
+        "amount of product! [MASK] So the yield is set by oxygen."
+    )
+    reasons = leak_reasons(context, answer, ["Nitrogen is the limiting reagent here, always."])
+    assert ANSWER_SENTENCE_REPEATED in reasons
+    # the whole answer is not in the context, only one of its sentences
+    assert ANSWER_IN_CONTEXT not in reasons
+
+
+def test_short_repeated_code_line_is_not_a_leak() -> None:
+    answer = "    total += x\n    count += 1\n    return total / count"
+    context = "def mean(xs):\n    total = 0\n    count = 0\n[MASK]\n\nprint(count += 1)"
+    assert ANSWER_SENTENCE_REPEATED not in leak_reasons(context, answer, ["    return 0"])
+
+
+def test_leak_reasons_for_options_uses_answer_index() -> None:
+    options = ["alpha beta gamma delta", "the sum of the roots is five", "epsilon zeta eta"]
+    context = "Note that the sum of the roots is five. [MASK]"
+    assert leak_reasons_for_options(context, options, 1) == [ANSWER_IN_CONTEXT]
+    assert leak_reasons_for_options(context, options, 0) == []
+
+
+def test_summary_counts_reasons_and_keeps_few_examples() -> None:
+    items = [(f"t{i}", find_leaks("ctx [MASK]", "return a+b", ["return a + b"])) for i in range(5)]
+    items.append(("clean", []))
+    summary = summarize_leaks(items, max_examples=2)
+    meta = summary.to_metadata()
+    assert meta["n_items"] == 6
+    assert meta["n_flagged"] == 5
+    assert meta["counts"][DISTRACTOR_EQUALS_ANSWER] == 5
+    assert meta["counts"][ANSWER_IN_CONTEXT] == 0
+    assert [e["id"] for e in meta["examples"][DISTRACTOR_EQUALS_ANSWER]] == ["t0", "t1"]
+
+
+def test_summary_accepts_bare_reason_codes() -> None:
+    summary = summarize_leaks([("a", [ANSWER_IN_CONTEXT]), ("b", [])])
+    assert summary.counts[ANSWER_IN_CONTEXT] == 1
+    assert summary.n_flagged == 1

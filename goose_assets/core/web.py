@@ -359,26 +359,41 @@ def _language_sample(text: str) -> list[str]:
     return _lower_tokens(prose, _LANGUAGE_SAMPLE_TOKENS)
 
 
+def _stop_word_shares(tokens: list[str]) -> dict[str, float]:
+    if not tokens:
+        return {lang: 0.0 for lang in STOP_WORDS}
+    counts = Counter(tokens)
+    return {
+        lang: sum(counts[word] for word in stops.intersection(counts)) / len(tokens)
+        for lang, stops in STOP_WORDS.items()
+    }
+
+
 def language_scores(text: str) -> dict[str, float]:
     """Share of stop words of each known language among the first 3,000 word tokens of
     the text's non-code lines."""
-    tokens = _language_sample(text)
-    if not tokens:
-        return {lang: 0.0 for lang in STOP_WORDS}
-    return {
-        lang: sum(1 for t in tokens if t in stops) / len(tokens)
-        for lang, stops in STOP_WORDS.items()
-    }
+    return _stop_word_shares(_language_sample(text))
 
 
 def detect_language(text: str, min_ratio: float = MIN_LANGUAGE_RATIO) -> str:
     """The language whose stop words are most frequent; "unknown" below `min_ratio`
     (non-Latin scripts, word lists) and "undecided" for fewer than 20 prose tokens."""
-    if len(_language_sample(text)) < MIN_LANGUAGE_TOKENS:
+    tokens = _language_sample(text)
+    if len(tokens) < MIN_LANGUAGE_TOKENS:
         return "undecided"
-    scores = language_scores(text)
+    scores = _stop_word_shares(tokens)
     best = max(scores, key=lambda lang: scores[lang])
     return best if scores[best] >= min_ratio else "unknown"
+
+
+def _language_verdict(text: str, expected: str, min_ratio: float) -> tuple[str | None, str]:
+    if expected not in STOP_WORDS:
+        raise ValueError(
+            f"no stop-word list for language {expected!r}; known: {sorted(STOP_WORDS)}"
+        )
+    detected = detect_language(text, min_ratio)
+    reason = None if detected in (expected, "undecided") else non_language_reason(expected)
+    return reason, detected
 
 
 def language_reason(
@@ -390,18 +405,15 @@ def language_reason(
 
     Raises ValueError for a language without a stop-word list (a configuration error).
     """
-    if expected not in STOP_WORDS:
-        raise ValueError(
-            f"no stop-word list for language {expected!r}; known: {sorted(STOP_WORDS)}"
-        )
-    detected = detect_language(text, min_ratio)
-    return None if detected in (expected, "undecided") else non_language_reason(expected)
+    return _language_verdict(text, expected, min_ratio)[0]
 
 
 GOPHER_MIN_WORDS = 50
 GOPHER_MAX_WORDS = 100_000
 _BULLET = re.compile(r"^\s*(?:[-*•·‣◦▪▸►–—]|\d+[.)])\s")
 _ELLIPSIS_END = re.compile(r"(?:\.\.\.|…)\s*$")
+# a whitespace-delimited token without a single letter ("42", "--", "3.14", "=>")
+_LETTERLESS_TOKEN = re.compile(r"(?<!\S)(?:[\d_]|[^\w\s])+(?!\S)")
 _PUNCT_EDGES = "\"'()[]{}<>.,;:!?«»“”‘’"
 
 
@@ -436,7 +448,7 @@ def gopher_reason(
         return GOPHER_BULLET_LINES
     if sum(1 for line in lines if _ELLIPSIS_END.search(line)) > 0.3 * len(lines):
         return GOPHER_ELLIPSIS_LINES
-    if sum(1 for t in tokens if any(c.isalpha() for c in t)) < 0.8 * n_words:
+    if n_words - len(_LETTERLESS_TOKEN.findall(text)) < 0.8 * n_words:
         return GOPHER_ALPHA_WORDS
     required = GOPHER_STOP_WORDS.get(language) or STOP_WORDS.get(language, GOPHER_STOP_WORDS["en"])
     present = required.intersection(_lower_tokens(text))
@@ -554,6 +566,7 @@ class _Unit:
     short_line: bool
     code_line: bool
     hits: tuple[str, ...]
+    distinct: frozenset[str]
 
 
 class ScoredWindow(NamedTuple):
@@ -606,17 +619,19 @@ def _units(text: str, domain: str, language: str) -> list[_Unit]:
         for start, end in sentence_spans(paragraph):
             sentence = paragraph[start:end]
             tokens = sentence.split()
+            hits = keyword_hits(sentence, domain)
             units.append(
                 _Unit(
                     start=para_start + start,
                     end=para_start + end,
                     words=len(tokens),
                     stop_words=sum(1 for t in _lower_tokens(sentence) if t in stops),
-                    alpha_words=sum(1 for t in tokens if any(c.isalpha() for c in t)),
+                    alpha_words=len(tokens) - len(_LETTERLESS_TOKEN.findall(sentence)),
                     terminal=bool(_TERMINAL.search(sentence)),
                     short_line=short_line,
                     code_line=bool(_CODE_LINE.match(sentence)),
-                    hits=tuple(keyword_hits(sentence, domain)),
+                    hits=tuple(hits),
+                    distinct=frozenset(_distinct_key(h) for h in hits),
                 )
             )
     return units
@@ -663,7 +678,7 @@ def find_best_window(
         if not _starts_cleanly(units, first):
             continue
         words = stop_words = alpha_words = terminal_words = short_words = n_hits = 0
-        distinct: Counter[str] = Counter()
+        distinct: set[str] = set()
         for last in range(first, len(units)):
             unit = units[last]
             words += unit.words
@@ -674,7 +689,7 @@ def find_best_window(
             terminal_words += unit.words if unit.terminal else 0
             short_words += unit.words if unit.short_line else 0
             n_hits += len(unit.hits)
-            distinct.update(_distinct_key(h) for h in unit.hits)
+            distinct |= unit.distinct
             # a window never ends on a heading-like line
             if words < min_words or unit.short_line:
                 continue
@@ -756,9 +771,9 @@ class PageResult:
 
 def screen_text(text: str, domain: str, config: WebConfig = WebConfig()) -> PageResult:
     """Pre-filters on an already extracted main text: language, Gopher rules, relevance."""
-    reason = language_reason(text, config.language)
+    reason, detected = _language_verdict(text, config.language, MIN_LANGUAGE_RATIO)
     if reason is not None:
-        return PageResult(reason, f"detected {detect_language(text)}", main_text=text)
+        return PageResult(reason, f"detected {detected}", main_text=text)
     reason = gopher_reason(text, config.language, min_words=config.min_words)
     if reason is not None:
         return PageResult(reason, main_text=text)

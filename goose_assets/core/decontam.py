@@ -8,7 +8,7 @@ Design choices, each against a measured failure of datatrove's NGramsDecontFilte
 - Tokens are `text.words` (lowercase, punctuation dropped) but **digits are kept**. Mapping
   digits to 0 made code and math full of literals collide with HumanEval ("0 0 0 ... 0").
 - **Degenerate n-grams are not indexed**: fewer than `min_distinct` distinct *informative*
-  tokens (a letter and at least 2 characters), so runs of numbers, `0 0 0 ...`, and
+  tokens (a letter and at least 3 characters), so runs of numbers, `0 0 0 ...`, and
   single-letter label soup such as Asymptote's `label a a nw label b b ne` never match.
 - **Template n-grams are not indexed**: an n-gram found in more than `max_item_df`
   benchmark items is boilerplate shared by the benchmark's prompts, not item content.
@@ -42,6 +42,8 @@ DEFAULT_MAX_ITEM_DF = 10
 _BITMAP_BITS = 22
 _BITMAP_SHIFT = np.uint64(64 - _BITMAP_BITS)
 
+_MIN_INFORMATIVE_CHARS = 3
+
 _CHOICE_PREFIX = re.compile(r"^\s*\(?[A-Za-z]\s*[:.)]\s+")
 _HAS_LETTER = re.compile(r"[^\W\d_]")
 
@@ -67,12 +69,13 @@ def benchmark_fields(record: Mapping[str, Any]) -> list[str]:
 
 
 def _is_informative(token: str) -> bool:
-    """A token that carries content: has a letter and is longer than one character.
+    """A token that carries content: has a letter and at least 3 characters.
 
-    Single letters (math variables, Asymptote labels) and numbers are excluded, so
-    `label a a nw label b b ne ...` does not count as 7 distinct tokens.
+    Numbers, single letters (math variables) and 2-letter tokens (stop words, Asymptote
+    compass labels) are excluded, so `label a a nw label b b ne ...` has 1 distinct
+    informative token, not 8.
     """
-    return len(token) > 1 and _HAS_LETTER.search(token) is not None
+    return len(token) >= _MIN_INFORMATIVE_CHARS and _HAS_LETTER.search(token) is not None
 
 
 @dataclass(frozen=True, slots=True)

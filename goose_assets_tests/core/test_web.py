@@ -432,6 +432,27 @@ def test_screen_page_keeps_the_main_text_for_llm_extraction() -> None:
     assert screened.passage == ""
 
 
+def test_llm_passage_checks() -> None:
+    main_text = web.screen_page(page(SQLI_PARAGRAPHS), "cyber").main_text
+    verbatim = "\n".join(SQLI_PARAGRAPHS[1:3])
+    kept = web.check_llm_passage(verbatim, main_text, "cyber")
+    assert kept.ok
+    assert main_text[kept.start : kept.end] == verbatim
+    summary = " ".join(SQLI_PARAGRAPHS[:3]).replace("The classic example", "A textbook case")
+    paraphrased = web.check_llm_passage(summary, main_text, "cyber")
+    assert paraphrased.ok and paraphrased.start == -1
+    assert web.check_llm_passage("  ", main_text, "cyber").reason == web.REASON_LLM_EMPTY
+    assert (
+        web.check_llm_passage(SQLI_PARAGRAPHS[0], main_text, "cyber").reason
+        == web.REASON_LLM_TOO_SHORT
+    )
+    too_long = " ".join(SQLI_PARAGRAPHS * 6)
+    assert web.check_llm_passage(too_long, main_text, "cyber").reason == web.REASON_LLM_TOO_LONG
+    invented = " ".join(COOKING_PARAGRAPHS)
+    assert web.check_llm_passage(invented, main_text, "cyber").reason == web.REASON_LLM_UNGROUNDED
+    assert web.grounding(verbatim, main_text) == 1.0
+
+
 # --- never raises (property tests) ----------------------------------------------------------
 
 _TAGS = [

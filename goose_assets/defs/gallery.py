@@ -1,0 +1,125 @@
+"""Reports: the task gallery, a static HTML page per domain for auditing generated tasks."""
+
+
+import dagster as dg
+
+from goose_assets.core import gallery, gallery_static
+from goose_assets.defs.common import WRITE_POOL, code_version, table_preview
+from goose_assets.partitions import domain_partitions
+from goose_assets.resources import WarehouseResource
+
+from .filtering import filtered_tasks
+
+STAGE_COUNTS_SQL = """
+SELECT (SELECT count(*) FROM raw_documents WHERE domain = $1) AS documents,
+       (SELECT count(*) FROM extracted_passages WHERE domain = $1) AS passages,
+       (SELECT count(*) FROM masked_items WHERE domain = $1) AS items,
+       (SELECT count(*) FROM mcq_tasks WHERE domain = $1) AS tasks,
+       (SELECT count(*) FROM filtered_tasks WHERE domain = $1 AND kept) AS kept
+"""
+
+# the light columns of every task: the summary header covers all of them, not the sample
+TASK_STATS_SQL = """
+SELECT t.answer_letter, t.answer_index, len(t.options) AS n_options,
+       d.baseline_votes, d.n_correct, d.n_rollouts, f.kept, f.drop_reason
+FROM mcq_tasks t
+LEFT JOIN task_difficulty d ON d.task_id = t.task_id AND d.domain = t.domain
+LEFT JOIN filtered_tasks f ON f.task_id = t.task_id AND f.domain = t.domain
+WHERE t.domain = $1
+"""
+
+QUARANTINE_SQL = "SELECT stage, reason, count(*) AS n FROM quarantine WHERE domain = $1 GROUP BY stage, reason"
+
+# ordering by md5(task_id) is a deterministic pseudo-random sample: the same tasks on every
+# re-run, and an unbiased mix of kept and dropped ones
+SAMPLE_SQL = """
+WITH sample AS (SELECT task_id FROM mcq_tasks WHERE domain = $1 ORDER BY md5(task_id) LIMIT $2)
+SELECT t.task_id, t.doc_id, t.shape, t.context_masked, t.options, t.answer_letter, t.answer_index,
+       m.backend, m.model, m.prompt_version,
+       d.student, d.n_correct, d.n_rollouts, d.baseline_votes,
+       f.kept, f.drop_reason, f.detail
+FROM mcq_tasks t
+JOIN sample s ON s.task_id = t.task_id
+LEFT JOIN masked_items m ON m.item_id = t.item_id AND m.domain = t.domain
+LEFT JOIN task_difficulty d ON d.task_id = t.task_id AND d.domain = t.domain
+LEFT JOIN filtered_tasks f ON f.task_id = t.task_id AND f.domain = t.domain
+WHERE t.domain = $1
+ORDER BY t.task_id
+"""
+
+DOCUMENTS_SQL = """
+SELECT doc_id, license, source, title, url,
+       left(coalesce(nullif(text, ''), html, ''), $3) AS text,
+       length(coalesce(nullif(text, ''), html, '')) AS text_length
+FROM raw_documents
+WHERE domain = $1 AND doc_id IN (SELECT unnest($2::VARCHAR[]))
+"""
+
+
+class TaskGalleryConfig(dg.Config):
+    sample_size: int = gallery.DEFAULT_SAMPLE_SIZE
+    """Most tasks per domain page (a deterministic sample); caps the file size. The page
+    stays quick at 10,000; the summary header always covers every task."""
+    max_source_chars: int = gallery.DEFAULT_MAX_SOURCE_CHARS
+    """Characters of each source document kept for the 'original text' view."""
+    page_size: int = gallery.DEFAULT_PAGE_SIZE
+    """Task cards per page in the browser."""
+
+
+@dg.asset(
+    partitions_def=domain_partitions,
+    group_name="reports",
+    kinds={"html"},
+    # DuckDB readers take the same file lock as writers, so reads queue in the writer pool
+    pool=WRITE_POOL,
+    deps=[filtered_tasks],
+    code_version=code_version(gallery, gallery_static),
+)
+def task_gallery(
+    context: dg.AssetExecutionContext, config: TaskGalleryConfig, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    """A static, self-contained HTML gallery of the domain's tasks for auditors, at
+    `GOOSE_HOME/reports/gallery/<domain>.html` with an `index.html` over all domains. The
+    header shows the yield per stage, drop reasons, the answer-letter histogram, baseline
+    accuracies against chance and the difficulty histogram, over every task. Below it, a
+    deterministic sample of tasks: masked context with [MASK] highlighted, the options with
+    the answer behind a 'reveal answer' toggle, source document, licence and original text,
+    backend/model/prompt version, difficulty and baseline votes, kept or the drop reason;
+    filter, search, sort by difficulty, paginate. The page makes no network requests and
+    renders every document-derived string as text."""
+    if config.sample_size < 1 or config.page_size < 1:
+        raise dg.Failure(f"sample_size and page_size must be >= 1, got {config.sample_size} and {config.page_size}")
+    domain = context.partition_key
+    wh = warehouse.warehouse()
+    summary = gallery.summarize(
+        domain,
+        wh.query(STAGE_COUNTS_SQL, [domain])[0],
+        wh.query(TASK_STATS_SQL, [domain]),
+        wh.query(QUARANTINE_SQL, [domain]),
+        sample_size=config.sample_size,
+    )
+    sample = wh.query(SAMPLE_SQL, [domain, config.sample_size])
+    doc_ids = sorted({r["doc_id"] for r in sample if r["doc_id"]})
+    documents = {
+        r["doc_id"]: gallery.document_record(r, config.max_source_chars)
+        for r in wh.query(DOCUMENTS_SQL, [domain, doc_ids, config.max_source_chars])
+    }
+    page_html = gallery.render_domain_page(
+        summary, [gallery.task_record(r) for r in sample], documents, page_size=config.page_size
+    )
+    files = gallery.write_gallery(warehouse.home_path() / "reports" / "gallery", summary, page_html)
+    context.log.info(f"gallery for {domain}: {len(sample)} of {summary.n_tasks} tasks, {files.page_bytes / 1e6:.2f} MB")
+    return dg.MaterializeResult(
+        metadata={
+            "gallery": dg.MetadataValue.path(str(files.page)),
+            "index": dg.MetadataValue.path(str(files.index)),
+            "tasks": summary.n_tasks,
+            "kept": summary.n_kept,
+            "dropped": summary.n_dropped,
+            "tasks_in_page": len(sample),
+            "sample_size": config.sample_size,
+            "page_bytes": files.page_bytes,
+            "domains_in_index": list(files.domains_in_index),
+            "preview": table_preview(sample, ["context_masked", "options", "answer_letter"]),
+        }
+    )

@@ -42,6 +42,7 @@ domains), and each output task is a shallow copy of its input plus ``split`` and
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import math
 import re
@@ -266,15 +267,16 @@ def _pass_rate(task: Mapping[str, Any]) -> float | None:
     return float(rate)
 
 
+def _bucket_index(pass_rate: float, edges: Sequence[float]) -> int:
+    # bisect on the inner edges: [e0, e1) -> 0, ..., and 1.0 falls in the closed last bucket
+    return bisect.bisect_right(edges, pass_rate, 1, len(edges) - 1) - 1
+
+
 def difficulty_bucket(pass_rate: float | None, edges: Sequence[float]) -> str:
     """The bucket label of a pass rate: "[0.25,0.50)", the closed last one, or "unknown"."""
     if pass_rate is None:
         return UNKNOWN_BUCKET
-    labels = _bucket_labels(edges)
-    for label, high in zip(labels, edges[1:], strict=False):
-        if pass_rate < high:
-            return label
-    return labels[-1]
+    return _bucket_labels(edges)[_bucket_index(pass_rate, edges)]
 
 
 def _bucket_quotas(
@@ -409,13 +411,21 @@ def build_mix(tasks: Sequence[Mapping[str, Any]], config: MixConfig) -> MixResul
     requested = _hamilton(config.target_size or target, shares)
     quotas = allocate_largest_remainder(target, shares, available)
 
+    # one hash per eligible task, shared by the bucket draws and the output order
+    ranks = {
+        task["task_id"]: _selection_rank(config.seed, task["task_id"])
+        for members in by_domain.values()
+        for task in members
+    }
     chosen: list[dict[str, Any]] = []
     buckets_report: dict[str, dict[str, dict[str, int]]] = {}
     for domain in shares:
-        picked, buckets_report[domain] = _sample_domain(by_domain[domain], quotas[domain], config)
+        picked, buckets_report[domain] = _sample_domain(
+            by_domain[domain], quotas[domain], config, ranks
+        )
         chosen.extend(picked)
 
-    chosen.sort(key=lambda task: _selection_rank(config.seed, task["task_id"]))
+    chosen.sort(key=lambda task: ranks[task["task_id"]])
     selected = Counter(task["domain"] for task in chosen)
     domains = _domain_report(shares, requested, available, {d: selected[d] for d in shares})
     report = {
@@ -446,20 +456,33 @@ def build_mix(tasks: Sequence[Mapping[str, Any]], config: MixConfig) -> MixResul
     return MixResult(tasks=chosen, report=report)
 
 
+def _strata(
+    tasks: Sequence[Mapping[str, Any]], edges: Sequence[float]
+) -> dict[str, list[Mapping[str, Any]]]:
+    """Tasks per difficulty bucket label, every bucket present (possibly empty)."""
+    labels = _bucket_labels(edges)
+    strata: dict[str, list[Mapping[str, Any]]] = {label: [] for label in labels}
+    strata[UNKNOWN_BUCKET] = []
+    for task in tasks:
+        rate = _pass_rate(task)
+        label = UNKNOWN_BUCKET if rate is None else labels[_bucket_index(rate, edges)]
+        strata[label].append(task)
+    return strata
+
+
 def _sample_domain(
-    tasks: Sequence[Mapping[str, Any]], quota: int, config: MixConfig
+    tasks: Sequence[Mapping[str, Any]],
+    quota: int,
+    config: MixConfig,
+    ranks: Mapping[str, tuple[int, str]],
 ) -> tuple[list[dict[str, Any]], dict[str, dict[str, int]]]:
     """Stratified pick of ``quota`` tasks of one domain, and its per-bucket counts."""
-    labels = [*_bucket_labels(config.difficulty_edges), UNKNOWN_BUCKET]
-    strata: dict[str, list[Mapping[str, Any]]] = {label: [] for label in labels}
-    for task in tasks:
-        strata[difficulty_bucket(_pass_rate(task), config.difficulty_edges)].append(task)
-
+    strata = _strata(tasks, config.difficulty_edges)
     sizes = {label: len(members) for label, members in strata.items()}
     bucket_quotas = _bucket_quotas(quota, sizes, config.bucket_allocation)
     picked: list[dict[str, Any]] = []
     for label, members in strata.items():
-        ranked = sorted(members, key=lambda t: _selection_rank(config.seed, t["task_id"]))
+        ranked = sorted(members, key=lambda t: ranks[t["task_id"]])
         for task in ranked[: bucket_quotas[label]]:
             picked.append(
                 {
@@ -471,9 +494,9 @@ def _sample_domain(
                 }
             )
     report = {
-        label: {"available": sizes[label], "selected": bucket_quotas[label]}
-        for label in labels
-        if sizes[label]
+        label: {"available": size, "selected": bucket_quotas[label]}
+        for label, size in sizes.items()
+        if size
     }
     return picked, report
 
@@ -495,3 +518,80 @@ def _split_report(chosen: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 def sample_mix(tasks: Sequence[Mapping[str, Any]], config: MixConfig) -> list[dict[str, Any]]:
     """The sampled tasks of ``build_mix`` without the report."""
     return build_mix(tasks, config).tasks
+
+
+# ------------------------------------------------------------------ per-partition mixes
+
+
+def domain_quota(config: MixConfig, domain: str, available: int) -> int:
+    """One domain's quota from the request alone, never from other domains' stock.
+
+    The Dagster `training_mix` asset is partitioned by domain; computing each partition
+    independently makes it idempotent and order-free (a backfill can run the domains in
+    any order and give the same mix). With ``target_size`` the quota is the domain's
+    Hamilton share of it, capped by what is available (a shortfall is reported, never
+    redistributed); without, the highest-weight domains contribute everything they have
+    and the others a proportional fraction of their own stock.
+    """
+    shares = config.shares()
+    if domain not in shares or available <= 0:
+        return 0
+    if config.target_size is not None:
+        return min(available, _hamilton(config.target_size, shares)[domain])
+    return math.floor(available * shares[domain] / max(shares.values()))
+
+
+def build_domain_mix(
+    tasks: Sequence[Mapping[str, Any]], config: MixConfig, domain: str
+) -> MixResult:
+    """The stratified, split sample of one domain's tasks (`domain_quota` rows)."""
+    own = [t for t in tasks if t["domain"] == domain]
+    _validate_tasks(own)
+    eligible = [t for t in own if not (config.drop_zero_pass and _pass_rate(t) == 0.0)]
+    quota = domain_quota(config, domain, len(eligible))
+    ranks = {t["task_id"]: _selection_rank(config.seed, t["task_id"]) for t in eligible}
+    picked, buckets = _sample_domain(eligible, quota, config, ranks)
+    picked.sort(key=lambda task: ranks[task["task_id"]])
+    report = {
+        "domain": domain,
+        "available": len(eligible),
+        "zero_pass_dropped": len(own) - len(eligible),
+        "quota": quota,
+        "selected": len(picked),
+        "buckets": buckets,
+        "split": _split_report(picked),
+    }
+    return MixResult(tasks=picked, report=report)
+
+
+def assembled_report(
+    tasks: Sequence[Mapping[str, Any]], config: MixConfig, available: Mapping[str, int]
+) -> dict[str, Any]:
+    """Requested against realized shares of the mix assembled from every partition."""
+    shares = config.shares()
+    selected = Counter(task["domain"] for task in tasks)
+    requested = _hamilton(config.target_size or len(tasks), shares)
+    domains = _domain_report(
+        shares,
+        requested,
+        {d: available.get(d, 0) for d in shares},
+        {d: selected[d] for d in shares},
+    )
+    return {
+        "mix": config.name,
+        "n_selected": len(tasks),
+        "target_size": config.target_size,
+        "domains": domains,
+        "max_share_error_points": max(
+            (abs(r["share_error_points"]) for r in domains.values()), default=0.0
+        ),
+        "weights_met": all(
+            abs(r["share_error_points"]) <= SHARE_TOLERANCE_POINTS for r in domains.values()
+        ),
+        "split": _split_report(tasks),
+        "warnings": [
+            f"{d}: requested {r['requested_count']} tasks, only {r['available']} eligible"
+            for d, r in domains.items()
+            if r["shortfall"]
+        ],
+    }

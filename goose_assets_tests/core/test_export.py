@@ -257,7 +257,7 @@ def test_manifest_hashes_match_files(exported: tuple[Path, list[dict[str, Any]]]
     assert "hf_dataset/train/state.json" in manifest["files"]
     for relative, entry in manifest["files"].items():
         assert hashlib.sha256((out_dir / relative).read_bytes()).hexdigest() == entry["sha256"]
-    assert sum(manifest["rows"]["verl"].values()) == len(tasks)
+    assert sum(manifest["rows"].values()) == len(tasks)
 
 
 def test_empty_validation_split_still_gets_files(tmp_path: Path) -> None:

@@ -321,9 +321,10 @@ def odd_one_out_classifier(
     oof = np.zeros(len(y))
     splitter = GroupKFold(n_splits=min(n_folds, len(tasks)), shuffle=True, random_state=seed)
     for train, test in splitter.split(x, y, g):
+        # liblinear: measured 0.2 s vs 5 s for lbfgs on 2,160 x 57 on the 2-core machine
         model = make_pipeline(
             StandardScaler(),
-            LogisticRegression(C=1.0, max_iter=2000, class_weight="balanced"),
+            LogisticRegression(C=1.0, max_iter=2000, class_weight="balanced", solver="liblinear"),
         )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # convergence chatter on tiny folds

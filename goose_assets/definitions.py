@@ -5,6 +5,7 @@ import warnings
 import dagster as dg
 
 from goose_assets.defs.filtering import filtered_tasks, task_difficulty
+from goose_assets.defs.gallery import task_gallery
 from goose_assets.defs.sources import raw_documents
 from goose_assets.defs.synthesis import extracted_passages, masked_items, mcq_tasks
 from goose_assets.defs.training import training_mix
@@ -15,7 +16,7 @@ from goose_assets.resources import default_resources
 warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
-ALL_ASSETS = [raw_documents, extracted_passages, masked_items, mcq_tasks, task_difficulty, filtered_tasks, training_mix]
+ALL_ASSETS = [raw_documents, extracted_passages, masked_items, mcq_tasks, task_difficulty, filtered_tasks, training_mix, task_gallery]
 
 goose_pipeline_job = dg.define_asset_job(
     "goose_pipeline",

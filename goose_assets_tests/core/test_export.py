@@ -160,6 +160,24 @@ def test_openrlhf_jsonl_round_trips(exported: tuple[Path, list[dict[str, Any]]])
     assert total == len(tasks)
 
 
+def test_trainers_dataset_loaders_read_the_files(
+    exported: tuple[Path, list[dict[str, Any]]], tmp_path: Path
+) -> None:
+    # verl and OpenRLHF both load their files through datasets.load_dataset
+    out_dir, tasks = exported
+    verl = datasets.load_dataset(
+        "parquet",
+        data_files={s: str(out_dir / "verl" / f"{s}.parquet") for s in ("train", "validation")},
+        cache_dir=str(tmp_path),
+    )
+    assert sum(verl.num_rows.values()) == len(tasks)
+    assert verl["train"][0]["prompt"][0]["role"] == "user"
+    openrlhf = datasets.load_dataset(
+        "json", data_files=str(out_dir / "openrlhf" / "train.jsonl"), cache_dir=str(tmp_path)
+    )
+    assert {OPENRLHF_INPUT_KEY, OPENRLHF_LABEL_KEY} <= set(openrlhf["train"].column_names)
+
+
 def test_hf_dataset_round_trips(exported: tuple[Path, list[dict[str, Any]]]) -> None:
     out_dir, tasks = exported
     loaded = datasets.load_from_disk(str(out_dir / HF_DATASET_DIR))

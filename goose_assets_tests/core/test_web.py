@@ -112,6 +112,8 @@ def test_main_text_accepts_bytes_gzip_and_cp1252() -> None:
     assert web.main_text(html.encode("utf-8")) == expected
     assert web.main_text(gzip.compress(html.encode("utf-8"))) == expected
     assert web.main_text(html.encode("cp1252")) == expected
+    one_broken_byte = html.encode("utf-8").replace(b"SQL", b"SQL\xff", 1)
+    assert "café" in web.main_text(one_broken_byte)  # stays UTF-8, not mojibake
 
 
 def test_nul_bytes_are_removed_not_fatal() -> None:

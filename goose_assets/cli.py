@@ -106,6 +106,37 @@ def cmd_lineage(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_estimate(args: argparse.Namespace) -> int:
+    """Dry run of `masked_items` (and the student rollouts of existing tasks): calls after
+    cache hits, estimated tokens and cost per domain. Makes no LLM call."""
+    from goose_assets.core.difficulty import student_request
+    from goose_assets.core.masking import synthesis_request
+    from goose_assets.core.records import Passage
+    from goose_assets.llm.calls import Prices, estimate_calls
+    from goose_assets.warehouse import LLMCache, Warehouse
+
+    home = Path(os.environ.get("GOOSE_HOME", ".goose")).resolve()
+    wh = Warehouse(home / "warehouse.duckdb")
+    backend = os.environ.get("GOOSE_LLM_BACKEND", "openai")
+    model = os.environ.get("GOOSE_LLM_MODEL", "")
+    student_model = os.environ.get("GOOSE_LLM_STUDENT_MODEL", "") or model
+    prices = Prices(args.price_in, args.price_out)
+    synth = [synthesis_request(Passage(**r)) for d in args.domains for r in wh.read("extracted_passages", d)]
+    rollouts = [student_request(t, args.rollouts) for d in args.domains for t in wh.read("mcq_tasks", d)]
+    if not synth:
+        print("no extracted passages yet: materialize raw_documents and extracted_passages first "
+              "(they need no LLM), e.g. `goose run` with the offline backend", file=sys.stderr)
+        return 1
+    with wh.connect() as con:
+        cache = LLMCache(con)
+        for label, reqs, mdl in (("masked_items (synthesis)", synth, model), ("task_difficulty (student rollouts)", rollouts, student_model)):
+            if not reqs:
+                continue
+            print(f"\n{label}: backend={backend} model={mdl or '(unset)'}")
+            print("\n".join(estimate_calls(backend, mdl, reqs, cache, prices).lines()))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="goose", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -118,6 +149,12 @@ def main(argv: list[str] | None = None) -> int:
     lineage = sub.add_parser("lineage", help="an exported task's history back to its source row")
     lineage.add_argument("task_id")
     lineage.set_defaults(func=cmd_lineage)
+    estimate = sub.add_parser("estimate", help="dry run: LLM calls, tokens and cost, without calling")
+    estimate.add_argument("--domains", nargs="+", default=list(DOMAINS), choices=list(DOMAINS))
+    estimate.add_argument("--price-in", type=float, default=0.0, help="USD per million prompt tokens")
+    estimate.add_argument("--price-out", type=float, default=0.0, help="USD per million completion tokens")
+    estimate.add_argument("--rollouts", type=int, default=16)
+    estimate.set_defaults(func=cmd_estimate)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

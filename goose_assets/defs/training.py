@@ -1,9 +1,12 @@
 """Stage 4 (training_mix): the weighted, stratified sample and its trainer-ready exports."""
 
 
-import dagster as dg
+import os
 
-from goose_assets.core import export, mixing
+import dagster as dg
+import pandas as pd
+
+from goose_assets.core import expectations, export, mixing
 from goose_assets.defs import mix_inputs
 from goose_assets.defs.checks import EXPORT_EXPECTATIONS, spec
 from goose_assets.defs.common import WRITE_POOL, code_version, table_preview
@@ -21,7 +24,6 @@ class TrainingMixConfig(dg.Config):
     difficulty_edges: list[float] = [0.0, 0.25, 0.5, 0.75, 1.0]
     val_fraction: float = 0.05
     seed: int = 0
-    on_shortfall: str = "redistribute"
     hub_repo_id: str = ""
     """Push the DatasetDict to this Hub repo (needs GOOSE_HF_TOKEN); untestable offline."""
 
@@ -29,7 +31,7 @@ class TrainingMixConfig(dg.Config):
         return mixing.MixConfig(
             name=self.name, weights=self.weights, target_size=self.target_size or None,
             difficulty_edges=tuple(self.difficulty_edges), val_fraction=self.val_fraction,
-            seed=self.seed, on_shortfall=self.on_shortfall,  # type: ignore[arg-type]
+            seed=self.seed, on_shortfall="shrink",
         )
 
 
@@ -45,38 +47,50 @@ class TrainingMixConfig(dg.Config):
 def training_mix(
     context: dg.AssetExecutionContext, config: TrainingMixConfig, warehouse: WarehouseResource, llm: LLMResource
 ) -> dg.MaterializeResult:
-    """The training mix across domains: per-domain weights, a difficulty-stratified sample,
-    a train/validation split by a stable hash of the task id, and exports under
+    """The training mix: per-domain weights and target size, a difficulty-stratified
+    sample, a train/validation split by a stable hash of the task id, and exports under
     `GOOSE_HOME/exports/<mix>/` (GooseReason jsonl, verl parquet, OpenRLHF jsonl, a Hugging
-    Face DatasetDict and a dataset card). Each partition stores its domain's share; the
-    exports always hold the mix over every domain filtered so far."""
+    Face DatasetDict and a dataset card). Each partition samples its own domain from the
+    request alone (so partitions are independent and order-free); the exports hold the
+    mix assembled from every partition materialized so far, with realized against
+    requested shares in the metadata."""
     domain = context.partition_key
     wh = warehouse.warehouse()
     mix_config = config.mix_config()
-    kept = mix_inputs.kept_tasks(wh)
-    result = mixing.build_mix(kept, mix_config)
+    domain_mix = mixing.build_domain_mix(mix_inputs.kept_tasks(wh, domain), mix_config, domain)
     rows = [
         {"task_id": t["task_id"], "domain": domain, "mix_name": mix_config.name, "split": t["split"],
          "difficulty_bucket": t["difficulty_bucket"], "position": i}
-        for i, t in enumerate(result.tasks) if t["domain"] == domain
+        for i, t in enumerate(domain_mix.tasks)
     ]
     written = wh.replace_partition("training_mix", domain, rows)
-    home = warehouse.home_path()
-    card_facts = mix_inputs.card_facts(wh, llm.backend)
-    paths = export.export_mix(result.tasks, home, mix_config.name, card_facts, result.report)
-    check = export.validate_export(paths)
+    # the exports hold the mix assembled from every partition materialized so far
+    assembled = mix_inputs.mixed_tasks(wh, mix_config.name)
+    report = mixing.assembled_report(assembled, mix_config, mix_inputs.kept_counts(wh))
+    result = mixing.MixResult(assembled, report)
+    info = mix_inputs.card_info(wh, mix_config.name, result.report, llm, config.hub_repo_id)
+    manifest = export.write_exports(result.tasks, warehouse.home_path() / "exports", info)
+    if config.hub_repo_id:
+        token = os.environ.get("GOOSE_HF_TOKEN", "")
+        if not token:
+            raise dg.Failure("hub_repo_id is set but GOOSE_HF_TOKEN is not: cannot push to the Hub")
+        export.push_hf_dataset_to_hub(manifest.export_dir, config.hub_repo_id, token)
+    exported = pd.read_json(manifest.export_dir / export.GOOSEREASON_FILE, lines=True, dtype=False)
+    passed, expectation_meta = expectations.validate_training_table(exported)
     return dg.MaterializeResult(
         metadata={
             "rows_out": written,
             "mix_size": len(result.tasks),
-            "realized_shares": {d: r["realized_share"] for d, r in result.report["domains"].items()},
-            "requested_shares": {d: r["requested_share"] for d, r in result.report["domains"].items()},
+            "partition_mix": domain_mix.report,
+            "requested_vs_realized": result.report["domains"],
+            "max_share_error_points": result.report["max_share_error_points"],
             "split": result.report["split"],
             "warnings": result.report["warnings"],
-            "exports": {k: str(v) for k, v in paths.items()},
-            "goosereason_jsonl": dg.MetadataValue.path(str(paths["goosereason"])),
+            "export_dir": dg.MetadataValue.path(str(manifest.export_dir)),
+            "export_rows": manifest.rows,
+            "goosereason_jsonl": dg.MetadataValue.path(str(manifest.export_dir / export.GOOSEREASON_FILE)),
             "preview": table_preview(result.tasks[:3], ["question", "options", "answer_letter"], width=600),
             "dagster/row_count": written,
         },
-        check_results=[dg.AssetCheckResult(check_name=EXPORT_EXPECTATIONS, passed=check[0], metadata=check[1])],
+        check_results=[dg.AssetCheckResult(check_name=EXPORT_EXPECTATIONS, passed=passed, metadata=expectation_meta)],
     )

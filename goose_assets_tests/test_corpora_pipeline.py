@@ -1,0 +1,61 @@
+"""The offline pipeline on 300 real documents per domain from ../shared/corpora."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from goose_assets.core.records import DOMAINS
+from goose_assets.core.text import collapse_ws, normalize_option
+from goose_assets.resources import CorpusResource
+from goose_assets.warehouse import Warehouse
+from goose_assets_tests.pipeline_helpers import materialize_all
+
+pytestmark = [pytest.mark.corpora, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def corpora_home(tmp_path_factory: pytest.TempPathFactory, corpora_dir: Path) -> Path:
+    home = tmp_path_factory.mktemp("corpora_home")
+    corpus = CorpusResource(corpus_dir=str(corpora_dir), max_docs_per_domain=300)
+    materialize_all(home, corpus=corpus)
+    return home
+
+
+def test_yield_at_least_80_percent_for_reasoning_domains(corpora_home: Path) -> None:
+    wh = Warehouse(corpora_home / "warehouse.duckdb")
+    for domain in ("math", "code", "science"):
+        docs = wh.query("SELECT count(*) AS n FROM raw_documents WHERE domain = ? AND shape <> 'html'", [domain])[0]["n"]
+        tasks = wh.count("mcq_tasks", domain)
+        assert docs >= 290
+        assert tasks / docs >= 0.8, f"{domain}: {tasks}/{docs} documents yield a task"
+
+
+def test_every_task_has_nine_distinct_options_and_one_correct_letter(corpora_home: Path) -> None:
+    wh = Warehouse(corpora_home / "warehouse.duckdb")
+    for domain in DOMAINS:
+        rows = wh.query(
+            "SELECT t.options, t.answer_letter, t.answer_index, m.answer FROM mcq_tasks t JOIN masked_items m USING (item_id) WHERE t.domain = ?",
+            [domain],
+        )
+        assert rows
+        for r in rows:
+            assert len(r["options"]) == 9
+            assert len({normalize_option(o) for o in r["options"]}) == 9
+            assert sum(o == r["answer"] for o in r["options"]) == 1
+            assert r["options"][r["answer_index"]] == r["answer"] and r["answer_letter"] == "ABCDEFGHI"[r["answer_index"]]
+
+
+def test_no_answer_appears_verbatim_in_its_question(corpora_home: Path) -> None:
+    wh = Warehouse(corpora_home / "warehouse.duckdb")
+    rows = wh.query("SELECT t.question, m.answer FROM mcq_tasks t JOIN masked_items m USING (item_id)")
+    leaks = [r for r in rows if collapse_ws(r["answer"]) in collapse_ws(r["question"])]
+    assert not leaks, f"{len(leaks)} answers appear verbatim in their question"
+
+
+def test_web_pages_are_screened_with_reasons(corpora_home: Path) -> None:
+    wh = Warehouse(corpora_home / "warehouse.duckdb")
+    reasons = wh.query("SELECT reason, count(*) AS n FROM quarantine WHERE stage = 'extract' GROUP BY 1")
+    assert reasons, "web pages of little educational content must be dropped with a reason"
+    assert all(r["reason"] for r in reasons)

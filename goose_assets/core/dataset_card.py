@@ -28,6 +28,7 @@ from goose_assets.core.export_layout import (
     STUDENT_TEMPLATE,
     VERL_DIR,
 )
+from goose_assets.core.lineage import LINEAGE_SQL
 from goose_assets.core.prompts import template
 
 __all__ = ["CardInfo", "LicenseTerms", "license_terms", "render_card"]
@@ -325,14 +326,6 @@ def _filters_section(filter_drops: Mapping[str, Mapping[str, int]]) -> list[str]
     return [*lines, *_table(["reason", *domains, "total"], rows)]
 
 
-_LINEAGE_SQL = """\
-SELECT t.task_id, t.item_id, m.doc_id, d.domain, d.source, d.license, d.title
-FROM mcq_tasks AS t
-JOIN masked_items AS m ON m.item_id = t.item_id
-JOIN raw_documents AS d ON d.doc_id = m.doc_id
-WHERE t.task_id = ?;"""
-
-
 def _usage_section() -> list[str]:
     return [
         "## Files and how to train on them",
@@ -368,7 +361,7 @@ def _lineage_section() -> list[str]:
         "(under `GOOSE_HOME`):",
         "",
         "```sql",
-        _LINEAGE_SQL,
+        LINEAGE_SQL.strip(),
         "```",
     ]
 

@@ -56,11 +56,11 @@ from goose_assets.core.export_layout import (
     OPENRLHF_INPUT_KEY,
     OPENRLHF_LABEL_KEY,
     REQUIRED_EXPORT_KEYS,
-    STUDENT_TEMPLATE,
     VERL_DIR,
 )
+from goose_assets.core.mcq import student_prompt
 from goose_assets.core.mixing import SPLITS, validate_mix_name
-from goose_assets.core.prompts import template
+from goose_assets.core.prompts import student_messages
 
 if TYPE_CHECKING:
     import datasets
@@ -84,7 +84,6 @@ __all__ = [
     "atomic_write_bytes",
     "export_dir_for",
     "export_order",
-    "format_options",
     "license_terms",
     "push_hf_dataset_to_hub",
     "render_card",
@@ -172,21 +171,15 @@ def export_order(tasks: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     return sorted(tasks, key=key)
 
 
-def format_options(options: Sequence[str]) -> str:
-    """The lettered options block: "(A) first\\n(B) second ..."."""
-    return "\n".join(f"({chr(ord('A') + i)}) {option}" for i, option in enumerate(options))
-
-
 def user_prompt(question: str, options: Sequence[str]) -> str:
     """The user message a trainer sends: question, lettered options, answer-format line.
 
-    It is the student template (``core/prompts/student.txt``), which asks for a final
-    ``Answer: X`` that ``goose_assets.reward`` parses. The task_difficulty stage should
-    render its rollouts with this same function so difficulty is measured on the exact
-    prompt the policy will train on.
+    Exactly the prompt the task_difficulty stage gave the student (``mcq.student_prompt``
+    inside the student template), so difficulty was measured on what the policy trains
+    on. The template asks for a final ``Answer: X``, which ``goose_assets.reward`` parses.
     """
-    body = f"{question.rstrip()}\n\nOptions:\n{format_options(options)}"
-    return template(STUDENT_TEMPLATE).render(question=body)
+    _, messages = student_messages(student_prompt(question, list(options)))
+    return messages[-1]["content"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -136,6 +136,15 @@ def test_verl_parquet_round_trips(exported: tuple[Path, list[dict[str, Any]]]) -
     assert total == len(tasks)
 
 
+def test_trainer_prompt_is_the_difficulty_rollout_prompt() -> None:
+    from goose_assets.core.difficulty import student_request
+
+    tasks, _ = _mixed_tasks()
+    for task in tasks[:5]:
+        rollout_prompt = student_request(task, n=1).messages[-1]["content"]
+        assert user_prompt(task["question"], task["options"]) == rollout_prompt
+
+
 def test_user_prompt_letters_options_and_asks_for_a_letter() -> None:
     prompt = user_prompt("Fill the [MASK].", ["alpha", "beta", "gamma"])
     assert "Options:\n(A) alpha\n(B) beta\n(C) gamma" in prompt

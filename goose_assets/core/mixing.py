@@ -66,6 +66,7 @@ __all__ = [
     "build_mix",
     "difficulty_bucket",
     "is_validation",
+    "plan_quotas",
     "sample_mix",
     "validate_mix_name",
 ]
@@ -335,6 +336,20 @@ def _effective_target(
     return min(stocked, default=0)
 
 
+def plan_quotas(config: MixConfig, available: Mapping[str, int]) -> dict[str, int]:
+    """Rows per weighted domain that ``build_mix`` draws, from each domain's eligible count.
+
+    Counts are enough, so a sampler partitioned by domain can compute its own quota from
+    every domain's count (after the ``drop_zero_pass`` filter, if set) and get exactly
+    ``build_mix``'s shares, target and shortfall handling, in any partition order.
+    Domains missing from ``available`` count as empty.
+    """
+    shares = config.shares()
+    stock = {domain: available.get(domain, 0) for domain in shares}
+    target = _effective_target(config, shares, stock)
+    return allocate_largest_remainder(target, shares, stock)
+
+
 def _domain_report(
     shares: Mapping[str, Fraction],
     requested: Mapping[str, int],
@@ -409,7 +424,7 @@ def build_mix(tasks: Sequence[Mapping[str, Any]], config: MixConfig) -> MixResul
     target = _effective_target(config, shares, available)
     # what the user asked for, before any shortfall handling: the report compares with it
     requested = _hamilton(config.target_size or target, shares)
-    quotas = allocate_largest_remainder(target, shares, available)
+    quotas = plan_quotas(config, available)
 
     # one hash per eligible task, shared by the bucket draws and the output order
     ranks = {

@@ -19,6 +19,7 @@ from goose_assets.core.mixing import (
     build_mix,
     difficulty_bucket,
     is_validation,
+    plan_quotas,
     sample_mix,
 )
 from goose_assets_tests.core.synthetic_tasks import make_task, make_tasks
@@ -90,6 +91,22 @@ def test_target_none_is_the_largest_mix_at_the_weights() -> None:
     assert Counter(t["domain"] for t in result.tasks) == dict.fromkeys(
         ["math", "code", "science", "cyber"], 700
     )
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        MixConfig(weights={"math": 3, "code": 1, "cyber": 1}, target_size=1500),
+        MixConfig(weights={"math": 1, "cyber": 1}, target_size=2000),
+        MixConfig(weights={"math": 1, "cyber": 1}, target_size=2000, on_shortfall="shrink"),
+        MixConfig(),
+    ],
+)
+def test_plan_quotas_from_counts_match_build_mix(config: MixConfig) -> None:
+    # a domain-partitioned sampler gets build_mix's quotas from per-domain counts alone
+    available = Counter(task["domain"] for task in POOL)
+    realized = Counter(task["domain"] for task in build_mix(POOL, config).tasks)
+    assert plan_quotas(config, available) == {d: realized[d] for d in config.shares()}
 
 
 # ---------------------------------------------------------------- shortfall

@@ -268,7 +268,16 @@ _BOILERPLATE_RULES: tuple[tuple[re.Pattern[str], int], ...] = (
         40,
     ),
     (re.compile(r"\bskip to (the )?(main )?(content|navigation|menu)\b", re.I), 40),
-    (re.compile(r"\b(subscribe|unsubscribe|sign[ -]?up|newsletter|abonnier\w*)\b", re.I), 25),
+    # sign-up prompts; "to sign up a user, hash the password" is security prose and stays
+    (
+        re.compile(
+            r"\bnewsletter\b|\babonnier\w*|\b(un)?subscribe\b.{0,30}\b(newsletter|our|free|now|"
+            r"today|here|channel|podcast|updates|mailing list)\b|\bsign[ -]?up\W+(for|to|here|"
+            r"now|today|free)\b",
+            re.I,
+        ),
+        25,
+    ),
     (
         re.compile(
             r"\b(follow|like) us\b|\bshare (this|on)\b.*\b(facebook|twitter|linkedin|e-?mail|whatsapp)\b",
@@ -301,7 +310,15 @@ _BOILERPLATE_RULES: tuple[tuple[re.Pattern[str], int], ...] = (
         ),
         8,
     ),
-    (re.compile(r"\b(log ?in|log ?out|sign ?in|sign ?out|register|my account|search)\b", re.I), 4),
+    # a line made only of account links ("Log in | Register")
+    (
+        re.compile(
+            r"^\W*((log ?in|log ?out|sign ?in|sign ?out|sign ?up|register|subscribe|my account|"
+            r"create an account)\W*(or|and)?\W*)+$",
+            re.I,
+        ),
+        8,
+    ),
     # Sphinx / Sphinx-Gallery chrome (documentation sites)
     (
         re.compile(
@@ -340,7 +357,8 @@ def clean_main_text(text: str) -> str:
 
 
 # --- step 2: pre-filters ------------------------------------------------------------------
-# lines that are plainly source code count as relevance evidence for the code domain
+# Lines that are plainly source code: left out of the language sample, counted as
+# relevance evidence for the code domain, and never joined to a wrapped prose line.
 _CODE_LINE = re.compile(
     r"^\s*(?:>>>|\.\.\.\s|def |class |import |from \S+ import |return\b|for .+ in .+:|"
     r"if .+:|while .+:|print\(|[A-Za-z_][\w.]*\s*=\s*\S|[A-Za-z_][\w.]*\(.*\)\s*;?\s*$|"

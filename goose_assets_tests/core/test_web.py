@@ -203,17 +203,25 @@ def test_boilerplate_lines_are_dropped_but_prose_about_cookies_stays() -> None:
         "accept it only over TLS and rotate it after every login to prevent session fixation "
         "attacks, which remain common in older frameworks and custom authentication code."
     )
+    headings_and_prose = [
+        "Binary search",
+        "Register allocation",
+        "To sign up a new user, the application hashes the password with bcrypt.",
+        "Subscribe to the vendor security advisories to learn about patches early.",
+    ]
     noisy = "\n".join(
         [
             "This website uses cookies. Accept cookies to continue.",
             prose,
             "© 2024 Example Corp",
             "Sign up for our newsletter",
+            "Log in | Register",
             "Menu",
             "Quick search",
+            *headings_and_prose,
         ]
     )
-    assert web.clean_main_text(noisy) == prose
+    assert web.clean_main_text(noisy) == "\n".join([prose, *headings_and_prose])
 
 
 # --- language -------------------------------------------------------------------------------

@@ -517,7 +517,7 @@ def _keyword_pattern(domain: str) -> re.Pattern[str]:
             alternatives.append(re.escape(stem[:-1]) + r"\w*")
         else:
             alternatives.append(re.escape(stem) + r"(?:e?s)?")
-    # longest first, so "keys" is not cut to "key" by the alternation order
+    # longest first: the regex engine tries fewer alternatives that the (?!\w) guard rejects
     alternatives.sort(key=len, reverse=True)
     return re.compile(r"(?<!\w)(?:" + "|".join(alternatives) + r")(?!\w)")
 
@@ -525,7 +525,8 @@ def _keyword_pattern(domain: str) -> re.Pattern[str]:
 def keyword_hits(text: str, domain: str) -> list[str]:
     """The domain keywords found in `text`, lower-cased, one entry per occurrence.
 
-    For the code domain each line that looks like source code adds a `<code>` hit.
+    For the code domain each line that looks like source code adds a `<code>` hit; for
+    math each LaTeX command or small formula adds a `<math>` hit.
     """
     lowered = text.lower()
     hits = _keyword_pattern(domain).findall(lowered)
@@ -592,11 +593,13 @@ class _Unit:
     terminal: bool
     short_line: bool
     code_line: bool
-    hits: tuple[str, ...]
+    n_hits: int
     distinct: frozenset[str]
 
 
 class ScoredWindow(NamedTuple):
+    """A chosen window: `text[start:end] == passage`, with the scores that chose it."""
+
     passage: str
     start: int
     end: int
@@ -657,7 +660,7 @@ def _units(text: str, domain: str, language: str) -> list[_Unit]:
                     terminal=bool(_TERMINAL.search(sentence)),
                     short_line=short_line,
                     code_line=bool(_CODE_LINE.match(sentence)),
-                    hits=tuple(hits),
+                    n_hits=len(hits),
                     distinct=frozenset(_distinct_key(h) for h in hits),
                 )
             )
@@ -701,6 +704,7 @@ def find_best_window(
     """
     units = _units(text, domain, language)
     best: ScoredWindow | None = None
+    best_score = float("-inf")  # unrounded, so ties are decided by the real score
     for first in range(len(units)):
         if not _starts_cleanly(units, first):
             continue
@@ -715,7 +719,7 @@ def find_best_window(
             alpha_words += unit.alpha_words
             terminal_words += unit.words if unit.terminal else 0
             short_words += unit.words if unit.short_line else 0
-            n_hits += len(unit.hits)
+            n_hits += unit.n_hits
             distinct |= unit.distinct
             # a window never ends on a heading-like line
             if words < min_words or unit.short_line:
@@ -725,7 +729,8 @@ def find_best_window(
                 continue
             relevance = _relevance_from_counts(n_hits, len(distinct), words)
             score = 0.5 * relevance + 0.5 * quality + 0.1 * min(1.0, words / _LENGTH_BONUS_WORDS)
-            if best is None or score > best.score:
+            if score > best_score:
+                best_score = score
                 start, end = units[first].start, unit.end
                 best = ScoredWindow(
                     text[start:end],

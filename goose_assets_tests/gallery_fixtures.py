@@ -32,13 +32,20 @@ class GalleryTables:
         return {r["task_id"]: r for r in self.rows[table]}
 
 
-def _task_rows(domain: str, i: int, hostile: bool) -> dict[str, dict[str, Any]]:
-    answer = f"we add {i} to both sides, so x equals {i + 7}"
-    prefix = f"Problem {i}: solve for x. {HOSTILE if hostile else ''} First we write the equation."
+# padding that brings a task to the size of a real one (about 4-5 kB with its document)
+PAD_SENTENCE = "Each line follows from the one before it by the rules stated in the problem. "
+PAD_CLAUSE = ", which holds because the same operation is applied to every term"
+
+
+def _task_rows(domain: str, i: int, hostile: bool, realistic: bool = False) -> dict[str, dict[str, Any]]:
+    clause = PAD_CLAUSE * 3 if realistic else ""
+    answer = f"we add {i} to both sides, so x equals {i + 7}{clause}"
+    pad = PAD_SENTENCE * 14 if realistic else ""
+    prefix = f"Problem {i}: solve for x. {HOSTILE if hostile else ''} {pad}First we write the equation."
     text = f"{prefix} {answer}. Therefore the result checks out."
     doc_id, task_id = f"doc_{domain}_{i:05d}", f"task_{domain}_{i:05d}"
     answer_index = i % 9
-    distractors = [f"we subtract {i + k} from both sides, so x equals {i - k}" for k in range(1, 9)]
+    distractors = [f"we subtract {i + k} from both sides, so x equals {i - k}{clause}" for k in range(1, 9)]
     if hostile:
         distractors[0] = f"{HOSTILE_IMG} a hostile distractor"
     options = distractors[:answer_index] + [answer] + distractors[answer_index:]
@@ -82,13 +89,16 @@ def _task_rows(domain: str, i: int, hostile: bool) -> dict[str, dict[str, Any]]:
     }
 
 
-def build_tables(domain: str = "cyber", n_tasks: int = 12, hostile_task: int | None = 1) -> GalleryTables:
+def build_tables(
+    domain: str = "cyber", n_tasks: int = 12, hostile_task: int | None = 1, realistic: bool = False
+) -> GalleryTables:
     """`n_tasks` tasks, every third one (i % 3 == 1) dropped; task `hostile_task` comes
     from a hostile page (its reason, detail, licence, title, text and a distractor). Two
-    extra documents never became tasks: they sit in quarantine."""
+    extra documents never became tasks: they sit in quarantine. `realistic` pads texts to
+    the size of tasks from the sample corpus, for page-size and speed measurements."""
     tables = GalleryTables(domain)
     for i in range(n_tasks):
-        for table, row in _task_rows(domain, i, hostile=i == hostile_task).items():
+        for table, row in _task_rows(domain, i, hostile=i == hostile_task, realistic=realistic).items():
             tables.rows[table].append(row)
     for j, (stage, reason) in enumerate((("extract", "non_english"), ("synthesis", "too_few_distractors"))):
         doc = dict(_task_rows(domain, n_tasks + j, hostile=False)["raw_documents"])

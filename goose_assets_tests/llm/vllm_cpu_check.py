@@ -43,8 +43,11 @@ def strictly_valid(text: str, schema: dict) -> bool:
 
 
 def backend(model_dir: Path, **options: object) -> VLLMBackend:
+    # enforce_eager: torch.compile's warm-up costs 15-75 s per engine on 2 cores, longer than
+    # the whole generation of a 64-dim model
     return VLLMBackend(str(model_dir), kv_cache_memory_bytes=KV_CACHE_BYTES, max_model_len=4096, seed=0,
-                       max_reasks=0, validate=lambda request, text: None, **options)  # type: ignore[arg-type]
+                       max_reasks=0, validate=lambda request, text: None,  # type: ignore[arg-type]
+                       engine_kwargs={"enforce_eager": True}, **options)
 
 
 def main() -> None:
@@ -55,7 +58,7 @@ def main() -> None:
         out["build_model_s"] = round(time.monotonic() - started, 2)
         requests = mixed_requests(16)
         for r in requests:
-            r.max_tokens = 384
+            r.max_tokens = 192  # a constrained reply takes ~65 tokens
 
         constrained = backend(model_dir)
         cache = MemoryCache()
@@ -78,14 +81,20 @@ def main() -> None:
         out["unconstrained_valid"] = sum(strictly_valid(r.texts[0], q.json_schema or {}) for r, q in zip(loose, requests, strict=True))
         out["sample_unconstrained"] = loose[0].texts[0][:200]
 
+        probe = mixed_requests(8)
+        for r in probe:
+            r.max_tokens = 64
         try:
-            backend(model_dir, structured_output=False, constraint_probe=8).generate(mixed_requests(8))
+            backend(model_dir, structured_output=False, constraint_probe=8).generate(probe)
             out["guard_raised"] = False
         except StructuredOutputIgnoredError as exc:
             out["guard_raised"] = True
             out["guard_message"] = str(exc)[:200]
 
-        students = backend(model_dir).generate([student_request(i, n=4) for i in range(4)])
+        rollouts = [student_request(i, n=4) for i in range(4)]
+        for r in rollouts:
+            r.max_tokens = 64
+        students = backend(model_dir).generate(rollouts)
         out["student_texts_per_request"] = sorted({len(r.texts) for r in students})
         out["student_errors"] = sum(r.error is not None for r in students)
     out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)

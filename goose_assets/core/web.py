@@ -178,10 +178,11 @@ def _without_surrogates(text: str) -> str:
         return text.encode("utf-8", errors="replace").decode("utf-8")
 
 
-def _trafilatura_text(html: str, favor_precision: bool) -> str:
+def _trafilatura_text(html: str, favor_precision: bool, fast: bool = False) -> str:
     text = trafilatura.extract(
         html,
         favor_precision=favor_precision,
+        fast=fast,
         include_comments=False,
         # tables on these pages are mostly layout, specs and prices; as text they are
         # word salad that the window scorer would have to reject anyway
@@ -202,6 +203,7 @@ def extract_main_text(
     max_bytes: int = MAX_HTML_BYTES,
     max_tags: int = MAX_TAGS,
     recall_fallback: bool = True,
+    fast: bool = False,
 ) -> MainText:
     """The main text of a page, with boilerplate removed; never raises on its input.
 
@@ -209,7 +211,9 @@ def extract_main_text(
     counts bytes for bytes input and characters for text. The extraction favours
     precision; when that keeps nothing and `recall_fallback` is set, a balanced
     extraction is tried (the precision mode drops some long articles whole), and
-    `clean_main_text` then removes boilerplate lines either mode let through.
+    `clean_main_text` then removes boilerplate lines either mode let through. `fast`
+    skips trafilatura's fallback extractors in the precision pass: about 35 % more pages
+    per second on web_raw.jsonl for 48 passages instead of 49.
     Lines are separated by "\\n"; offsets of passages refer to this exact string.
     """
     if not isinstance(html, str | bytes):
@@ -231,7 +235,7 @@ def extract_main_text(
     if tag_count > max_tags:
         return MainText("", REASON_TOO_MANY_ELEMENTS, f"{tag_count} > {max_tags}")
     try:
-        text = _trafilatura_text(html, favor_precision=True)
+        text = _trafilatura_text(html, favor_precision=True, fast=fast)
         if not text.strip() and recall_fallback:
             text = _trafilatura_text(html, favor_precision=False)
     except Exception as exc:  # noqa: BLE001 - lxml/trafilatura failures are per-page data errors
@@ -765,6 +769,7 @@ class WebConfig:
     max_html_bytes: int = MAX_HTML_BYTES
     max_tags: int = MAX_TAGS
     recall_fallback: bool = True
+    fast_extraction: bool = False
 
     def __post_init__(self) -> None:
         if self.language not in STOP_WORDS:
@@ -828,6 +833,7 @@ def screen_page(html: str | bytes, domain: str, config: WebConfig = WebConfig())
         max_bytes=config.max_html_bytes,
         max_tags=config.max_tags,
         recall_fallback=config.recall_fallback,
+        fast=config.fast_extraction,
     )
     if extracted.reason is not None:
         return PageResult(extracted.reason, extracted.detail)
@@ -869,6 +875,7 @@ def extract_passage(html: str | bytes, domain: str, config: WebConfig = WebConfi
         max_bytes=config.max_html_bytes,
         max_tags=config.max_tags,
         recall_fallback=config.recall_fallback,
+        fast=config.fast_extraction,
     )
     if extracted.reason is not None:
         return PageResult(extracted.reason, extracted.detail)

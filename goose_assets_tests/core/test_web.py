@@ -435,6 +435,13 @@ def test_chain_other_language_config() -> None:
     assert web.extract_passage(page(SQLI_PARAGRAPHS), "cyber", config).reason == "non_german"
 
 
+def test_fast_extraction_finds_the_same_article() -> None:
+    fast = web.extract_passage(page(SQLI_PARAGRAPHS), "cyber", web.WebConfig(fast_extraction=True))
+    assert fast.ok
+    assert "parameterized query" in fast.main_text
+    assert "Accept all cookies" not in fast.main_text
+
+
 def test_screen_page_keeps_the_main_text_for_llm_extraction() -> None:
     screened = web.screen_page(page(SQLI_PARAGRAPHS), "cyber")
     assert screened.ok

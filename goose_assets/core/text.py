@@ -51,7 +51,9 @@ def char_ngrams(text: str, n: int = 3) -> set[str]:
 def jaccard(a: set[str], b: set[str]) -> float:
     if not a and not b:
         return 1.0
-    return len(a & b) / max(1, len(a | b))
+    # |a | b| = |a| + |b| - |a & b|: the same value without building the union set
+    inter = len(a & b)
+    return inter / max(1, len(a) + len(b) - inter)
 
 
 _SENT = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9$\\])")

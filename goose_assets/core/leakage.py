@@ -15,6 +15,7 @@ contexts and options by coincidence, not as a leak.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -55,6 +56,13 @@ MIN_SENTENCE_WORDS = 6
 MIN_SENTENCE_CHARS = 30
 NEAR_DUPLICATE_JACCARD = 0.9
 
+_LATEX_SPACING = re.compile(r"\\[,;:! ]|\\(?:quad|qquad)\b")
+# multi-char operators first so `<=` stays one token
+_OPERATOR = re.compile(r"\*\*|//|==|!=|<=|>=|->|<<|>>|[-+*/%<>=^&|~]")
+# an answer with one of these is treated as code/math (the hyphen alone is prose too)
+_OPERATOR_HINT = re.compile(r"[+*/%<>=^&|~]")
+_NON_WORD = re.compile(r"[^\w]+")
+
 
 @dataclass(frozen=True, slots=True)
 class LeakFinding:
@@ -86,9 +94,46 @@ def _contains_token_aligned(outer: str, inner: str) -> bool:
     return re.search(pattern, outer) is not None
 
 
-def _context_pieces(context_masked: str) -> list[str]:
-    """The context split at [MASK], loosely normalized; a match may not span the mask."""
-    return [p for p in (normalize_loose(x) for x in context_masked.split(MASK)) if p]
+def normalize_symbolic(text: str) -> str:
+    """`normalize_loose`, but code/math operators survive as tokens.
+
+    Loose normalization maps `(d - 1) % 4` and `(d + 1) % 4` to the same string, so a code
+    answer would "appear" in a context that holds its mirror-image line. Prose punctuation
+    (. , ; : ! ? quotes, brackets) is still dropped.
+    """
+    text = unicodedata.normalize("NFKC", text)
+    text = _LATEX_SPACING.sub(" ", text).lower()
+    text = _OPERATOR.sub(lambda m: f" {m.group(0)} ", text)
+    parts = [tok if _OPERATOR.fullmatch(tok) else _NON_WORD.sub(" ", tok) for tok in text.split()]
+    return collapse_ws(" ".join(parts))
+
+
+def _has_operator(text: str) -> bool:
+    return _OPERATOR_HINT.search(text) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class _ContextForms:
+    """The context split at [MASK] (a match may not span the mask), in both normal forms."""
+
+    loose: list[str]
+    symbolic: list[str]
+
+    @classmethod
+    def of(cls, context_masked: str) -> _ContextForms:
+        raw = context_masked.split(MASK)
+        return cls(
+            [p for p in map(normalize_loose, raw) if p],
+            [p for p in map(normalize_symbolic, raw) if p],
+        )
+
+    def contains(self, fragment: str) -> bool:
+        """Whether `fragment` occurs, operator-exact when it has operators, else loosely."""
+        if _has_operator(fragment):
+            needle = normalize_symbolic(fragment)
+            return any(_contains_phrase(p, needle) for p in self.symbolic)
+        needle = normalize_loose(fragment)
+        return any(_contains_phrase(p, needle) for p in self.loose)
 
 
 def _answer_units(answer: str) -> list[str]:
@@ -105,7 +150,7 @@ def _answer_units(answer: str) -> list[str]:
             and len(norm) >= MIN_SENTENCE_CHARS
         ):
             seen.add(norm)
-            out.append(norm)
+            out.append(unit)
     return out
 
 
@@ -117,10 +162,10 @@ def _short(text: str, limit: int = 80) -> str:
 def find_leaks(context_masked: str, answer: str, distractors: Sequence[str]) -> list[LeakFinding]:
     """All leak findings for one item, at most one per reason code, in LEAK_REASONS order."""
     findings: dict[str, LeakFinding] = {}
-    pieces = _context_pieces(context_masked)
+    context = _ContextForms.of(context_masked)
 
     loose_answer = normalize_loose(answer)
-    if _is_substantial(loose_answer) and any(_contains_phrase(p, loose_answer) for p in pieces):
+    if _is_substantial(loose_answer) and context.contains(answer):
         findings[ANSWER_IN_CONTEXT] = LeakFinding(ANSWER_IN_CONTEXT, _short(answer))
 
     option_answer = normalize_option(answer)
@@ -158,7 +203,7 @@ def find_leaks(context_masked: str, answer: str, distractors: Sequence[str]) -> 
         )
 
     for unit in _answer_units(answer):
-        if any(_contains_phrase(p, unit) for p in pieces):
+        if context.contains(unit):
             findings[ANSWER_SENTENCE_REPEATED] = LeakFinding(ANSWER_SENTENCE_REPEATED, _short(unit))
             break
 

@@ -133,3 +133,24 @@ def test_summary_accepts_bare_reason_codes() -> None:
     summary = summarize_leaks([("a", [ANSWER_IN_CONTEXT]), ("b", [])])
     assert summary.counts[ANSWER_IN_CONTEXT] == 1
     assert summary.n_flagged == 1
+
+
+def test_mirror_image_code_line_is_not_a_repeat() -> None:
+    # loose normalization drops operators: "- 1" and "+ 1" would look the same
+    answer = "self.ant_direction = (self.ant_direction - 1) % 4\nself.move()"
+    context = (
+        "if turn_right:\n    self.ant_direction = (self.ant_direction + 1) % 4\nelse:\n    [MASK]\n"
+    )
+    assert leak_reasons(context, answer, ["self.stop()"]) == []
+    copied = context.replace("+ 1", "- 1")
+    assert ANSWER_SENTENCE_REPEATED in leak_reasons(copied, answer, ["self.stop()"])
+
+
+def test_code_answer_in_context_is_operator_exact() -> None:
+    answer = "return fib(n - 1) + fib(n - 2)"
+    assert ANSWER_IN_CONTEXT in leak_reasons(
+        "def fib(n):\n    # return fib(n-1)+fib(n-2)\n    [MASK]", answer, ["return 0"]
+    )
+    assert ANSWER_IN_CONTEXT not in leak_reasons(
+        "def fib(n):\n    # return fib(n+1)+fib(n+2)\n    [MASK]", answer, ["return 0"]
+    )

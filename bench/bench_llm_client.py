@@ -6,7 +6,10 @@ ceiling is C / latency requests per second. Two workloads:
 - `synthesis`: full synthesis prompts whose answers go through parse + schema + the
   generation validator in the client, as in a real run.
 
-Usage: python bench/bench_llm_client.py [--latency 0.2] [--requests 1000] [--concurrency 8 32 128]
+Each point runs `rounds * C` requests (25 latency rounds by default), so every point lasts
+about the same time at the ceiling.
+
+Usage: python bench/bench_llm_client.py [--latency 0.2] [--rounds 25] [--concurrency 8 32 128]
 Prints one JSON line per point and a markdown table at the end.
 """
 
@@ -43,7 +46,7 @@ def run_point(base_url: str, workload: str, concurrency: int, count: int, http_c
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--latency", type=float, default=0.2)
-    parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=25)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[8, 32, 128])
     parser.add_argument("--workloads", nargs="+", default=["student", "synthesis"])
     parser.add_argument("--http-clients", nargs="+", default=["aiohttp", "httpx"])
@@ -54,7 +57,7 @@ def main() -> None:
         for workload in args.workloads:
             for http_client in args.http_clients:
                 for c in args.concurrency:
-                    row = run_point(server.base_url, workload, c, args.requests, http_client)
+                    row = run_point(server.base_url, workload, c, args.rounds * c, http_client)
                     row["ceiling"] = round(c / args.latency, 1)
                     row["of_ceiling"] = round(row["req_per_s"] / row["ceiling"], 3)
                     print(json.dumps(row), flush=True)

@@ -47,6 +47,8 @@ from typing import Any
 
 from aiohttp import web
 
+from goose_assets.core.text import char_ngrams, jaccard
+
 FAULTS: tuple[str, ...] = (
     "http_500",  # 500 with an error body
     "http_429",  # 429 with Retry-After / retry-after-ms
@@ -186,20 +188,34 @@ def _distractors(body: str, units: list[tuple[int, int]], first: int, count: int
             candidates.append(body[units[i][0] : units[i + count - 1][1]])
     candidates += _mutations(answer, rng)
     seen = {" ".join(answer.lower().split())}
+    # a good generator's distractors are not near-copies of each other (the leakage check
+    # flags options at char-3-gram Jaccard >= 0.9): keep clear of that line
+    kept_grams = [char_ngrams(answer)]
+
+    def distinct(cand: str) -> bool:
+        grams = char_ngrams(cand)
+        if any(jaccard(grams, g) >= 0.85 for g in kept_grams):
+            return False
+        kept_grams.append(grams)
+        return True
+
     picked: list[str] = []
     for cand in sorted(candidates, key=lambda c: abs(len(c) - alen)):
         key = " ".join(cand.lower().split())
-        if key and key not in seen and 0.5 <= len(cand) / alen <= 2.0:
+        if key and key not in seen and 0.5 <= len(cand) / alen <= 2.0 and distinct(cand):
             seen.add(key)
             picked.append(cand)
         if len(picked) >= want:
             break
-    n = 0
-    while len(picked) < want:  # short documents: numbered variants keep the count honest
-        n += 1
-        cand = f"{answer.rstrip('.')} (case {n})."
-        if " ".join(cand.lower().split()) not in seen:
-            seen.add(" ".join(cand.lower().split()))
+    for _ in range(want * 20):  # short documents: scrambled variants keep the count honest
+        if len(picked) >= want:
+            break
+        words = answer.split()
+        rng.shuffle(words)
+        cand = _NUMBER.sub(lambda m: str(int(m.group()) + rng.randint(1, 9)), " ".join(words))
+        key = " ".join(cand.lower().split())
+        if key not in seen and distinct(cand):
+            seen.add(key)
             picked.append(cand)
     rng.shuffle(picked)
     return picked
@@ -244,8 +260,9 @@ def parse_prompt(payload: dict[str, Any]) -> ParsedPrompt:
     messages = payload.get("messages") or []
     user_text = next((m.get("content") or "" for m in messages if m.get("role") == "user"), "")
     response_format = payload.get("response_format") or {}
-    schema = (response_format.get("json_schema") or {}).get("schema") or {}
-    constrained = response_format.get("type") == "json_schema"
+    vllm_native = (payload.get("structured_outputs") or {}).get("json")  # vLLM's own field
+    schema = (response_format.get("json_schema") or {}).get("schema") or vllm_native or {}
+    constrained = response_format.get("type") in ("json_schema", "json_object") or bool(vllm_native)
     props = set((schema.get("properties") or {}).keys())
     documents = _FENCED.findall(user_text)
     for marker, keys in _KEY_SETS.items():

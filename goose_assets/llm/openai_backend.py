@@ -338,7 +338,7 @@ class OpenAIBackend:
             elif cfg.structured_output == "json_object":
                 params["response_format"] = {"type": "json_object"}
             elif cfg.structured_output == "vllm_extra_body":
-                params["extra_body"] = {"structured_outputs": {"json": schema}}
+                params["structured_outputs"] = {"json": schema}  # vLLM's own request field
         return params
 
     def _delay(self, failures: int, retry_after: float | None) -> float:
@@ -393,7 +393,13 @@ class OpenAIBackend:
             stats.calls += 1
             try:
                 async with asyncio.timeout(cfg.timeout_s):
-                    completion = await server.client.chat.completions.create(**self._params(request, messages))
+                    # the SDK's documented raw `post`: same auth, errors and status mapping as
+                    # `chat.completions.create`, without its per-request param transform and
+                    # pydantic model build (half the client CPU per call, measured)
+                    completion = await server.client.post("/chat/completions", cast_to=object,
+                                                          body=self._params(request, messages))
+                if not isinstance(completion, dict) or not isinstance(completion.get("choices"), list):
+                    raise ValueError("the server's reply is not a chat completion")
             except asyncio.CancelledError:
                 fleet.release(server, None)
                 raise
@@ -417,15 +423,15 @@ class OpenAIBackend:
                 continue
             fleet.release(server, True)
             avoid = None
-            usage = completion.usage
-            call_in = usage.prompt_tokens if usage else 0
-            call_out = usage.completion_tokens if usage else 0
+            usage = completion.get("usage") or {}
+            call_in = int(usage.get("prompt_tokens") or 0)
+            call_out = int(usage.get("completion_tokens") or 0)
             tokens_in += call_in
             tokens_out += call_out
             stats.tokens_in += call_in
             stats.tokens_out += call_out
             stats.cost_usd += cfg.prices.cost(call_in, call_out)
-            texts = [(choice.message.content or "") if choice.message else "" for choice in completion.choices]
+            texts = [str(((choice or {}).get("message") or {}).get("content") or "") for choice in completion["choices"]]
             texts = texts or [""]
             verdicts = [check_output(request, t, self.validate) for t in texts]
             if request.json_schema is not None:

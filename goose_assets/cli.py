@@ -40,16 +40,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     prepare_instance_home(home)
     import dagster as dg
 
-    from goose_assets.definitions import ALL_ASSETS, defs
+    from goose_assets.definitions import ALL_ASSETS, MIX_ASSETS, UPSTREAM_ASSETS, defs
 
     instance = dg.DagsterInstance.get()
     run_config = {"ops": {"task_difficulty": {"config": {"use_embeddings": not args.no_embeddings}}}}
     failures = []
     started = time.monotonic()
-    for domain in tqdm(args.domains, desc="domains", unit="partition", file=sys.stderr):
+    # every domain through filtering first: the mix reads all of them (as a backfill orders it)
+    plan = [(stage, domain) for stage in (UPSTREAM_ASSETS, MIX_ASSETS) for domain in args.domains]
+    for stage, domain in tqdm(plan, desc="partition runs", unit="run", file=sys.stderr):
+        if domain in failures:
+            continue
+        keys = {a.key.path[-1] for a in stage}
         result = dg.materialize(
-            ALL_ASSETS, partition_key=domain, instance=instance, resources=defs.resources,
-            run_config=run_config, raise_on_error=False, tags={"goose/launched_by": "goose run"},
+            ALL_ASSETS, selection=stage, partition_key=domain, instance=instance, resources=defs.resources,
+            run_config={"ops": {k: v for k, v in run_config["ops"].items() if k in keys}},
+            raise_on_error=False, tags={"goose/launched_by": "goose run"},
         )
         if not result.success:
             failures.append(domain)

@@ -16,7 +16,11 @@ from goose_assets.resources import default_resources
 warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
-ALL_ASSETS = [raw_documents, extracted_passages, masked_items, mcq_tasks, task_difficulty, filtered_tasks, training_mix, task_gallery]
+# assets that read only their own domain partition
+UPSTREAM_ASSETS = [raw_documents, extracted_passages, masked_items, mcq_tasks, task_difficulty, filtered_tasks, task_gallery]
+# assets that read every domain partition: they run once all domains are filtered
+MIX_ASSETS = [training_mix]
+ALL_ASSETS = [*UPSTREAM_ASSETS, *MIX_ASSETS]
 
 goose_pipeline_job = dg.define_asset_job(
     "goose_pipeline",

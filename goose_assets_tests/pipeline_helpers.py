@@ -8,7 +8,7 @@ from typing import Any
 import dagster as dg
 
 from goose_assets.core.records import DOMAINS
-from goose_assets.definitions import ALL_ASSETS
+from goose_assets.definitions import MIX_ASSETS, UPSTREAM_ASSETS
 from goose_assets.resources import CorpusResource, LLMResource, WarehouseResource
 
 
@@ -29,11 +29,13 @@ def materialize_all(
     ops: dict[str, Any] = {"task_difficulty": {"config": {"use_embeddings": use_embeddings}}}
     ops.update(extra_config or {})
     results = []
-    for domain in domains:
-        result = dg.materialize(
-            ALL_ASSETS, partition_key=domain, resources=resources, instance=instance,
-            run_config={"ops": ops},
-        )
-        assert result.success, f"materialization of {domain} failed"
-        results.append(result)
+    # the mix needs every domain's filtered tasks (AllPartitionMapping), as a backfill orders it
+    for stage in (UPSTREAM_ASSETS, MIX_ASSETS):
+        for domain in domains:
+            result = dg.materialize(
+                [*UPSTREAM_ASSETS, *MIX_ASSETS], selection=stage, partition_key=domain, resources=resources,
+                instance=instance, run_config={"ops": {k: v for k, v in ops.items() if k in {a.key.path[-1] for a in stage}}},
+            )
+            assert result.success, f"materialization of {domain} failed"
+            results.append(result)
     return results

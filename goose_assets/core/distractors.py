@@ -76,28 +76,40 @@ def _compiled_pairs(pairs: tuple[tuple[str, str], ...], words: bool) -> tuple[tu
     return tuple(out)
 
 
-def _swap_pair(text: str, pairs: Iterable[tuple[str, str]], rng: random.Random, words: bool) -> str | None:
-    found: list[tuple[int, int, str]] = []
-    # compiled once; a plain substring test skips the regex scan for the many absent sources
-    # (this loop was ~50% of offline masking time)
-    for src, pattern, dst in _compiled_pairs(tuple(pairs), words):
-        if src in text:
-            for m in pattern.finditer(text):
-                found.append((m.start(), m.end(), dst))
+def _swap_table(pairs: Iterable[tuple[str, str]], words: bool) -> tuple[re.Pattern[str], dict[str, str]]:
+    """One alternation regex for every pair, both directions: a single scan per mutation."""
+    table: dict[str, str] = {}
+    for a, b in pairs:
+        table.setdefault(a, b)
+        table.setdefault(b, a)
+    alternation = "|".join(re.escape(k) for k in sorted(table, key=len, reverse=True))
+    pattern = rf"\b(?:{alternation})\b" if words else f"(?:{alternation})"
+    return re.compile(pattern, re.IGNORECASE if words else 0), {k.lower() if words else k: v for k, v in table.items()}
+
+
+def _swap_pair(text: str, table: tuple[re.Pattern[str], dict[str, str]], rng: random.Random, words: bool) -> str | None:
+    pattern, swaps = table
+    found = list(pattern.finditer(text))
     if not found:
         return None
-    start, end, dst = rng.choice(sorted(found))
-    if words and text[start:end][:1].isupper():
+    m = rng.choice(found)
+    original = m.group(0)
+    dst = swaps[original.lower() if words else original]
+    if words and original[:1].isupper():
         dst = dst[:1].upper() + dst[1:]
-    return text[:start] + dst + text[end:]
+    return text[: m.start()] + dst + text[m.end() :]
+
+
+_OPERATOR_TABLE = _swap_table(OPERATOR_SWAPS, words=False)
+_WORD_TABLE = _swap_table(WORD_SWAPS, words=True)
 
 
 def _mutate_operator(text: str, rng: random.Random) -> str | None:
-    return _swap_pair(text, OPERATOR_SWAPS, rng, words=False)
+    return _swap_pair(text, _OPERATOR_TABLE, rng, words=False)
 
 
 def _mutate_word(text: str, rng: random.Random) -> str | None:
-    return _swap_pair(text, WORD_SWAPS, rng, words=True)
+    return _swap_pair(text, _WORD_TABLE, rng, words=True)
 
 
 def _swap_identifiers(text: str, rng: random.Random) -> str | None:
@@ -105,7 +117,8 @@ def _swap_identifiers(text: str, rng: random.Random) -> str | None:
     if len(names) < 2:
         return None
     a, b = rng.sample(names, 2)
-    return re.sub(rf"\b({re.escape(a)}|{re.escape(b)})\b", lambda m: b if m.group(0) == a else a, text)
+    swap = {a: b, b: a}
+    return _IDENT.sub(lambda m: swap.get(m.group(0), m.group(0)), text)
 
 
 def _off_by_one(text: str, rng: random.Random) -> str | None:
@@ -147,7 +160,6 @@ MUTATIONS: dict[str, Mutation] = {
 # options at char-3-gram Jaccard >= 0.9 count as near-duplicates (the leakage check); a
 # mutant is edited until it sits clearly below that line
 MAX_MUTANT_SIMILARITY = 0.85
-MAX_EDITS = 10
 
 
 def mutations(answer: str, shape: str, rng: random.Random, want: int) -> list[tuple[str, str]]:
@@ -159,22 +171,28 @@ def mutations(answer: str, shape: str, rng: random.Random, want: int) -> list[tu
     seen = {normalize_option(answer)}
     answer_grams = char_ngrams(answer)
     out: list[tuple[str, str]] = []
-    kinds = list(MUTATIONS)
-    for _ in range(want * 4):
+    # only the edits that find something to change in this answer: failed tries cost scans
+    kinds = [k for k, fn in MUTATIONS.items() if fn(answer, random.Random(0)) not in (None, answer)]
+    if not kinds:
+        return out
+    # edits needed to leave near-duplicate range grow with the span's length; similarity
+    # is measured once per candidate (and after each top-up), not after every edit
+    base_edits = min(8, max(2, len(answer) // 80))
+    for _ in range(want * 2):
         if len(out) >= want:
             break
         text = answer
         applied: list[str] = []
         similarity = 1.0
-        for _step in range(MAX_EDITS):
-            kind = rng.choice(kinds)
-            mutated = MUTATIONS[kind](text, rng)
-            if not mutated or mutated == text:
-                continue
-            text = mutated
-            applied.append(kind)
+        for budget in (base_edits, 2, 2):
+            for _step in range(budget):
+                kind = rng.choice(kinds)
+                mutated = MUTATIONS[kind](text, rng)
+                if mutated and mutated != text:
+                    text = mutated
+                    applied.append(kind)
             similarity = jaccard(answer_grams, char_ngrams(text))
-            if similarity < MAX_MUTANT_SIMILARITY and len(applied) >= 2:
+            if similarity < MAX_MUTANT_SIMILARITY:
                 break
         # reordered sentences of a passage can still be right; order matters in steps and code
         if shape in ("qa", "code") and rng.random() < 0.15 and (reordered := _reorder_steps(text, rng, shape)):

@@ -12,10 +12,9 @@ import hashlib
 import random
 import string
 
-from goose_assets.core.leakage import NEAR_DUPLICATE_JACCARD
 from goose_assets.core.prompts import INSTRUCTIONS, TOPICS
 from goose_assets.core.records import MaskedItem, McqTask, stable_id
-from goose_assets.core.text import char_ngrams, jaccard, normalize_option
+from goose_assets.core.text import normalize_option
 
 LETTERS = string.ascii_uppercase
 
@@ -26,20 +25,15 @@ def _rng(key: str) -> random.Random:
 
 def pick_distractors(answer: str, distractors: list[str], k: int, rng: random.Random) -> list[str]:
     """k distinct distractors placing the answer at a random length rank."""
+    # distractors arrive validated (core.synthesis.usable_distractors: distinct, no
+    # near-duplicates); this only guards against a repeated string
     seen = {normalize_option(answer)}
-    kept_grams = [char_ngrams(answer)]
     unique = []
     for d in distractors:
         key = normalize_option(d)
-        if not key or key in seen:
-            continue
-        grams = char_ngrams(d)
-        # a near-duplicate pair of options would be flagged by the leakage check
-        if any(jaccard(grams, g) >= NEAR_DUPLICATE_JACCARD for g in kept_grams):
-            continue
-        seen.add(key)
-        kept_grams.append(grams)
-        unique.append(d)
+        if key and key not in seen:
+            seen.add(key)
+            unique.append(d)
     if len(unique) <= k:
         return unique
     alen = len(answer)

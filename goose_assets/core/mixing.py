@@ -538,32 +538,19 @@ def sample_mix(tasks: Sequence[Mapping[str, Any]], config: MixConfig) -> list[di
 # ------------------------------------------------------------------ per-partition mixes
 
 
-def domain_quota(config: MixConfig, domain: str, available: int) -> int:
-    """One domain's quota from the request alone, never from other domains' stock.
-
-    The Dagster `training_mix` asset is partitioned by domain; computing each partition
-    independently makes it idempotent and order-free (a backfill can run the domains in
-    any order and give the same mix). With ``target_size`` the quota is the domain's
-    Hamilton share of it, capped by what is available (a shortfall is reported, never
-    redistributed); without, the highest-weight domains contribute everything they have
-    and the others a proportional fraction of their own stock.
-    """
-    shares = config.shares()
-    if domain not in shares or available <= 0:
-        return 0
-    if config.target_size is not None:
-        return min(available, _hamilton(config.target_size, shares)[domain])
-    return math.floor(available * shares[domain] / max(shares.values()))
-
-
 def build_domain_mix(
-    tasks: Sequence[Mapping[str, Any]], config: MixConfig, domain: str
+    tasks: Sequence[Mapping[str, Any]], config: MixConfig, domain: str, available: Mapping[str, int]
 ) -> MixResult:
-    """The stratified, split sample of one domain's tasks (`domain_quota` rows)."""
+    """One domain's stratified, split sample, with the quota `build_mix` would give it.
+
+    `available` is every weighted domain's eligible count (see `plan_quotas`): counts are
+    all a domain partition needs from the others, so each partition of `training_mix`
+    computes its share independently and the assembled mix equals `build_mix`'s.
+    """
     own = [t for t in tasks if t["domain"] == domain]
     _validate_tasks(own)
     eligible = [t for t in own if not (config.drop_zero_pass and _pass_rate(t) == 0.0)]
-    quota = domain_quota(config, domain, len(eligible))
+    quota = plan_quotas(config, {**available, domain: len(eligible)}).get(domain, 0)
     ranks = {t["task_id"]: _selection_rank(config.seed, t["task_id"]) for t in eligible}
     picked, buckets = _sample_domain(eligible, quota, config, ranks)
     picked.sort(key=lambda task: ranks[task["task_id"]])
@@ -585,7 +572,7 @@ def assembled_report(
     """Requested against realized shares of the mix assembled from every partition."""
     shares = config.shares()
     selected = Counter(task["domain"] for task in tasks)
-    requested = _hamilton(config.target_size or len(tasks), shares)
+    requested = _hamilton(config.target_size or _effective_target(config, shares, {d: available.get(d, 0) for d in shares}), shares)
     domains = _domain_report(
         shares,
         requested,

@@ -13,9 +13,16 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from goose_assets.core.leakage import NEAR_DUPLICATE_JACCARD
 from goose_assets.core.prompts import OUTPUT_KEYS, family
 from goose_assets.core.records import MASK
-from goose_assets.core.text import collapse_ws, normalize_option, strip_control
+from goose_assets.core.text import (
+    char_ngrams,
+    collapse_ws,
+    jaccard,
+    normalize_option,
+    strip_control,
+)
 
 _ANSWER_TAG = re.compile(r"<answer>(.*?)(?:</answer>|$)", re.DOTALL | re.IGNORECASE)
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
@@ -142,8 +149,11 @@ def validate_generation(obj: dict[str, Any], shape: str, source: str) -> ValidSp
 
 
 def usable_distractors(answer: str, distractors: list[str]) -> list[str]:
-    """Distinct (after whitespace/case normalization), not the answer, within the length band."""
+    """Distinct (after whitespace/case normalization), not the answer, within the length
+    band, and no near-duplicate (char 3-gram Jaccard >= 0.9) of the answer or of another
+    kept distractor: such a pair would be flagged by the leakage check downstream."""
     seen = {normalize_option(answer)}
+    kept_grams = [char_ngrams(answer)]
     lo, hi = LENGTH_RATIO_BAND
     alen = max(1, len(answer.strip()))
     out: list[str] = []
@@ -154,7 +164,11 @@ def usable_distractors(answer: str, distractors: list[str]) -> list[str]:
             continue
         if not lo <= len(d.strip()) / alen <= hi:
             continue
+        grams = char_ngrams(d)
+        if any(jaccard(grams, g) >= NEAR_DUPLICATE_JACCARD for g in kept_grams):
+            continue
         seen.add(key)
+        kept_grams.append(grams)
         out.append(d)
     return out
 

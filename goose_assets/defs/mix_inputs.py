@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from goose_assets.core.export import CardInfo
+from goose_assets.core.mixing import MixConfig
 from goose_assets.resources import LLMResource
 from goose_assets.warehouse import Warehouse
 
@@ -33,8 +34,14 @@ def mixed_tasks(wh: Warehouse, mix_name: str) -> list[dict[str, Any]]:
     )
 
 
-def kept_counts(wh: Warehouse) -> dict[str, int]:
-    return {r["domain"]: int(r["n"]) for r in wh.query("SELECT domain, count(*) AS n FROM filtered_tasks WHERE kept GROUP BY 1")}
+def eligible_counts(wh: Warehouse, config: MixConfig) -> dict[str, int]:
+    """Kept tasks per domain (minus never-solved ones when the mix drops them)."""
+    zero_pass = " AND coalesce(d.pass_rate, 1) > 0" if config.drop_zero_pass else ""
+    rows = wh.query(
+        "SELECT f.domain, count(*) AS n FROM filtered_tasks f LEFT JOIN task_difficulty d USING (task_id) "
+        f"WHERE f.kept{zero_pass} GROUP BY 1"
+    )
+    return {r["domain"]: int(r["n"]) for r in rows}
 
 
 def card_info(wh: Warehouse, mix_name: str, report: dict[str, Any], llm: LLMResource, hub_repo_id: str) -> CardInfo:

@@ -24,6 +24,9 @@ class TrainingMixConfig(dg.Config):
     difficulty_edges: list[float] = [0.0, 0.25, 0.5, 0.75, 1.0]
     val_fraction: float = 0.05
     seed: int = 0
+    on_shortfall: str = "redistribute"
+    """A domain short of its quota: 'redistribute' its rows to the others, or 'shrink' the mix."""
+    drop_zero_pass: bool = False
     hub_repo_id: str = ""
     """Push the DatasetDict to this Hub repo (needs GOOSE_HF_TOKEN); untestable offline."""
 
@@ -31,7 +34,8 @@ class TrainingMixConfig(dg.Config):
         return mixing.MixConfig(
             name=self.name, weights=self.weights, target_size=self.target_size or None,
             difficulty_edges=tuple(self.difficulty_edges), val_fraction=self.val_fraction,
-            seed=self.seed, on_shortfall="shrink",
+            drop_zero_pass=self.drop_zero_pass,
+            seed=self.seed, on_shortfall=self.on_shortfall,  # type: ignore[arg-type]
         )
 
 
@@ -40,7 +44,9 @@ class TrainingMixConfig(dg.Config):
     group_name="training_mix",
     kinds={"duckdb", "parquet", "huggingface"},
     pool=WRITE_POOL,
-    deps=[filtered_tasks],
+    # each domain's quota depends on every domain's kept count: a backfill waits for all
+    # filtered_tasks partitions, and the UI flags the mix stale when any of them changes
+    deps=[dg.AssetDep(filtered_tasks, partition_mapping=dg.AllPartitionMapping())],
     code_version=code_version(mixing, export),
     check_specs=[spec(EXPORT_EXPECTATIONS, "training_mix", "Great Expectations suite on the exported training table.")],
 )
@@ -50,14 +56,15 @@ def training_mix(
     """The training mix: per-domain weights and target size, a difficulty-stratified
     sample, a train/validation split by a stable hash of the task id, and exports under
     `GOOSE_HOME/exports/<mix>/` (GooseReason jsonl, verl parquet, OpenRLHF jsonl, a Hugging
-    Face DatasetDict and a dataset card). Each partition samples its own domain from the
-    request alone (so partitions are independent and order-free); the exports hold the
-    mix assembled from every partition materialized so far, with realized against
-    requested shares in the metadata."""
+    Face DatasetDict and a dataset card). Each partition samples its own domain with the
+    quota the weights give it against every domain's kept count, so the partitions
+    assemble exactly the mix a single global draw would; the exports hold the mix
+    assembled from every partition, with realized against requested shares."""
     domain = context.partition_key
     wh = warehouse.warehouse()
     mix_config = config.mix_config()
-    domain_mix = mixing.build_domain_mix(mix_inputs.kept_tasks(wh, domain), mix_config, domain)
+    available = mix_inputs.eligible_counts(wh, mix_config)
+    domain_mix = mixing.build_domain_mix(mix_inputs.kept_tasks(wh, domain), mix_config, domain, available)
     rows = [
         {"task_id": t["task_id"], "domain": domain, "mix_name": mix_config.name, "split": t["split"],
          "difficulty_bucket": t["difficulty_bucket"], "position": i}
@@ -66,7 +73,7 @@ def training_mix(
     written = wh.replace_partition("training_mix", domain, rows)
     # the exports hold the mix assembled from every partition materialized so far
     assembled = mix_inputs.mixed_tasks(wh, mix_config.name)
-    report = mixing.assembled_report(assembled, mix_config, mix_inputs.kept_counts(wh))
+    report = mixing.assembled_report(assembled, mix_config, available)
     result = mixing.MixResult(assembled, report)
     info = mix_inputs.card_info(wh, mix_config.name, result.report, llm, config.hub_repo_id)
     manifest = export.write_exports(result.tasks, warehouse.home_path() / "exports", info)

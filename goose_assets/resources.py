@@ -15,7 +15,7 @@ import dagster as dg
 from pydantic import Field
 
 from goose_assets.core.ingest import SourceSpec
-from goose_assets.warehouse import Warehouse
+from goose_assets.warehouse import Warehouse, open_warehouse
 
 SAMPLE_CORPUS = Path(__file__).parent / "sample_corpus"
 
@@ -25,15 +25,27 @@ def goose_home() -> Path:
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """The DuckDB warehouse file, `<home>/warehouse.duckdb`."""
+    """The warehouse: the DuckDB file `<home>/warehouse.duckdb` (default), or a DuckLake
+    catalog in PostgreSQL with parquet under a data path, for many writing processes.
+    Empty fields are read from the environment when a step runs, so workers on other
+    machines take their own settings (docs/scaling.md)."""
 
     home: str = Field(default="", description="GOOSE_HOME; empty means $GOOSE_HOME or ./.goose")
+    mode: str = Field(default="", description="duckdb | ducklake; empty means $GOOSE_WAREHOUSE, else duckdb")
+    ducklake_catalog: str = Field(
+        default="",
+        description="ducklake catalog, e.g. 'postgres:dbname=goose host=db user=goose'; empty: $GOOSE_DUCKLAKE_CATALOG. "
+        "Keep passwords out of it: libpq reads PGPASSWORD",
+    )
+    ducklake_data_path: str = Field(
+        default="", description="parquet folder or s3:// prefix; empty: $GOOSE_DUCKLAKE_DATA_PATH, else <home>/lake"
+    )
 
     def home_path(self) -> Path:
         return Path(self.home).resolve() if self.home else goose_home()
 
     def warehouse(self) -> Warehouse:
-        return Warehouse(self.home_path() / "warehouse.duckdb")
+        return open_warehouse(self.home_path(), self.mode, self.ducklake_catalog, self.ducklake_data_path)
 
 
 class CorpusResource(dg.ConfigurableResource):

@@ -1,4 +1,8 @@
-"""DuckDB warehouse: the schema, idempotent partition writes, quarantine and the LLM cache.
+"""The warehouse: the schema, idempotent partition writes, quarantine and the LLM cache.
+
+`Warehouse` is one embedded DuckDB file, the default. `open_warehouse` can instead give a
+`DuckLakeWarehouse` (ducklake_warehouse.py): the same API over a DuckLake catalog in
+PostgreSQL with parquet files, for many writing processes.
 
 Every table has a `domain` column; a partition write deletes that domain's rows and inserts
 the new ones inside one transaction, so a re-run never duplicates rows and a crash never
@@ -9,6 +13,7 @@ catalog is configuration (DESIGN §4).
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -207,6 +212,8 @@ class LLMCache:
         self.con = con
         self.hits = 0
         self.writes = 0
+        # a DuckLake catalog has no PRIMARY KEY, so INSERT OR REPLACE cannot work there
+        self.insert_if_absent = _current_catalog_type(con) == "ducklake"
 
     def get_many(self, keys: Sequence[str]) -> dict[str, LLMResponse]:
         found: dict[str, LLMResponse] = {}
@@ -228,18 +235,56 @@ class LLMCache:
     def put(self, key: str, backend: str, model: str, request: LLMRequest, response: LLMResponse) -> None:
         if response.error is not None:
             return  # failures are not cached: a re-run retries them
-        self.con.execute(
-            "INSERT OR REPLACE INTO llm_cache (key, backend, model, request, response, tokens_in, tokens_out, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, now())",
-            [
-                key, backend, model,
-                json.dumps({"prompt_version": request.prompt_version, "messages": request.messages,
-                            "sampling": request.sampling()}, ensure_ascii=False),
-                json.dumps({"ref_id": response.ref_id, "texts": response.texts}, ensure_ascii=False),
-                response.tokens_in, response.tokens_out,
-            ],
-        )
+        values = [
+            key, backend, model,
+            json.dumps({"prompt_version": request.prompt_version, "messages": request.messages,
+                        "sampling": request.sampling()}, ensure_ascii=False),
+            json.dumps({"ref_id": response.ref_id, "texts": response.texts}, ensure_ascii=False),
+            response.tokens_in, response.tokens_out,
+        ]
+        if self.insert_if_absent:
+            # append-only: concurrent appends never conflict in DuckLake, deletes would.
+            # Two workers racing on one key may both insert; equal keys mean equivalent
+            # requests, so get_many may return either row.
+            self.con.execute(
+                "INSERT INTO llm_cache (key, backend, model, request, response, tokens_in, tokens_out, created_at) "
+                "SELECT ?, ?, ?, ?, ?, ?, ?, now() WHERE NOT EXISTS (SELECT 1 FROM llm_cache WHERE key = ?)",
+                [*values, key],
+            )
+        else:
+            self.con.execute(
+                "INSERT OR REPLACE INTO llm_cache (key, backend, model, request, response, tokens_in, tokens_out, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, now())",
+                values,
+            )
         self.writes += 1
+
+
+def _current_catalog_type(con: duckdb.DuckDBPyConnection) -> str:
+    row = con.execute(
+        "SELECT type FROM duckdb_databases() WHERE database_name = current_database()"
+    ).fetchone()
+    return str(row[0]) if row else ""
+
+
+def open_warehouse(home: Path, mode: str = "", catalog: str = "", data_path: str = "") -> Warehouse:
+    """The configured warehouse. Empty arguments fall back to the environment:
+    GOOSE_WAREHOUSE (duckdb | ducklake; default duckdb, the file `<home>/warehouse.duckdb`),
+    GOOSE_DUCKLAKE_CATALOG (what follows `ducklake:` in ATTACH, e.g.
+    `postgres:dbname=goose host=127.0.0.1 user=goose`) and GOOSE_DUCKLAKE_DATA_PATH
+    (default `<home>/lake/`; `s3://bucket/prefix/` goes through httpfs)."""
+    mode = (mode or os.environ.get("GOOSE_WAREHOUSE", "") or "duckdb").lower()
+    if mode == "duckdb":
+        return Warehouse(home / "warehouse.duckdb")
+    if mode != "ducklake":
+        raise WarehouseError(f"unknown warehouse mode {mode!r}: use duckdb or ducklake")
+    from goose_assets.ducklake_warehouse import DuckLakeWarehouse, LakeConfig
+
+    catalog = catalog or os.environ.get("GOOSE_DUCKLAKE_CATALOG", "")
+    if not catalog:
+        raise WarehouseError("ducklake mode needs a catalog: set GOOSE_DUCKLAKE_CATALOG=postgres:dbname=... host=...")
+    data_path = data_path or os.environ.get("GOOSE_DUCKLAKE_DATA_PATH", "") or str(home / "lake")
+    return DuckLakeWarehouse(LakeConfig(catalog=catalog, data_path=data_path))
 
 
 def _ensure_schema(con: duckdb.DuckDBPyConnection) -> None:

@@ -292,18 +292,24 @@ class ConstraintGuard:
 class ErrorRateBreaker:
     """Fails the run when most calls fail, instead of quarantining everything at full price."""
 
-    def __init__(self, min_calls: int, max_error_rate: float) -> None:
+    def __init__(self, min_calls: int, max_error_rate: float, stats: CallStats | None = None) -> None:
         self.min_calls = min_calls
         self.max_error_rate = max_error_rate
+        # counts are taken from here on: an earlier healthy run must not dilute this one
+        self.base_calls = stats.calls if stats else 0
+        self.base_failed = stats.failed_calls if stats else 0
+        self.base_faults = Counter(stats.faults) if stats else Counter()
 
     def check(self, stats: CallStats) -> None:
-        if self.min_calls <= 0 or stats.calls < self.min_calls:
+        calls = stats.calls - self.base_calls
+        if self.min_calls <= 0 or calls < self.min_calls:
             return
-        rate = stats.failed_calls / stats.calls
+        failed = stats.failed_calls - self.base_failed
+        rate = failed / calls
         if rate > self.max_error_rate:
-            top = ", ".join(f"{k}={v}" for k, v in stats.faults.most_common(4))
+            top = ", ".join(f"{k}={v}" for k, v in (stats.faults - self.base_faults).most_common(4))
             raise ErrorRateExceededError(
-                f"{stats.failed_calls} of {stats.calls} LLM calls failed ({rate:.0%} > "
+                f"{failed} of {calls} LLM calls failed ({rate:.0%} > "
                 f"{self.max_error_rate:.0%}); most common faults: {top}. Stopping instead of "
                 "quarantining the rest; answers received so far are cached."
             )

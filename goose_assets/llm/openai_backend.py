@@ -205,7 +205,11 @@ def classify(exc: BaseException) -> _Failure:
             return _Failure(fault, True, None, after)
         if status in (408, 409) or status >= 500:
             return _Failure(fault, True, False, after)
-        return _Failure(fault, False, None)  # 400/422: this request is malformed for the server
+        # 400/422: this request is malformed for this server; say what the server said
+        said = str(getattr(exc, "message", "") or "")[:200]
+        hint = " (if it rejects response_format, try structured_output='prompt' or 'vllm_extra_body')" \
+            if "response_format" in said or "json_schema" in said else ""
+        return _Failure(f"{fault}: {said}{hint}" if said else fault, False, None)
     if isinstance(exc, openai.APIResponseValidationError | ValueError):
         return _Failure("bad_http_body", True, False)
     return _Failure(f"client_error_{type(exc).__name__}", False, None)
@@ -352,7 +356,7 @@ class OpenAIBackend:
         cfg = self.config
         servers = [_Server(url, self._client(url)) for url in self.base_urls]
         fleet = Fleet(servers, cfg.server_failure_threshold, cfg.server_cooldown_s, self.logger)
-        breaker = ErrorRateBreaker(cfg.breaker_min_calls, cfg.breaker_max_error_rate)
+        breaker = ErrorRateBreaker(cfg.breaker_min_calls, cfg.breaker_max_error_rate, self.stats)
         queue: asyncio.Queue[int] = asyncio.Queue()
         for i in misses:
             queue.put_nowait(i)
@@ -406,9 +410,10 @@ class OpenAIBackend:
             except Exception as exc:  # classified below; anything unknown is not retried
                 failure = classify(exc)
                 fleet.release(server, failure.server_health)
+                kind = failure.fault.split(":", 1)[0]
                 stats.failed_calls += 1
-                stats.faults[failure.fault] += 1
-                faults.append(failure.fault)
+                stats.faults[kind] += 1
+                faults.append(kind)
                 if failure.fatal:
                     raise LLMConfigurationError(f"{failure.fault} from {server.base_url}: {failure.fatal}") from None
                 breaker.check(stats)

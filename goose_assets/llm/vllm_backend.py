@@ -88,7 +88,8 @@ class VLLMBackend:
         self.chunk_size = max(1, chunk_size)
         self.max_reasks = max_reasks
         self.constraint_probe = constraint_probe
-        self.breaker = ErrorRateBreaker(breaker_min_calls, breaker_max_error_rate)
+        self.breaker_min_calls = breaker_min_calls
+        self.breaker_max_error_rate = breaker_max_error_rate
         self.prices = prices or Prices()  # for hosted-equivalent cost reports; 0 by default
         self.validate = validate
         self.logger = logger or log
@@ -122,10 +123,11 @@ class VLLMBackend:
         if not misses:
             return sink.responses()
         started = time.monotonic()
+        breaker = ErrorRateBreaker(self.breaker_min_calls, self.breaker_max_error_rate, self.stats)
         engine = self._start_engine()
         try:
             for at in range(0, len(misses), self.chunk_size):
-                self._run_chunk(engine, requests, misses[at : at + self.chunk_size], sink)
+                self._run_chunk(engine, requests, misses[at : at + self.chunk_size], sink, breaker)
         finally:
             sink.flush()
             _tear_down(engine)
@@ -176,7 +178,8 @@ class VLLMBackend:
         return SamplingParams(n=request.n, temperature=request.temperature, max_tokens=request.max_tokens,
                               structured_outputs=structured)
 
-    def _run_chunk(self, engine: Any, requests: list[LLMRequest], chunk: list[int], sink: ResultSink) -> None:
+    def _run_chunk(self, engine: Any, requests: list[LLMRequest], chunk: list[int], sink: ResultSink,
+                   breaker: ErrorRateBreaker) -> None:
         stats = self.stats
         conversation = {i: list(requests[i].messages) for i in chunk}
         tokens = {i: [0, 0] for i in chunk}
@@ -227,7 +230,7 @@ class VLLMBackend:
                 detail = f": {bad.detail}" if bad.detail else ""
                 sink.store(i, LLMResponse(request.ref_id, texts, tokens[i][0], tokens[i][1],
                                           error=f"{bad.reason}{detail}", attempts=attempts[i], faults=faults[i]))
-            self.breaker.check(stats)
+            breaker.check(stats)
             pending = retry
             first_round = False
 

@@ -312,3 +312,30 @@ def test_no_requests_means_no_calls(start_server):
     server = start_server()
     assert backend(server.base_url).generate([], MemoryCache()) == []
     assert server.stats()["received"] == 0
+
+
+def test_a_400_is_not_retried_and_carries_the_servers_reason(start_server):
+    from aiohttp import web
+
+    server = start_server()
+
+    async def reject(request: web.Request) -> web.Response:
+        return web.json_response({"error": {"message": "response_format json_schema is not supported"}}, status=400)
+
+    server._answer = lambda request, *args: reject(request)  # type: ignore[method-assign]
+    cache = MemoryCache()
+    b = backend(server.base_url, breaker_min_calls=0)
+    responses = b.generate(mixed_requests(3), cache)
+    assert all(r.attempts == 1 and "not supported" in (r.error or "") for r in responses)
+    assert "structured_output='prompt'" in (responses[0].error or "")
+    assert b.stats.faults == {"http_400": 3} and cache.puts == 0
+
+
+def test_the_breaker_counts_each_run_on_its_own(start_server):
+    server = start_server()
+    b = backend(server.base_url, breaker_min_calls=20)
+    b.generate(mixed_requests(60), MemoryCache())  # a healthy first run
+    server.config.fault = "http_500"
+    with pytest.raises(ErrorRateExceededError, match="of 2"):
+        b.generate([synthesis_request(i, "code") for i in range(100, 400)], MemoryCache())
+    assert server.stats()["received"] - 60 < 20 + 16

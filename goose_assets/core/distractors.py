@@ -11,10 +11,9 @@ the answer away.
 from __future__ import annotations
 
 import bisect
-import functools
 import random
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 from goose_assets.core.spans import units_for
 from goose_assets.core.text import char_ngrams, jaccard, normalize_option
@@ -52,12 +51,17 @@ OFF_BY_ONE: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
-def _mutate_number(text: str, rng: random.Random) -> str | None:
+def _mutate_number(text: str, rng: random.Random, pool: Sequence[str] = ()) -> str | None:
+    """Change one number; half the time to another number of the same document, so a
+    distractor's numbers overlap the context as much as the answer's do."""
     nums = list(_NUM.finditer(text))
     if not nums:
         return None
     m = rng.choice(nums)
     raw = m.group(0)
+    others = [p for p in pool if p != raw]
+    if others and rng.random() < 0.5:
+        return text[: m.start()] + rng.choice(others) + text[m.end() :]
     value = float(raw)
     options = [value + 1, value - 1, value * 2, value + 10, value / 2 if value else 3]
     if len(raw) > 1 and "." not in raw:
@@ -65,15 +69,6 @@ def _mutate_number(text: str, rng: random.Random) -> str | None:
     new = rng.choice([o for o in options if o != value] or [value + 2])
     new_raw = str(int(new)) if "." not in raw and float(new).is_integer() else f"{new:g}"
     return text[: m.start()] + new_raw + text[m.end() :]
-
-
-@functools.cache
-def _compiled_pairs(pairs: tuple[tuple[str, str], ...], words: bool) -> tuple[tuple[str, re.Pattern[str], str], ...]:
-    out = []
-    for a, b in pairs:
-        for src, dst in ((a, b), (b, a)):
-            out.append((src, re.compile(rf"\b{re.escape(src)}\b" if words else re.escape(src)), dst))
-    return tuple(out)
 
 
 def _swap_table(pairs: Iterable[tuple[str, str]], words: bool) -> tuple[re.Pattern[str], dict[str, str]]:
@@ -162,38 +157,49 @@ MUTATIONS: dict[str, Mutation] = {
 MAX_MUTANT_SIMILARITY = 0.85
 
 
-def mutations(answer: str, shape: str, rng: random.Random, want: int) -> list[tuple[str, str]]:
+def mutations(
+    answer: str, shape: str, rng: random.Random, want: int, context: str = ""
+) -> list[tuple[str, str]]:
     """Up to `want` distinct meaning-changing variants of `answer`, each (kind, text).
 
-    Each candidate stacks edits until it is no near-duplicate of the answer, so long spans
-    get several changes and code distractors are not single-operator edits; the kind
-    records every edit applied."""
+    Built as a star around a hidden hub: the hub is the answer with a few edits, and every
+    distractor is the hub with as many fresh edits. The answer is then one leaf among nine
+    at the same distance from the hub; editing the answer directly would make it the
+    centroid of its mutants, which a most-central-option baseline spots every time. Each
+    leaf gets edits until it is no near-duplicate of the answer, so long spans get several
+    changes and code distractors are not single-operator edits. `context` lends numbers."""
+    number_pool = sorted(set(_NUM.findall(context)))
+    edits: dict[str, Mutation] = {**MUTATIONS, "number": lambda t, r: _mutate_number(t, r, number_pool)}
     seen = {normalize_option(answer)}
     answer_grams = char_ngrams(answer)
     out: list[tuple[str, str]] = []
     # only the edits that find something to change in this answer: failed tries cost scans
-    kinds = [k for k, fn in MUTATIONS.items() if fn(answer, random.Random(0)) not in (None, answer)]
+    kinds = [k for k, fn in edits.items() if fn(answer, random.Random(0)) not in (None, answer)]
     if not kinds:
         return out
-    # edits needed to leave near-duplicate range grow with the span's length; similarity
-    # is measured once per candidate (and after each top-up), not after every edit
-    base_edits = min(8, max(2, len(answer) // 80))
+    per_leaf = min(6, max(1, len(answer) // 120))
+
+    def edit(text: str, budget: int, applied: list[str]) -> str:
+        for _ in range(budget):
+            kind = rng.choice(kinds)
+            mutated = edits[kind](text, rng)
+            if mutated and mutated != text:
+                text = mutated
+                applied.append(kind)
+        return text
+
+    hub = edit(answer, per_leaf, [])
     for _ in range(want * 2):
         if len(out) >= want:
             break
-        text = answer
         applied: list[str] = []
-        similarity = 1.0
-        for budget in (base_edits, 2, 2):
-            for _step in range(budget):
-                kind = rng.choice(kinds)
-                mutated = MUTATIONS[kind](text, rng)
-                if mutated and mutated != text:
-                    text = mutated
-                    applied.append(kind)
-            similarity = jaccard(answer_grams, char_ngrams(text))
+        text = edit(hub, per_leaf, applied)
+        similarity = jaccard(answer_grams, char_ngrams(text))
+        for _top_up in range(2):
             if similarity < MAX_MUTANT_SIMILARITY:
                 break
+            text = edit(text, 2, applied)
+            similarity = jaccard(answer_grams, char_ngrams(text))
         # reordered sentences of a passage can still be right; order matters in steps and code
         if shape in ("qa", "code") and rng.random() < 0.15 and (reordered := _reorder_steps(text, rng, shape)):
             text = reordered
@@ -259,7 +265,7 @@ def offline_distractors(
 ) -> list[tuple[str, str]]:
     """At least `want` (kind, text) distractors when the material allows: mutations first
     (on topic, hard), then mined spans of similar length."""
-    candidates = mutations(answer, shape, rng, want=want * 2)
+    candidates = mutations(answer, shape, rng, want=want * 2, context=source)
     n_mutations = max(6, want * 2 // 3)
     out, spare = candidates[:n_mutations], candidates[n_mutations:]
     seen = {normalize_option(t) for _, t in out} | {normalize_option(answer)}

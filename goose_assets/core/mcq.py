@@ -39,11 +39,11 @@ def pick_distractors(answer: str, distractors: list[str], k: int, rng: random.Ra
     alen = len(answer)
     shorter = sorted((d for d in unique if len(d) < alen), key=lambda d: alen - len(d))
     longer = sorted((d for d in unique if len(d) >= alen), key=lambda d: len(d) - alen)
-    want_shorter = rng.randint(0, k)
-    take_shorter = min(want_shorter, len(shorter))
-    take_longer = min(k - take_shorter, len(longer))
-    take_shorter = min(k - take_longer, len(shorter))
-    return shorter[:take_shorter] + longer[:take_longer]
+    # the answer's length rank is drawn uniformly among the ranks the material allows,
+    # so "pick the longest/shortest" is right by chance, no more and no less
+    lowest, highest = max(0, k - len(longer)), min(k, len(shorter))
+    take_shorter = rng.randint(lowest, highest)
+    return shorter[:take_shorter] + longer[: k - take_shorter]
 
 
 def render_question(domain: str, shape: str, question: str, context_masked: str) -> str:

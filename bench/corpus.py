@@ -69,6 +69,10 @@ class Perturber:
     def text(self, text: str) -> str:
         return _DIGITS.sub(self._number, _ALPHA.sub(self._word, text))
 
+    def words_only(self, text: str) -> str:
+        """Word substitution alone: a near duplicate keeps its numbers."""
+        return _ALPHA.sub(self._word, text)
+
     def html(self, html: str) -> str:
         # only text between tags: markup, attributes and scripts keep their structure
         return _TEXT_NODE.sub(lambda m: ">" + self.text(m.group(1)) + "<", html)

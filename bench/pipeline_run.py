@@ -235,7 +235,11 @@ def run_plain(home: Path, corpus_dir: Path) -> tuple[dict[str, float], dict[str,
                 }
 
             kept = [joined(t) for t in tasks_by_domain[domain] if filtered_all[t["task_id"]]["kept"]]
-            domain_mix = mixing.build_domain_mix(kept, mix_config, domain)
+            available = Counter(
+                r["domain"] for r in filtered_all.values()
+                if r["kept"] and not (mix_config.drop_zero_pass and difficulty_all[r["task_id"]]["pass_rate"] == 0)
+            )
+            domain_mix = mixing.build_domain_mix(kept, mix_config, domain, dict(available))
             mix_rows.update((t["task_id"], {"split": t["split"], "difficulty_bucket": t["difficulty_bucket"]})
                             for t in domain_mix.tasks)
             assembled = sorted(
@@ -243,8 +247,7 @@ def run_plain(home: Path, corpus_dir: Path) -> tuple[dict[str, float], dict[str,
                  if t["task_id"] in mix_rows),
                 key=lambda t: t["task_id"],
             )
-            kept_counts = Counter(r["domain"] for r in filtered_all.values() if r["kept"])
-            report = mixing.assembled_report(assembled, mix_config, dict(kept_counts))
+            report = mixing.assembled_report(assembled, mix_config, dict(available))
             drops: dict[str, dict[str, int]] = defaultdict(dict)
             for (d, outcome), n in sorted(Counter((r["domain"], r["drop_reason"] or "kept") for r in filtered_all.values()).items()):
                 drops[d][outcome] = n

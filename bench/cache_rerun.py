@@ -1,0 +1,155 @@
+"""§4 Cache re-run: materialize `masked_items` with the openai backend against the loopback
+server, then again; then with one prompt template's version changed.
+
+Expected: the second run sends zero requests (every answer comes from `llm_cache`), and
+after the `synthesize_code` template changes only the code-shaped passages are re-requested.
+The template change is a monkeypatch inside the child process (a bumped version and one
+extra line in the body); the real template files are never edited.
+
+Request counts come from the server's own counters, not from the client.
+
+    python -m bench.cache_rerun [--docs-per-domain 50] [--latency 0.2] [--concurrency 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import DATA, DOMAINS, md_table, run_json_child, write_result
+from bench.corpus import build as build_corpus
+
+EDITED_TEMPLATE = "synthesize_code"
+
+
+def _materialize(assets: list[Any], selection: list[Any], resources: dict[str, Any], instance: Any) -> float:
+    import dagster as dg
+
+    start = time.perf_counter()
+    for domain in DOMAINS:
+        result = dg.materialize(assets, selection=selection, partition_key=domain, resources=resources,
+                                instance=instance, raise_on_error=True)
+        assert result.success
+    return time.perf_counter() - start
+
+
+def _step_seconds(instance: Any) -> float:
+    """Sum of masked_items step durations of the latest 4 runs (the asset body alone)."""
+    runs = instance.get_runs(limit=len(DOMAINS))
+    total = 0.0
+    for run in runs:
+        for s in instance.get_run_step_stats(run.run_id):
+            if s.step_key == "masked_items":
+                total += (s.end_time or 0) - (s.start_time or 0)
+    return total
+
+
+def child(args: argparse.Namespace) -> None:
+    import logging
+    import warnings
+
+    import dagster as dg
+
+    warnings.filterwarnings("ignore")
+    logging.getLogger("dagster").setLevel(logging.ERROR)
+    import goose_assets.core.prompts as prompts
+    from goose_assets.defs.sources import raw_documents
+    from goose_assets.defs.synthesis import extracted_passages, masked_items
+    from goose_assets.resources import CorpusResource, LLMResource, WarehouseResource
+    from goose_assets.warehouse import Warehouse
+    from goose_assets_tests.llm_server import ServerConfig, spawn_server_process
+
+    home = Path(args.home)
+    shutil.rmtree(home, ignore_errors=True)
+    corpus = CorpusResource(corpus_dir=args.corpus, max_docs_per_domain=args.docs_per_domain)
+    assets = [raw_documents, extracted_passages, masked_items]
+    instance = dg.DagsterInstance.ephemeral()
+    out: dict[str, Any] = {}
+    with spawn_server_process(ServerConfig(latency_s=args.latency, max_concurrency=args.concurrency)) as server:
+        resources = {
+            "warehouse": WarehouseResource(home=str(home)), "corpus": corpus,
+            "llm": LLMResource(backend="openai", base_url=server.base_url, model="loopback-model",
+                               max_in_flight=args.concurrency),
+        }
+        _materialize(assets, [raw_documents, extracted_passages], resources, instance)  # set-up, untimed
+        wh = Warehouse(home / "warehouse.duckdb")
+        shapes = {r["shape"]: int(r["n"]) for r in wh.query("SELECT shape, count(*) AS n FROM extracted_passages GROUP BY 1")}
+        out["passages"] = sum(shapes.values())
+        out["passages_by_shape"] = shapes
+
+        def timed_run(label: str) -> None:
+            before = server.stats()["received"]
+            wall = _materialize(assets, [masked_items], resources, instance)
+            out[label] = {"wall_s": round(wall, 3), "step_s": round(_step_seconds(instance), 3),
+                          "requests": server.stats()["received"] - before,
+                          "items": wh.count("masked_items"), "cache_rows": wh.count("llm_cache")}
+
+        timed_run("first")
+        timed_run("second")
+        original = prompts.template
+
+        def edited(name: str) -> Any:
+            tpl = original(name)
+            if name != EDITED_TEMPLATE:
+                return tpl
+            return prompts.Template(tpl.name, tpl.version + "+bench-edit", tpl.body + "\nBe concise.")
+
+        prompts.template = edited  # type: ignore[assignment]
+        timed_run("after_template_edit")
+        prompts.template = original  # type: ignore[assignment]
+        timed_run("reverted")
+    print(json.dumps(out))
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--docs-per-domain", type=int, default=250)
+    ap.add_argument("--latency", type=float, default=0.2)
+    ap.add_argument("--concurrency", type=int, default=32)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--corpus", default="")
+    ap.add_argument("--home", default=str(DATA / "home-cache-rerun"))
+    ap.add_argument("--child", action="store_true")
+    args = ap.parse_args(argv)
+    if not args.corpus:
+        args.corpus = str(build_corpus(1000))
+    if args.child:
+        child(args)
+        return {}
+    cmd = [sys.argv[0] if sys.argv[0].endswith(".py") else "-m", "bench.cache_rerun"]
+    cmd = ["-m", "bench.cache_rerun", "--child", "--docs-per-domain", str(args.docs_per_domain), "--latency",
+           str(args.latency), "--concurrency", str(args.concurrency), "--corpus", args.corpus, "--home", args.home]
+    runs = [run_json_child(cmd, timeout=1800) for _ in range(args.repeats)]
+    ratios = [r["second"]["wall_s"] / r["first"]["wall_s"] for r in runs]
+    med = statistics.median_low(ratios)
+    run = runs[ratios.index(med)]
+    expected_rerequests = run["passages_by_shape"].get("code", 0)
+    result = {
+        "latency_s": args.latency, "concurrency": args.concurrency, "docs_per_domain": args.docs_per_domain,
+        "repeats": args.repeats, "ratio_second_over_first": round(med, 4), "ratios": [round(x, 4) for x in ratios],
+        "goal_ratio": 0.1, "expected_rerequests_after_edit": expected_rerequests,
+        "edited_template": EDITED_TEMPLATE, **run,
+        "llm_floor_s": round(run["passages"] * args.latency / args.concurrency, 3),
+    }
+    write_result("cache_rerun", result)
+    print(table(result))
+    return result
+
+
+def table(result: dict[str, Any]) -> str:
+    rows = []
+    for label in ("first", "second", "after_template_edit", "reverted"):
+        r = result[label]
+        rows.append([label, r["requests"], r["items"], r["wall_s"], r["step_s"],
+                     round(r["wall_s"] / result["first"]["wall_s"], 3)])
+    return md_table(["run", "LLM requests (server count)", "items", "wall s (4 partitions)", "masked_items step s", "÷ first"], rows)
+
+
+if __name__ == "__main__":
+    main()

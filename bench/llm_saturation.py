@@ -1,0 +1,132 @@
+"""§3 LLM-client saturation: requests/s against a loopback server with a fixed latency
+and a concurrency cap C, for our openai backend, the raw AsyncOpenAI+semaphore baseline and
+the peer clients (bespokelabs-curator, distilabel) from bench/.venv-peer-llm.
+
+The server runs in its own process (goose_assets_tests.llm_server) with `latency_s` per
+request and `max_concurrency` = C, so the ceiling is C / latency. Each client runs in a
+fresh process against a fresh server; every client sends the same prompts. The server's
+own counters confirm how many requests it answered and the peak in flight.
+
+    python -m bench.llm_saturation [--requests 1000] [--concurrency 8 32 128] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+from pathlib import Path
+from typing import Any
+
+from bench.common import (
+    BENCH,
+    DATA,
+    PEER_LLM_VENV,
+    REPO,
+    md_table,
+    peer_python,
+    run_json_child,
+    write_result,
+)
+
+CHILD = str(BENCH / "llm_client_child.py")
+MAIN_CLIENTS = ("ours", "openai_raw")
+PEER_CLIENTS = ("curator", "distilabel_llm")
+
+
+def peer_env() -> dict[str, str]:
+    """Offline and quiet peers: no telemetry, no hub/tokenizer downloads, no rich UI, no cache."""
+    site = next((PEER_LLM_VENV / "lib").glob("python3*/site-packages"), None)
+    tok = site / "litellm" / "litellm_core_utils" / "tokenizers" if site else Path()
+    return {
+        "TELEMETRY_ENABLED": "false", "BESPOKE_CURATOR_TRACKER_DISABLED": "1", "CURATOR_DISABLE_RICH_DISPLAY": "1",
+        "CURATOR_DISABLE_CACHE": "true", "CURATOR_CACHE_DIR": str(DATA / "curator-cache"),
+        "TIKTOKEN_CACHE_DIR": str(tok), "LITELLM_LOCAL_MODEL_COST_MAP": "True", "HF_HUB_OFFLINE": "1",
+        "DISTILABEL_LOG_LEVEL": "ERROR", "OPENAI_API_KEY": "EMPTY",
+    }
+
+
+def prompts(n: int) -> list[str]:
+    """Short student prompts (a 9-option task), as the difficulty stage sends them."""
+    from goose_assets_tests.llm.helpers import student_request
+
+    return [student_request(i, n=1).messages[-1]["content"] for i in range(n)]
+
+
+def run_point(client: str, c: int, n: int, latency: float, prompts_file: Path) -> dict[str, Any]:
+    from goose_assets_tests.llm_server import ServerConfig, spawn_server_process
+
+    python = peer_python(PEER_LLM_VENV) if client in PEER_CLIENTS else None
+    if client in PEER_CLIENTS and python is None:
+        return {"client": client, "concurrency": c, "skipped": "bench/.venv-peer-llm missing: run bench/setup_peers.sh"}
+    env = peer_env() if client in PEER_CLIENTS else {}
+    if client in PEER_CLIENTS:
+        env["PYTHONPATH"] = ""  # the peer venv must not see the project
+    with spawn_server_process(ServerConfig(latency_s=latency, max_concurrency=c)) as server:
+        try:
+            row = run_json_child([CHILD, client, server.base_url, str(c), str(prompts_file)],
+                                 timeout=max(120, 5 * n * latency / c + 60), env=env, python=python)
+        except Exception as exc:  # noqa: BLE001 - a broken peer is a recorded result, not a crash
+            return {"client": client, "concurrency": c, "error": str(exc)[-600:]}
+        stats = server.stats()
+    row["server_answered"] = stats.get("answered")
+    row["server_max_in_flight"] = stats.get("max_in_flight")
+    return row
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--latency", type=float, default=0.2)
+    ap.add_argument("--requests", type=int, default=1000)
+    ap.add_argument("--concurrency", type=int, nargs="+", default=[8, 32, 128])
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--clients", nargs="+", default=[*MAIN_CLIENTS, *PEER_CLIENTS])
+    args = ap.parse_args(argv)
+    DATA.mkdir(parents=True, exist_ok=True)
+    prompts_file = DATA / f"llm-prompts-{args.requests}.json"
+    prompts_file.write_text(json.dumps(prompts(args.requests)))
+    os.environ.setdefault("PYTHONPATH", str(REPO))
+    points = []
+    for c in args.concurrency:
+        ceiling = c / args.latency
+        for client in args.clients:
+            runs = [run_point(client, c, args.requests, args.latency, prompts_file) for _ in range(args.repeats)]
+            good = [r for r in runs if "req_per_s" in r]
+            if not good:
+                points.append({**runs[-1], "ceiling": ceiling})
+                print(json.dumps(points[-1]), flush=True)
+                continue
+            rates = [r["req_per_s"] for r in good]
+            med = statistics.median_low(rates)
+            best = good[rates.index(med)]
+            points.append({**best, "ceiling": ceiling, "of_ceiling": round(med / ceiling, 3), "runs_req_per_s": rates})
+            print(json.dumps(points[-1]), flush=True)
+    # the ratio that matters: ours against the raw-SDK baseline and each peer, same C, same run
+    by = {(p["client"], p["concurrency"]): p for p in points}
+    for p in points:
+        base = by.get(("openai_raw", p["concurrency"]))
+        if "req_per_s" in p and base and "req_per_s" in base:
+            p["vs_openai_raw"] = round(p["req_per_s"] / base["req_per_s"], 3)
+    result = {"latency_s": args.latency, "requests_per_point": args.requests, "repeats": args.repeats,
+              "goal_of_ceiling": 0.9, "points": points}
+    write_result("llm_saturation", result)
+    print(table(result))
+    return result
+
+
+def table(result: dict[str, Any]) -> str:
+    rows = []
+    for p in result["points"]:
+        if "req_per_s" not in p:
+            rows.append([p["client"], p["concurrency"], None, None, None, None, None,
+                         "not run: " + str(p.get("skipped") or p.get("error", ""))[:120].replace("\n", " ")])
+            continue
+        note = "" if p["ok"] == p["requests"] else f"{p['requests'] - p['ok']} failed"
+        rows.append([p["client"], p["concurrency"], p["req_per_s"], p["ceiling"], f"{p['of_ceiling']:.0%}",
+                     p.get("vs_openai_raw"), p["client_cpu_ms_per_req"], note])
+    return md_table(["client", "C", "req/s (median)", "ceiling C/latency", "of ceiling", "÷ raw openai", "client CPU ms/req", "note"], rows)
+
+
+if __name__ == "__main__":
+    main()

@@ -117,6 +117,9 @@ class DuckLakeWarehouse(Warehouse):
     transaction, as with a DuckDB file.
     """
 
+    # lost commits retried in this process, over all instances: a measure of contention
+    lost_commits_in_process = 0
+
     def __init__(self, config: LakeConfig, conflict_timeout_s: float = 600.0) -> None:
         self.config = config
         self.conflict_timeout_s = conflict_timeout_s
@@ -128,8 +131,10 @@ class DuckLakeWarehouse(Warehouse):
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
         cursor = _shared_connection(self.config, self.conflict_timeout_s).cursor()
         try:
-            # a cursor is a new connection to the same database: it does not inherit USE
+            # a cursor is a new connection to the same database: it inherits neither USE
+            # nor settings. A slow commit would otherwise draw a progress bar into step logs.
             cursor.execute(f"USE {self.config.name}")
+            cursor.execute("SET enable_progress_bar = false")
             yield cursor
         finally:
             cursor.close()
@@ -173,7 +178,9 @@ class DuckLakeWarehouse(Warehouse):
             for sql, params in statements:
                 con.execute(sql, params)
 
-        self.commit_retries += retry_on_conflict(con, run, self.conflict_timeout_s)
+        lost = retry_on_conflict(con, run, self.conflict_timeout_s)
+        self.commit_retries += lost
+        DuckLakeWarehouse.lost_commits_in_process += lost
 
 
 def retry_on_conflict(
@@ -265,8 +272,6 @@ def _open_lake(config: LakeConfig, timeout_s: float) -> duckdb.DuckDBPyConnectio
         "autoinstall_known_extensions": False,
         "autoload_known_extensions": False,
         "temp_directory": str(Path(tempfile.gettempdir()) / f"goose-duckdb-{os.getpid()}"),
-        # a slow commit under contention would otherwise draw a progress bar into step logs
-        "enable_progress_bar": False,
     })
     load_extension(con, "postgres_scanner")
     load_extension(con, "ducklake")

@@ -1,0 +1,1 @@
+"""Scale-out tests: DuckLake on a real PostgreSQL, Celery workers on a real Redis (slow)."""

@@ -1,0 +1,108 @@
+"""§1 stage throughput and scaling, §2 orchestration overhead: the whole offline pipeline
+over generated corpora of each size, each (size, mode) in a fresh process.
+
+Modes (bench/pipeline_run.py): `dagster` = dg.materialize of ALL_ASSETS per domain with the
+in-process executor; `direct` = the same asset bodies called directly (no executor); `plain`
+= a plain Python loop over the same core functions, in memory. a/b = dagster/plain.
+
+    python -m bench.pipeline --sizes 1000 10000 --modes dagster plain direct
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from typing import Any
+
+from bench.common import DATA, md_table, run_json_child, write_result
+from bench.corpus import build
+
+# the rows a stage consumes: its docs/s denominator
+STAGE_INPUT = {"ingest": "documents", "extraction": "documents", "masking": "passages",
+               "assembly": "items", "gates": "tasks", "export": "kept"}
+RSS_GOAL_MB = 4096
+OVERHEAD_GOAL = 1.15
+
+
+def run_one(size: int, mode: str, timeout: float) -> dict[str, Any]:
+    corpus = build(size)
+    home = DATA / f"home-pipeline-{size}-{mode}"
+    shutil.rmtree(home, ignore_errors=True)
+    try:
+        out = run_json_child(["-m", "bench.pipeline_run", "--corpus", str(corpus), "--mode", mode, "--home", str(home)],
+                             timeout=timeout)
+    except Exception as exc:  # noqa: BLE001 - a size that cannot finish here is a recorded result
+        return {"size": size, "mode": mode, "error": str(exc)[-800:]}
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    counts = out["counts"]
+    out["size"] = size
+    out["docs_per_s"] = {s: round(counts[STAGE_INPUT[s]] / t, 1) if t else None for s, t in out["stage_s"].items()}
+    out["source_docs_per_s_total"] = round(counts["documents"] / out["wall_s"], 2)
+    return out
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", type=int, nargs="+", default=[1000])
+    ap.add_argument("--modes", nargs="+", default=["dagster", "plain"])
+    ap.add_argument("--timeout", type=float, default=6 * 3600)
+    ap.add_argument("--dagster-only-from", type=int, default=0,
+                    help="sizes from this one up run the dagster mode only (the RSS/scaling point)")
+    args = ap.parse_args(argv)
+    runs = []
+    for size in args.sizes:
+        for mode in args.modes:
+            if args.dagster_only_from and size >= args.dagster_only_from and mode != "dagster":
+                continue
+            r = run_one(size, mode, args.timeout)
+            runs.append(r)
+            print(json.dumps(r), flush=True)
+    by = {(r["size"], r["mode"]): r for r in runs if "wall_s" in r}
+    overhead = []
+    for size in args.sizes:
+        a, b, d = by.get((size, "dagster")), by.get((size, "plain")), by.get((size, "direct"))
+        row: dict[str, Any] = {"size": size}
+        if a and b:
+            row["dagster_over_plain"] = round(a["wall_s"] / b["wall_s"], 3)
+            row["same_output"] = a["counts"] == b["counts"]
+        if a and d:
+            row["dagster_over_direct"] = round(a["wall_s"] / d["wall_s"], 3)
+        if d and b:
+            row["direct_over_plain"] = round(d["wall_s"] / b["wall_s"], 3)
+        overhead.append(row)
+    scaling = []
+    dag = sorted((r for r in runs if r.get("mode") == "dagster" and "wall_s" in r), key=lambda r: r["size"])
+    for small, big in zip(dag, dag[1:], strict=False):
+        scaling.append({
+            "from": small["size"], "to": big["size"],
+            "time_per_doc_ratio": round((big["wall_s"] / big["counts"]["documents"]) / (small["wall_s"] / small["counts"]["documents"]), 3),
+            "peak_rss_ratio": round(big["peak_rss_mb"] / small["peak_rss_mb"], 3),
+        })
+    result = {"runs": runs, "overhead": overhead, "scaling": scaling, "goal_overhead": OVERHEAD_GOAL, "goal_rss_mb": RSS_GOAL_MB}
+    write_result("pipeline", result)
+    print(tables(result))
+    return result
+
+
+def tables(result: dict[str, Any]) -> str:
+    stages = list(STAGE_INPUT)
+    rows = []
+    for r in result["runs"]:
+        if "wall_s" not in r:
+            rows.append([r["size"], r["mode"], *[None] * len(stages), None, None, "failed: " + r.get("error", "")[:80].replace("\n", " ")])
+            continue
+        rows.append([r["size"], r["mode"], *[r["docs_per_s"].get(s) for s in stages], r["wall_s"], r["peak_rss_mb"],
+                     ", ".join(f"{k} {v}" for k, v in r["counts"].items())])
+    t1 = md_table(["docs", "mode", *[f"{s} rows/s" for s in stages], "wall s", "peak RSS MB", "rows"], rows)
+    t2 = md_table(["docs", "a/b = dagster ÷ plain", "dagster ÷ direct", "direct ÷ plain", "same rows"],
+                  [[o["size"], o.get("dagster_over_plain"), o.get("dagster_over_direct"), o.get("direct_over_plain"),
+                    o.get("same_output")] for o in result["overhead"]])
+    t3 = md_table(["from docs", "to docs", "time per doc ×", "peak RSS ×"],
+                  [[s["from"], s["to"], s["time_per_doc_ratio"], s["peak_rss_ratio"]] for s in result["scaling"]])
+    return "\n\n".join([t1, t2, t3])
+
+
+if __name__ == "__main__":
+    main()

@@ -54,7 +54,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         keys = {a.key.path[-1] for a in stage}
         result = dg.materialize(
             ALL_ASSETS, selection=stage, partition_key=domain, instance=instance, resources=defs.resources,
-            run_config={"ops": {k: v for k, v in run_config["ops"].items() if k in keys}},
+            run_config={
+                "ops": {k: v for k, v in run_config["ops"].items() if k in keys},
+                # progress (counts, rate, ETA) is logged at INFO; DEBUG step events drown it
+                "loggers": {"console": {"config": {"log_level": args.log_level}}},
+            },
             raise_on_error=False, tags={"goose/launched_by": "goose run"},
         )
         if not result.success:
@@ -87,7 +91,7 @@ def summary_text(home: Path, wall_s: float | None = None) -> str:
         out.append(f"wall time: {wall_s:.1f}s")
     out += [
         f"warehouse:  {home / 'warehouse.duckdb'}",
-        f"exports:    {home / 'exports' / 'default'} (goosereason.jsonl, verl/, openrlhf.jsonl, hf_dataset/, README.md)",
+        f"exports:    {home / 'exports' / 'default'} (goosereason.jsonl, verl/, openrlhf/, hf_dataset/, README.md)",
         f"reports:    {home / 'reports'}",
         f"dagster:    {home / 'dagster'}  (open it with `make ui`)",
     ]
@@ -150,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--domains", nargs="+", default=list(DOMAINS), choices=list(DOMAINS))
     run.add_argument("--corpus-dir", default="", help="folder with {math,code,science,cyber}.jsonl")
     run.add_argument("--no-embeddings", action="store_true", help="skip the embedding baseline")
+    run.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     run.set_defaults(func=cmd_run)
     sub.add_parser("summary", help="per-domain counts from the warehouse").set_defaults(func=cmd_summary)
     lineage = sub.add_parser("lineage", help="an exported task's history back to its source row")

@@ -11,6 +11,7 @@ is validated regardless).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -38,10 +39,14 @@ class Template:
     body: str
 
     def render(self, **slots: str) -> str:
-        text = self.body
-        for key, value in slots.items():
-            text = text.replace("{" + key + "}", value)
-        return text
+        # one pass: a slot's value (document text) is never scanned for further slots, so a
+        # document containing "{solution}" cannot pull another slot's text into the prompt
+        return _SLOT.sub(lambda m: slots.get(m.group(1), m.group(0)), self.body)
+
+
+_SLOT = re.compile(r"\{(\w+)\}")
+# any spelling of a fence tag (case, spaces): "</DOCUMENT>", "< /document >", "<document>"
+_FENCE_TAG = re.compile(r"<(?=\s*/?\s*document\s*>)", re.IGNORECASE)
 
 
 @cache
@@ -62,8 +67,9 @@ def family(shape: str) -> str:
 
 
 def fence(text: str) -> str:
-    # a document cannot close the fence early
-    return "<document>\n" + text.replace("</document>", "</ document>") + "\n</document>"
+    # a document can neither close its fence early nor open a new one: the "<" of every
+    # spelling of the tag becomes "&lt;", which no reader takes for a tag
+    return "<document>\n" + _FENCE_TAG.sub("&lt;", text) + "\n</document>"
 
 
 def synthesis_schema(shape: str, min_distractors: int = 10) -> dict[str, Any]:

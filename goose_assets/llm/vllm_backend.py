@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import os
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -263,8 +262,3 @@ def _tear_down(engine: Any) -> None:
     except Exception as exc:
         log.debug("torch cache release: %s", exc)
 
-
-def cpu_test_environment() -> dict[str, str]:
-    """Environment for vLLM on CPU in one process: in-process engine (no worker processes,
-    ~2 s start, ~1 GB) and a bounded KV cache."""
-    return {**os.environ, "VLLM_ENABLE_V1_MULTIPROCESSING": "0", "VLLM_TARGET_DEVICE": "cpu"}

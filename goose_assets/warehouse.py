@@ -227,19 +227,21 @@ class LLMCache:
                 data = json.loads(response)
                 found[key] = LLMResponse(
                     ref_id=data.get("ref_id", ""), texts=data["texts"], tokens_in=tin or 0,
-                    tokens_out=tout or 0, cached=True,
+                    tokens_out=tout or 0, cached=True, error=data.get("error"),
+                    attempts=data.get("attempts", 1), faults=data.get("faults", []),
                 )
         self.hits += len(found)
         return found
 
     def put(self, key: str, backend: str, model: str, request: LLMRequest, response: LLMResponse) -> None:
-        if response.error is not None:
-            return  # failures are not cached: a re-run retries them
+        # the backend decides what is worth caching (llm.calls.should_cache: never a
+        # transport failure; a final bad answer yes, so a re-run does not pay for it again)
         values = [
             key, backend, model,
             json.dumps({"prompt_version": request.prompt_version, "messages": request.messages,
                         "sampling": request.sampling()}, ensure_ascii=False),
-            json.dumps({"ref_id": response.ref_id, "texts": response.texts}, ensure_ascii=False),
+            json.dumps({"ref_id": response.ref_id, "texts": response.texts, "error": response.error,
+                        "attempts": response.attempts, "faults": response.faults}, ensure_ascii=False),
             response.tokens_in, response.tokens_out,
         ]
         if self.insert_if_absent:

@@ -76,11 +76,14 @@ def test_llm_cache_round_trip_and_write_through(tmp_path: Path) -> None:
         cache = LLMCache(con)
         assert cache.get_many([key]) == {}
         cache.put(key, "openai", "m", req, LLMResponse("p1", ["<answer>{}</answer>"], tokens_in=5, tokens_out=7))
-        cache.put("bad", "openai", "m", req, LLMResponse("p1", [], error="http_500"))
+        cache.put("bad", "openai", "m", req, LLMResponse("p1", ["prose"], error="invalid_json: after 2 re-asks", attempts=3))
     with wh.connect() as con:
-        found = LLMCache(con).get_many([key, "bad"])
-    assert list(found) == [key]
+        found = LLMCache(con).get_many([key, "bad", "absent"])
+    assert sorted(found) == sorted([key, "bad"])
     assert found[key].texts == ["<answer>{}</answer>"] and found[key].cached and found[key].tokens_out == 7
+    assert found[key].error is None
+    # a final bad answer is remembered with its reason, so a re-run quarantines it without paying again
+    assert found["bad"].error == "invalid_json: after 2 re-asks" and found["bad"].attempts == 3
 
 
 def test_cache_key_changes_with_template_version() -> None:

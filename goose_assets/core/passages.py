@@ -8,10 +8,14 @@ solution with its docstring as the question; passages pass through. Raw HTML goe
 from __future__ import annotations
 
 import re
+from typing import Any
 
+from goose_assets.core.prompts import SYSTEM, TOPICS, fence, template
 from goose_assets.core.records import Document, Passage, QuarantineRow, stable_id
+from goose_assets.core.synthesis import ParseError, parse_object
 from goose_assets.core.text import word_count
-from goose_assets.core.web import WebConfig, extract_passage
+from goose_assets.core.web import WebConfig, check_llm_passage, extract_passage
+from goose_assets.llm.base import LLMRequest, LLMResponse
 
 _QA = re.compile(r"^\s*(?:Problem|Question)\s*:\s*(?P<q>.*?)\n\s*(?:Solution|Answer)\s*:\s*", re.DOTALL)
 _DOCSTRING = re.compile(r'("""|\'\'\')(?P<doc>.*?)\1', re.DOTALL)
@@ -66,4 +70,46 @@ def passage_from_html(doc: Document, config: WebConfig | None = None) -> Passage
         body_end=page.end,
         method=f"trafilatura+window(relevance={page.relevance:.2f},quality={page.quality:.2f})",
         word_count=page.words or word_count(page.passage),
+    )
+
+
+EXTRACTION_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"passage": {"type": "string"}},
+    "required": ["passage"],
+    "additionalProperties": False,
+}
+
+
+def extraction_request(doc: Document, main_text: str) -> LLMRequest:
+    """The LLM extraction call of the two-call web path: a 100-600-word educational
+    passage from the screened main text, or an empty string."""
+    tpl = template("extract_passage")
+    user = tpl.render(document=fence(main_text), topic=TOPICS.get(doc.domain, doc.domain))
+    return LLMRequest(
+        ref_id=doc.doc_id, kind="extract", domain=doc.domain, prompt_version=tpl.version,
+        messages=[{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}],
+        inputs={"main_text": main_text}, json_schema=EXTRACTION_SCHEMA, temperature=0.2, max_tokens=2048,
+    )
+
+
+def passage_from_extraction(
+    doc: Document, main_text: str, req: LLMRequest, resp: LLMResponse, config: WebConfig | None = None
+) -> Passage | QuarantineRow:
+    """Validate the extracted passage (empty, length, grounding in the page)."""
+    raw = resp.texts[0] if resp.texts else ""
+    if resp.error is not None:
+        return QuarantineRow("extract", doc.domain, doc.doc_id, resp.error.split(":", 1)[0] or "llm_error", resp.error[:500], raw[:2000])
+    try:
+        obj, _ = parse_object(raw)
+    except ParseError as exc:
+        return QuarantineRow("extract", doc.domain, doc.doc_id, exc.reason, exc.detail[:500], raw[:2000])
+    passage = str((obj or {}).get("passage", ""))
+    page = check_llm_passage(passage, main_text, doc.domain, config or WebConfig())
+    if not page.ok:
+        return QuarantineRow("extract", doc.domain, doc.doc_id, page.reason or "llm_empty", page.detail[:500], raw[:2000])
+    return Passage(
+        passage_id=stable_id("psg", doc.doc_id, req.prompt_version, page.passage),
+        doc_id=doc.doc_id, domain=doc.domain, shape="passage", question="", body=page.passage,
+        body_start=page.start, body_end=page.end, method=f"llm:{req.prompt_version}", word_count=page.words,
     )

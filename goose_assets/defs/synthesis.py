@@ -23,6 +23,13 @@ from goose_assets.resources import LLMResource, WarehouseResource
 from .sources import raw_documents
 
 
+class PassageConfig(dg.Config):
+    web_extraction: str = "auto"
+    """How web pages become passages: 'window' (offline: the best 100-600-word window),
+    'llm' (the two-call path: an extraction prompt, then the synthesis prompt), or 'auto'
+    (llm with an LLM backend, window with the offline one)."""
+
+
 @dg.asset(
     partitions_def=domain_partitions,
     group_name="synthesis",
@@ -31,48 +38,73 @@ from .sources import raw_documents
     deps=[raw_documents],
     code_version=code_version(passages, web),
 )
-def extracted_passages(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+def extracted_passages(
+    context: dg.AssetExecutionContext, config: PassageConfig, warehouse: WarehouseResource, llm: LLMResource
+) -> dg.MaterializeResult:
     """The text each task is built from. QA pairs split into question and reference
     solution; code keeps the file as the solution with its docstring as the question;
     passages pass through; raw web pages go through boilerplate removal, language/quality/
-    relevance pre-filters and a 100-600-word window, or are dropped with a reason."""
+    relevance pre-filters and then either the best 100-600-word window (offline) or an LLM
+    extraction prompt checked for length and grounding in the page, or are dropped with a
+    reason."""
     domain = context.partition_key
     wh = warehouse.warehouse()
+    use_llm = config.web_extraction == "llm" or (config.web_extraction == "auto" and llm.backend != "offline")
     quarantined: list[QuarantineRow] = []
-    methods: Counter[str] = Counter()
-    lengths: list[int] = []
-    preview: list[dict[str, object]] = []
+    results: list[Passage] = []
+    pending: list[tuple[Document, str]] = []  # screened pages waiting for LLM extraction
     total = wh.count("raw_documents", domain)
     progress = Progress(context.log, f"{domain} passages", total)
+    done = 0
+    for batch in wh.iter_rows("raw_documents", domain, order_by="doc_id"):
+        for r in batch:
+            r.pop("ingested_at", None)
+            doc = Document(**r)
+            if doc.shape == "html" and use_llm:
+                screened = web.screen_page(doc.html, domain)
+                if screened.ok:
+                    pending.append((doc, screened.main_text))
+                else:
+                    quarantined.append(QuarantineRow("extract", domain, doc.doc_id, screened.reason or "no_passage", screened.detail[:500], doc.html[:2000]))
+                continue
+            result = passages.passage_from_document(doc)
+            (quarantined if isinstance(result, QuarantineRow) else results).append(result)  # type: ignore[arg-type]
+        done += len(batch)
+        progress(done)
+    extra: dict[str, object] = {}
+    if pending:
+        backend = llm.make("generator")
+        requests = [passages.extraction_request(doc, main_text) for doc, main_text in pending]
+        from goose_assets.warehouse import LLMCache
 
-    def rows():  # noqa: ANN202
-        done = 0
-        for batch in wh.iter_rows("raw_documents", domain, order_by="doc_id"):
-            for r in batch:
-                r.pop("ingested_at", None)
-                result = passages.passage_from_document(Document(**r))
-                if isinstance(result, QuarantineRow):
-                    quarantined.append(result)
-                    continue
-                methods[result.method] += 1
-                lengths.append(result.word_count)
-                if len(preview) < 3:
-                    preview.append(result.to_row())
-                yield result.to_row()
-            done += len(batch)
-            progress(done)
-
-    written = wh.replace_partition("extracted_passages", domain, rows())
+        with wh.connect() as con:
+            cache = LLMCache(con)
+            responses = backend.generate(requests, cache=cache, progress=Progress(context.log, f"{domain} web extraction", len(requests)))
+        for (doc, main_text), req, resp in zip(pending, requests, responses, strict=True):
+            result = passages.passage_from_extraction(doc, main_text, req, resp)
+            (quarantined if isinstance(result, QuarantineRow) else results).append(result)  # type: ignore[arg-type]
+        extra = {"llm_extraction_calls": sum(not r.cached for r in responses), "llm_extraction_cache_hits": cache.hits,
+                 "tokens_in": sum(r.tokens_in for r in responses), "tokens_out": sum(r.tokens_out for r in responses)}
+    written = wh.replace_partition("extracted_passages", domain, (p.to_row() for p in results))
     wh.replace_quarantine("extract", domain, (q.to_row() for q in quarantined))
+    lengths = [p.word_count for p in results]
+    web_passages = [p for p in results if p.method != "passthrough"]
+    urls = {r["doc_id"]: r["url"] for r in wh.query("SELECT doc_id, url FROM raw_documents WHERE domain = ? AND shape = 'html'", [domain])}
+    reasons = Counter(q.reason for q in quarantined)
     return dg.MaterializeResult(
         metadata={
             "rows_in": total,
             "rows_out": written,
-            "drop_reasons": counts_md(Counter(q.reason for q in quarantined)),
-            "methods": dict(methods),
+            "web_pages_in": len(urls),
+            "web_passages_out": len(web_passages),
+            "drop_reasons": counts_md(reasons),
+            "methods": dict(Counter(p.method.split("(")[0] for p in results)),
+            "passage_words_histogram": dict(sorted(Counter(f"{100 * (n // 100)}-{100 * (n // 100) + 99}" for n in lengths).items())),
             "passage_words_median": sorted(lengths)[len(lengths) // 2] if lengths else 0,
-            "preview": table_preview(preview, ["doc_id", "shape", "method", "question", "body"]),
+            "web_examples": table_preview([{**p.to_row(), "url": urls.get(p.doc_id, "")} for p in web_passages[:3]], ["url", "method", "body"]),
+            "preview": table_preview([p.to_row() for p in results[:3]], ["doc_id", "shape", "method", "question", "body"]),
             "dagster/row_count": written,
+            **extra,
         },
     )
 

@@ -124,3 +124,18 @@ def test_arbitrary_objects_never_crash_ingest(tmp_path_factory, obj: dict) -> No
     f.write_text(json.dumps(obj) + "\n")
     results = list(ingest([SourceSpec(kind="jsonl", path=str(f))], "science"))
     assert len(results) == 1
+
+
+def test_warc_source_ingests_response_records(tmp_path: Path) -> None:
+    from goose_assets.core.warc import write_warc
+
+    pages = [
+        ("https://example.org/a", "<html><body><p>Input validation stops injection.</p></body></html>"),
+        ("https://example.org/b", "<html><body><p>Rotate keys regularly.</p></body></html>"),
+    ]
+    write_warc(tmp_path / "crawl.warc.gz", pages)
+    (tmp_path / "broken.warc").write_bytes(b"this is not a warc file")
+    docs, quarantined = _split(ingest([SourceSpec(kind="warc", path=str(tmp_path))], "cyber"))
+    assert sorted(d.url for d in docs) == ["https://example.org/a", "https://example.org/b"]
+    assert all(d.shape == "html" and d.fetched_at and len(d.content_sha256) == 64 for d in docs)
+    assert [q.reason for q in quarantined] and all(q.domain == "cyber" for q in quarantined)

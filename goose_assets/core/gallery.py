@@ -23,15 +23,14 @@ import base64
 import hashlib
 import html
 import json
-import os
 import re
-import secrets
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from goose_assets.core.atomic_io import atomic_write_bytes
 from goose_assets.core.gallery_static import GALLERY_CSS, GALLERY_JS
 from goose_assets.core.records import DOMAINS
 
@@ -479,19 +478,10 @@ class GalleryFiles:
 
 
 def write_atomic(path: Path, text: str) -> int:
-    """Write `text` as UTF-8 to a hidden temp sibling, fsync, then rename over `path`:
-    a browser (or a concurrent partition) never sees half a page."""
+    """Write `text` as UTF-8 atomically (core.atomic_io): a browser, or a concurrent
+    partition, never sees half a page. Returns the byte size."""
     data = text.encode("utf-8", errors="replace")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = path.with_name(f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(6)}")
-    try:
-        with open(staging, "xb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(staging, path)
-    finally:
-        staging.unlink(missing_ok=True)
+    atomic_write_bytes(path, data)
     return len(data)
 
 

@@ -8,14 +8,14 @@ and used through `Figure` objects (no pyplot global state, safe in threads).
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from goose_assets.core.atomic_io import atomic_file
 
 REPORT_NAME = "quality_report.md"
 
@@ -46,19 +46,8 @@ class ReportPaths:
 
 
 def _atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        write(tmp)
-        # mkstemp creates 0600; reports are meant to be read by others (webserver, users)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_file(path) as staging:
+        write(staging)
     return path
 
 

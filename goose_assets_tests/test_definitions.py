@@ -22,6 +22,7 @@ EXPECTED_GRAPH = {
     "filtered_tasks": ("filtering", ["task_difficulty"]),
     "training_mix": ("training_mix", ["filtered_tasks"]),
     "task_gallery": ("reports", ["filtered_tasks"]),
+    "quality_report": ("reports", ["filtered_tasks"]),
 }
 
 

@@ -63,7 +63,7 @@ def test_materializations_carry_counts_reasons_and_previews(two_runs) -> None:  
     for result in results:
         for event in result.get_asset_materialization_events():
             by_asset.setdefault(event.asset_key.path[-1], []).append(event.materialization.metadata)
-    assert set(by_asset) == {*TABLES, "task_gallery"}
+    assert set(by_asset) == {*TABLES, "task_gallery", "quality_report"}
     for name in ("raw_documents", "extracted_passages", "masked_items", "mcq_tasks", "filtered_tasks"):
         for metadata in by_asset[name]:
             assert "drop_reasons" in metadata or "dropped" in metadata, name

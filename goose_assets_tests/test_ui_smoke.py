@@ -69,6 +69,7 @@ def test_dagster_dev_serves_the_asset_graph(tmp_path: Path) -> None:
             "filtered_tasks": ["task_difficulty"],
             "training_mix": ["filtered_tasks"],
             "task_gallery": ["filtered_tasks"],
+            "quality_report": ["filtered_tasks"],
         }
         # bound to loopback only
         with socket.socket() as s:

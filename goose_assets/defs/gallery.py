@@ -1,9 +1,10 @@
-"""Reports: the task gallery, a static HTML page per domain for auditing generated tasks."""
+"""Reports: the task gallery (a static HTML page per domain for auditing generated tasks)
+and the quality report (markdown plus plots)."""
 
 
 import dagster as dg
 
-from goose_assets.core import gallery, gallery_static
+from goose_assets.core import gallery, gallery_static, report
 from goose_assets.defs.common import WRITE_POOL, code_version, table_preview
 from goose_assets.partitions import domain_partitions
 from goose_assets.resources import WarehouseResource
@@ -121,5 +122,71 @@ def task_gallery(
             "page_bytes": files.page_bytes,
             "domains_in_index": list(files.domains_in_index),
             "preview": table_preview(sample, ["context_masked", "options", "answer_letter"]),
+        }
+    )
+
+
+LENGTHS_SQL = """
+SELECT (SELECT list(length(answer)) FROM masked_items WHERE domain = $1) AS span_lengths,
+       (SELECT flatten(list(list_transform(options, o -> length(o)))) FROM mcq_tasks WHERE domain = $1) AS option_lengths
+"""
+
+
+def _latest_difficulty_metadata(context: dg.AssetExecutionContext, domain: str) -> dict[str, object]:
+    """The classifier AUROC lives in task_difficulty's materialization metadata (it is a
+    property of the whole partition, not of any row): read it from the instance."""
+    result = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey("task_difficulty"), asset_partitions=[domain]), limit=1
+    )
+    if not result.records:
+        return {}
+    value = result.records[0].asset_materialization.metadata.get("baselines")  # type: ignore[union-attr]
+    return dict(getattr(value, "value", None) or {})
+
+
+@dg.asset(
+    partitions_def=domain_partitions,
+    group_name="reports",
+    kinds={"markdown", "matplotlib"},
+    pool=WRITE_POOL,
+    deps=[filtered_tasks],
+    code_version=code_version(gallery, report),
+)
+def quality_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """The domain's quality report, `GOOSE_HOME/reports/quality/<domain>/quality_report.md`
+    plus a PNG of plots: yield at each stage, drop reasons, triviality-baseline accuracies
+    against chance, the odd-one-out classifier's AUROC and the gate verdict, answer-span and
+    option length histograms, and the answer-letter histogram."""
+    domain = context.partition_key
+    wh = warehouse.warehouse()
+    summary = gallery.summarize(
+        domain, wh.query(STAGE_COUNTS_SQL, [domain])[0], wh.query(TASK_STATS_SQL, [domain]),
+        wh.query(QUARANTINE_SQL, [domain]), sample_size=0,
+    )
+    lengths = wh.query(LENGTHS_SQL, [domain])[0]
+    gate = _latest_difficulty_metadata(context, domain)
+    stats = report.DomainQualityStats(
+        domain=domain,
+        stage_yield=summary.stage_counts,
+        drop_reasons={**summary.drop_reasons, **{f"quarantine {k}": v for k, v in summary.quarantine.items()}},
+        baseline_accuracy=dict(summary.baseline_accuracy()),
+        chance=summary.chance,
+        auroc=gate.get("classifier_auroc"),  # type: ignore[arg-type]
+        gate_passed=gate.get("gate_passed"),  # type: ignore[arg-type]
+        span_lengths=lengths["span_lengths"] or [],
+        option_lengths=lengths["option_lengths"] or [],
+        letter_histogram=summary.answer_letters,
+    )
+    paths = report.write_quality_report([stats], warehouse.home_path() / "reports" / "quality" / domain,
+                                        title=f"Golden Goose quality report: {domain}")
+    return dg.MaterializeResult(
+        metadata={
+            "report": dg.MetadataValue.path(str(paths.markdown)),
+            "plots": [str(p) for p in paths.plots],
+            "baseline_accuracy": {k: round(v, 4) for k, v in summary.baseline_accuracy().items()},
+            "chance": round(summary.chance, 4),
+            "classifier_auroc": gate.get("classifier_auroc"),
+            "stage_yield": summary.stage_counts,
+            "report_markdown": dg.MetadataValue.md(paths.markdown.read_text(encoding="utf-8")[:20000]),
         }
     )

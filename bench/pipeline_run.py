@@ -38,6 +38,9 @@ STAGES: dict[str, tuple[str, ...]] = {
     "export": ("training_mix",),
 }
 STAGE_OF = {asset: stage for stage, assets in STAGES.items() for asset in assets}
+# assets outside the six stages (e.g. the task_gallery HTML report) are timed as "reports";
+# the plain loop has no equivalent, so a/b compares totals without them
+REPORTS = "reports"
 
 
 def _quiet() -> None:
@@ -68,6 +71,8 @@ def _warehouse_counts(home: Path) -> dict[str, int]:
         "tasks": wh.count("mcq_tasks"),
         "kept": int(wh.query("SELECT count(*) AS n FROM filtered_tasks WHERE kept")[0]["n"]),
         "mix": wh.count("training_mix"),
+        **{f"drop:{r['drop_reason']}": int(r["n"]) for r in wh.query(
+            "SELECT drop_reason, count(*) AS n FROM filtered_tasks WHERE NOT kept GROUP BY 1")},
     }
 
 
@@ -82,7 +87,7 @@ def run_dagster(home: Path, corpus_dir: Path) -> tuple[dict[str, float], dict[st
     stage_s: dict[str, float] = defaultdict(float)
     for r in results:
         for step in instance.get_run_step_stats(r.run_id):
-            stage_s[STAGE_OF[step.step_key]] += (step.end_time or 0) - (step.start_time or 0)
+            stage_s[STAGE_OF.get(step.step_key, REPORTS)] += (step.end_time or 0) - (step.start_time or 0)
     return dict(stage_s), _warehouse_counts(home)
 
 
@@ -90,28 +95,30 @@ def run_direct(home: Path, corpus_dir: Path) -> tuple[dict[str, float], dict[str
     """Each asset's own function called directly: same bodies, no executor."""
     import dagster as dg
 
-    from goose_assets.definitions import ALL_ASSETS
+    from goose_assets.definitions import ALL_ASSETS, MIX_ASSETS, UPSTREAM_ASSETS
 
     resources = _resources(home, corpus_dir)
     stage_s: dict[str, float] = defaultdict(float)
-    for domain in DOMAINS:
-        for asset in ALL_ASSETS:
-            fn = asset.op.compute_fn.decorated_fn  # type: ignore[union-attr]
-            kwargs: dict[str, Any] = {}
-            for name, param in inspect.signature(fn).parameters.items():
-                if name == "context":
-                    continue
-                if name == "config":
-                    config_cls = param.annotation
-                    config_cls = fn.__globals__[config_cls] if isinstance(config_cls, str) else config_cls
-                    extra = {"use_embeddings": False} if "use_embeddings" in config_cls.model_fields else {}
-                    kwargs[name] = config_cls(**extra)
-                else:
-                    kwargs[name] = resources[name]
-            t = time.perf_counter()
-            with dg.build_asset_context(partition_key=domain, resources=resources) as ctx:
-                asset(ctx, **kwargs)
-            stage_s[STAGE_OF[asset.key.path[-1]]] += time.perf_counter() - t
+    # the order materialize_all uses: every domain's upstream assets, then the mix per domain
+    order = [(d, a) for d in DOMAINS for a in UPSTREAM_ASSETS] + [(d, a) for d in DOMAINS for a in MIX_ASSETS]
+    assert {a.key for _, a in order} == {a.key for a in ALL_ASSETS}
+    for domain, asset in order:
+        fn = asset.op.compute_fn.decorated_fn  # type: ignore[union-attr]
+        kwargs: dict[str, Any] = {}
+        for name, param in inspect.signature(fn).parameters.items():
+            if name == "context":
+                continue
+            if name == "config":
+                config_cls = param.annotation
+                config_cls = fn.__globals__[config_cls] if isinstance(config_cls, str) else config_cls
+                extra = {"use_embeddings": False} if "use_embeddings" in config_cls.model_fields else {}
+                kwargs[name] = config_cls(**extra)
+            else:
+                kwargs[name] = resources[name]
+        t = time.perf_counter()
+        with dg.build_asset_context(partition_key=domain) as ctx:
+            asset(ctx, **kwargs)
+        stage_s[STAGE_OF.get(asset.key.path[-1], REPORTS)] += time.perf_counter() - t
     return dict(stage_s), _warehouse_counts(home)
 
 
@@ -211,7 +218,12 @@ def run_plain(home: Path, corpus_dir: Path) -> tuple[dict[str, float], dict[str,
             report = baselines.run_baselines(tasks, use_embeddings=False)
             for v in report.tasks:
                 r = difficulty.Rollouts(n=v.n_votes, n_correct=v.n_correct_votes)
-                difficulty_all[v.task_id] = {"task_id": v.task_id, "pass_rate": r.pass_rate, "n_correct": r.n_correct}
+                # the asset's task_difficulty row (filtering.decide reads `trivial` and the pass rate)
+                difficulty_all[v.task_id] = {
+                    "task_id": v.task_id, "domain": domain, "student": "baseline-ensemble", "n_rollouts": r.n,
+                    "n_correct": r.n_correct, "pass_rate": r.pass_rate, "baseline_votes": json.dumps(v.picks, sort_keys=True),
+                    "baselines_correct": v.n_correct_votes, "n_baselines": v.n_votes, "trivial": v.trivial,
+                }
             all_docs = sorted(((p.doc_id, p.domain, p.body) for p in passages_all), key=lambda x: x[0])
             texts = {p.doc_id: p.body for p in passages_all if p.domain == domain}
             screen = screening_logic.screen(domain, tasks, all_docs, texts, index)
@@ -223,6 +235,8 @@ def run_plain(home: Path, corpus_dir: Path) -> tuple[dict[str, float], dict[str,
 
         timer("gates", gates)
 
+    # the mix reads every domain's kept tasks, so it runs once all domains are filtered
+    for domain in DOMAINS:
         def export_stage(domain: str = domain) -> None:
             def joined(t: dict[str, Any]) -> dict[str, Any]:
                 item, doc = items_by_id[t["item_id"]], docs_by_id[t["doc_id"]]
@@ -267,6 +281,7 @@ def run_plain(home: Path, corpus_dir: Path) -> tuple[dict[str, float], dict[str,
         "documents": len(docs_by_id), "passages": len(passages_all), "items": len(items_by_id),
         "tasks": sum(len(v) for v in tasks_by_domain.values()),
         "kept": sum(r["kept"] for r in filtered_all.values()), "mix": len(mix_rows),
+        **Counter(f"drop:{r['drop_reason']}" for r in filtered_all.values() if not r["kept"]),
     })
     return dict(timer.seconds), dict(counts)
 

@@ -59,7 +59,8 @@ def headline() -> str:
             if "dagster_over_plain" in o:
                 at_goal_size = o["size"] >= 10_000
                 rows.append([f"§2 orchestration a/b at {fmt(o['size'])} docs", f"≤ {p['goal_overhead']} at 10K docs",
-                             f"{o['dagster_over_plain']} (dagster ÷ direct {fmt(o.get('dagster_over_direct'))})",
+                             f"{o['dagster_over_plain']} wall, {fmt(o.get('dagster_over_plain_cpu'))} CPU "
+                             f"(dagster ÷ direct {fmt(o.get('dagster_over_direct'))}, direct ÷ plain {fmt(o.get('direct_over_plain'))})",
                              _met(o["dagster_over_plain"] <= p["goal_overhead"]) + ("" if at_goal_size else " (1K only)")])
     s = read_result("llm_saturation")
     if s:

@@ -20,6 +20,16 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 # written by the database, not by the pipeline: they differ between any two runs
 TIMESTAMP_COLUMNS = {"ingested_at", "at", "created_at"}
 LOCK_ERRORS = ("Could not set lock", "Conflicting lock", "database is locked")
+# a cap per domain for a larger corpus (with GOOSE_CORPUS_DIR); 0 keeps every row
+MAX_DOCS = int(os.environ.get("GOOSE_SCALE_MAX_DOCS", "0"))
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The embedded-DuckDB backfill every scaled-out run must reproduce row for row."""
+
+    rows: dict[str, list[tuple[Any, ...]]]
+    seconds: float
 
 
 @dataclass

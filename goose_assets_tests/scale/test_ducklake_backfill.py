@@ -4,39 +4,42 @@ errors. Set GOOSE_SCALE_MAX_DOCS and GOOSE_CORPUS_DIR to run it over a larger co
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from goose_assets.core.records import DOMAINS
 from goose_assets.ducklake_warehouse import DuckLakeWarehouse, LakeConfig
-from goose_assets.warehouse import TABLES, Warehouse
-from goose_assets_tests.scale.backfill import TIMESTAMP_COLUMNS, run_backfill, snapshot
+from goose_assets.warehouse import TABLES
+from goose_assets_tests.scale.backfill import (
+    MAX_DOCS,
+    TIMESTAMP_COLUMNS,
+    Reference,
+    run_backfill,
+    snapshot,
+)
 
 pytestmark = pytest.mark.slow
-MAX_DOCS = int(os.environ.get("GOOSE_SCALE_MAX_DOCS", "0"))
 
 
-def test_four_concurrent_writers_match_the_embedded_duckdb_run(lake_catalog: str, tmp_path: Path) -> None:
-    duck_home, lake_home, lake_data = tmp_path / "duck", tmp_path / "lake_home", tmp_path / "lake_data"
-    duck = run_backfill(
-        {"GOOSE_HOME": str(duck_home), "GOOSE_WAREHOUSE": "duckdb"}, writers=1, barrier=tmp_path / "b1", max_docs=MAX_DOCS
-    )
+def test_four_concurrent_writers_match_the_embedded_duckdb_run(
+    lake_catalog: str, duckdb_reference: Reference, tmp_path: Path
+) -> None:
+    lake_home, lake_data = tmp_path / "lake_home", tmp_path / "lake_data"
     lake = run_backfill(
         {"GOOSE_HOME": str(lake_home), "GOOSE_WAREHOUSE": "ducklake",
          "GOOSE_DUCKLAKE_CATALOG": lake_catalog, "GOOSE_DUCKLAKE_DATA_PATH": str(lake_data)},
         writers=4, barrier=tmp_path / "b4", max_docs=MAX_DOCS,
     )
     print(
-        f"\nbackfill wall time, 4 domains: DuckDB file, sequential {duck.seconds:.1f}s; "
+        f"\nbackfill wall time, 4 domains: DuckDB file, sequential {duckdb_reference.seconds:.1f}s; "
         f"DuckLake, 4 concurrent writers {lake.seconds:.1f}s ({lake.lost_commits} commits lost and retried)"
     )
-    assert all(c["success"] for c in duck.children + lake.children)
+    assert all(c["success"] for c in lake.children)
     assert len(lake.children) == 4  # one process per domain, all writing at once
-    assert lake.lock_errors() == [] and duck.lock_errors() == []
+    assert lake.lock_errors() == []
 
-    expected = snapshot(Warehouse(duck_home / "warehouse.duckdb"))
+    expected = duckdb_reference.rows
     actual = snapshot(DuckLakeWarehouse(LakeConfig(lake_catalog, str(lake_data))))
     for table in ("raw_documents", "extracted_passages", "masked_items", "mcq_tasks", "task_difficulty", "filtered_tasks", "training_mix"):
         domain_at = [c for c, _ in TABLES[table] if c not in TIMESTAMP_COLUMNS].index("domain")

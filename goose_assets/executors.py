@@ -5,6 +5,9 @@
 - `celery`: each step becomes a Celery task on the Redis broker GOOSE_CELERY_BROKER (results
   on GOOSE_CELERY_BACKEND, default the broker), run by `dagster-celery worker start`
   processes that may sit on other machines (deploy/celery, docs/scaling.md).
+- `k8s`: one Kubernetes Job per step (dagster-k8s, not part of the `scale` extra), configured
+  by the YAML file GOOSE_K8S_EXECUTOR_CONFIG (deploy/k8s/executor.yaml: GPU steps on GPU
+  nodes). Untested here: no cluster; only its config is validated.
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ def executor_from_env() -> dg.ExecutorDefinition | None:
         return dg.in_process_executor
     if name == "celery":
         return celery_executor()
-    raise ValueError(f"GOOSE_EXECUTOR={name!r}: use multiprocess, in_process or celery")
+    if name == "k8s":
+        return k8s_executor()
+    raise ValueError(f"GOOSE_EXECUTOR={name!r}: use multiprocess, in_process, celery or k8s")
 
 
 def celery_executor() -> dg.ExecutorDefinition:
@@ -41,3 +46,18 @@ def celery_executor() -> dg.ExecutorDefinition:
         {"broker": {"env": "GOOSE_CELERY_BROKER"}, "backend": {"env": backend_var}},
         name="goose_celery_executor",
     )
+
+
+def k8s_executor() -> dg.ExecutorDefinition:
+    try:
+        from dagster_k8s import k8s_job_executor
+    except ImportError as exc:
+        raise ImportError("GOOSE_EXECUTOR=k8s needs dagster-k8s: pip install dagster-k8s==0.29.27") from exc
+    path = os.environ.get("GOOSE_K8S_EXECUTOR_CONFIG", "")
+    if not path:
+        return k8s_job_executor
+    import yaml
+
+    with open(path, encoding="utf8") as f:
+        config = yaml.safe_load(f) or {}
+    return k8s_job_executor.configured(config, name="goose_k8s_executor")

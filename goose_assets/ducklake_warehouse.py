@@ -125,11 +125,11 @@ class DuckLakeWarehouse(Warehouse):
         self.conflict_timeout_s = conflict_timeout_s
         # what callers print as "where the warehouse is"; no file sits there
         self.path = Path(config.data_path)
-        self.commit_retries = 0  # lost commits retried by this object, for metadata and tests
+        self.commit_retries = 0  # lost commits this object retried
 
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        cursor = _shared_connection(self.config, self.conflict_timeout_s).cursor()
+        cursor = _cursor(self.config, self.conflict_timeout_s)
         try:
             # a cursor is a new connection to the same database: it inherits neither USE
             # nor settings. A slow commit would otherwise draw a progress bar into step logs.
@@ -255,15 +255,17 @@ _SHARED: dict[tuple[int, LakeConfig], duckdb.DuckDBPyConnection] = {}
 _SHARED_LOCK = threading.Lock()
 
 
-def _shared_connection(config: LakeConfig, timeout_s: float) -> duckdb.DuckDBPyConnection:
-    # keyed by pid as well: a forked child must open its own, never reuse its parent's
+def _cursor(config: LakeConfig, timeout_s: float) -> duckdb.DuckDBPyConnection:
+    """A new connection to this process's lake database, opened on first use. Keyed by pid
+    as well: a forked child must open its own, never reuse its parent's."""
     key = (os.getpid(), config)
     with _SHARED_LOCK:
         con = _SHARED.get(key)
         if con is None:
             con = _open_lake(config, timeout_s)
             _SHARED[key] = con
-        return con
+        # threads (e.g. an LLM backend's workers) may ask at once: hand out cursors one by one
+        return con.cursor()
 
 
 def _open_lake(config: LakeConfig, timeout_s: float) -> duckdb.DuckDBPyConnection:

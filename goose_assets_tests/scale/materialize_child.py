@@ -20,7 +20,7 @@ from pathlib import Path
 # runs must agree row for row.
 STAGES: dict[str, tuple[str, ...]] = {
     "synthesis": ("raw_documents", "extracted_passages", "masked_items", "mcq_tasks", "task_difficulty"),
-    "filtering": ("filtered_tasks", "task_gallery"),
+    "filtering": ("filtered_tasks", "task_gallery", "quality_report"),
     "mix": ("training_mix",),
 }
 

@@ -126,8 +126,10 @@ def test_llm_cache_is_insert_if_absent_on_ducklake(lake_catalog: str, tmp_path: 
         cache = LLMCache(con)
         assert cache.insert_if_absent
         cache.put("k1", "openai", "m", request, LLMResponse(ref_id="p1", texts=["first"], tokens_in=3, tokens_out=4))
+        # a second writer of the same key (another worker that missed it too) adds nothing
         cache.put("k1", "openai", "m", request, LLMResponse(ref_id="p1", texts=["second"]))
-        cache.put("k2", "openai", "m", request, LLMResponse(ref_id="p1", texts=[], error="timeout"))
+        cache.put("k2", "openai", "m", request, LLMResponse(ref_id="p1", texts=["bad"], error="invalid json"))
         found = cache.get_many(["k1", "k2", "k3"])
-    assert set(found) == {"k1"} and found["k1"].texts == ["first"] and found["k1"].cached
-    assert wh.count("llm_cache") == 1
+    assert set(found) == {"k1", "k2"} and found["k1"].texts == ["first"] and found["k1"].cached
+    assert found["k1"].tokens_in == 3 and found["k2"].error == "invalid json"
+    assert wh.count("llm_cache") == 2

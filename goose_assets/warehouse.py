@@ -137,8 +137,10 @@ class Warehouse:
                     con.unregister("incoming_batch")
                     written += len(batch)
                 con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
+            except BaseException as exc:
+                _rollback_quietly(con)
+                if isinstance(exc, duckdb.Error):  # e.g. disk full at COMMIT: say which file
+                    raise WarehouseError(f"cannot write {table} ({domain}) to warehouse {self.path}: {exc}") from exc
                 raise
         return written
 
@@ -156,8 +158,10 @@ class Warehouse:
                     con.execute("INSERT INTO quarantine BY NAME SELECT * FROM incoming_batch")
                     con.unregister("incoming_batch")
                 con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
+            except BaseException as exc:
+                _rollback_quietly(con)
+                if isinstance(exc, duckdb.Error):
+                    raise WarehouseError(f"cannot write quarantine ({stage}, {domain}) to warehouse {self.path}: {exc}") from exc
                 raise
         return len(materialized)
 
@@ -189,6 +193,8 @@ class Warehouse:
                 yield batch.to_pylist()
 
     def count(self, table: str, domain: str | None = None) -> int:
+        if table not in TABLES:  # the name goes into the SQL text: only known tables
+            raise WarehouseError(f"unknown table {table!r}")
         with self.connect() as con:
             if domain is None:
                 return int(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
@@ -287,6 +293,13 @@ def open_warehouse(home: Path, mode: str = "", catalog: str = "", data_path: str
         raise WarehouseError("ducklake mode needs a catalog: set GOOSE_DUCKLAKE_CATALOG=postgres:dbname=... host=...")
     data_path = data_path or os.environ.get("GOOSE_DUCKLAKE_DATA_PATH", "") or str(home / "lake")
     return DuckLakeWarehouse(LakeConfig(catalog=catalog, data_path=data_path))
+
+
+def _rollback_quietly(con: duckdb.DuckDBPyConnection) -> None:
+    try:
+        con.execute("ROLLBACK")
+    except duckdb.Error:
+        pass  # a failed COMMIT has already ended the transaction; its error is the one to raise
 
 
 def _ensure_schema(con: duckdb.DuckDBPyConnection) -> None:

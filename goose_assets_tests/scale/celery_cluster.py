@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from goose_assets.core.records import DOMAINS
+from goose_assets.defs.common import WRITE_POOL
 from goose_assets_tests.scale.backfill import REPO_ROOT
 from goose_assets_tests.scale.materialize_child import STAGES
 
@@ -29,6 +30,16 @@ def dagster_home(root: Path) -> Path:
     home.mkdir(parents=True, exist_ok=True)
     shutil.copy(DEPLOY / "dagster.yaml", home / "dagster.yaml")
     return home
+
+
+def set_pool_limit(env: Mapping[str, str], limit: int = 16) -> None:
+    """Set the warehouse pool's limit explicitly, once, before any run. Left to the
+    instance's default_limit, concurrent runs race to create the pool's row and lose with
+    a UniqueViolation on PostgreSQL (dagster-io/dagster#33552, seen here at 1.13.27)."""
+    subprocess.run(
+        [str(BIN / "dagster"), "instance", "concurrency", "set", WRITE_POOL, str(limit)],
+        cwd=REPO_ROOT, env={**os.environ, **env}, check=True, capture_output=True, text=True, timeout=300,
+    )
 
 
 @contextmanager

@@ -21,7 +21,9 @@ from goose_assets_tests.scale.celery_cluster import (
     celery_workers,
     dagster_home,
     materialize_domains,
+    set_pool_limit,
 )
+from goose_assets_tests.scale.materialize_child import STAGES
 from goose_assets_tests.scale.servers import Postgres, ServerUnavailable, redis_server
 
 pytestmark = pytest.mark.slow
@@ -71,6 +73,7 @@ def test_backfill_on_celery_workers_matches_the_embedded_run(
         "GX_ANALYTICS_ENABLED": "false", "DAGSTER_DISABLE_TELEMETRY": "1",
     }
     names = [f"{tag}worker{i}" for i in range(1, n_workers + 1)]
+    set_pool_limit(env)
     with celery_workers(names, env, tmp_path) as logs:
         start = time.perf_counter()
         runs = materialize_domains(env)
@@ -89,7 +92,7 @@ def test_backfill_on_celery_workers_matches_the_embedded_run(
         assert len(instance.get_runs()) == 12
         assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in instance.get_runs())
     # every step of every domain ran on a worker, and every worker took steps
-    assert len(placed) == 4 * 8  # 8 assets, each its own step
+    assert len(placed) == 4 * sum(len(assets) for assets in STAGES.values())  # one step per asset
     per_worker = Counter(w.split("@")[0] for w in placed.values())
     assert set(per_worker) == set(names), per_worker
     for name in names:

@@ -190,6 +190,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--child", default="")
     ap.add_argument("--work", type=Path)
     ap.add_argument("--skip", nargs="*", default=[])
+    ap.add_argument("--result-name", default="dedup_decontam", help="bench/results/<name>.json")
     args = ap.parse_args(argv)
     if args.child:
         child(args.child, args.work)
@@ -213,7 +214,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             if r.get("seconds") and goose.get("seconds"):
                 r["goose_speedup"] = round(r["seconds"] / goose["seconds"], 2)
         result[section] = rows
-    write_result("dedup_decontam", result)
+    write_result(args.result_name, result)
     print(table(result))
     return result
 

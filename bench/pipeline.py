@@ -16,7 +16,7 @@ import shutil
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from bench.common import DATA, md_table, run_json_child, write_result
+from bench.common import DATA, md_table, read_result, run_json_child, write_result
 from bench.corpus import build
 
 # the rows a stage consumes: its docs/s denominator
@@ -54,6 +54,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--timeout", type=float, default=6 * 3600)
     ap.add_argument("--dagster-only-from", type=int, default=0,
                     help="sizes from this one up run the dagster mode only (the RSS/scaling point)")
+    ap.add_argument("--merge", action="store_true", help="merge with the sizes already in bench/results/pipeline.json")
     ap.add_argument("--parallel", action="store_true",
                     help="run a size's modes at the same time (fairer on a machine whose load drifts)")
     args = ap.parse_args(argv)
@@ -70,6 +71,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             r["parallel"] = args.parallel
             runs.append(r)
             print(json.dumps(r), flush=True)
+    if args.merge:
+        # keep earlier sizes/modes of bench/results/pipeline.json that this call did not re-run
+        old = read_result("pipeline") or {"runs": []}
+        fresh = {(r["size"], r["mode"]) for r in runs}
+        runs = sorted([r for r in old["runs"] if (r["size"], r["mode"]) not in fresh] + runs,
+                      key=lambda r: (r["size"], r["mode"]))
+        args.sizes = sorted({r["size"] for r in runs})
     by = {(r["size"], r["mode"]): r for r in runs if "wall_s" in r}
     overhead = []
     for size in args.sizes:

@@ -24,6 +24,7 @@ TABLES: dict[str, Callable[[dict[str, Any]], str]] = {
     "llm_saturation": llm_saturation.table,
     "cache_rerun": cache_rerun.table,
     "dedup_decontam": dedup_decontam.table,
+    "dedup_decontam_100k": dedup_decontam.table,
     "html_extraction": html_extraction.table,
 }
 _BLOCK = re.compile(r"(<!-- bench:(?P<name>[\w-]+):begin -->\n)(?P<body>.*?)(<!-- bench:(?P=name):end -->)", re.DOTALL)
@@ -102,6 +103,18 @@ def headline() -> str:
             rows.append([f"§5 13-gram decontamination, {fmt(d['n_docs'])} docs", "≥ datatrove speed",
                          f"{fmt(g['docs_per_s'])} vs {fmt(t['docs_per_s'])} docs/s (×{t.get('goose_speedup')}); flagged {g['n_flagged']} vs {t['n_flagged']}",
                          _met(g["docs_per_s"] >= t["docs_per_s"])])
+    d100 = read_result("dedup_decontam_100k")
+    if d100:
+        by = {r["tool"]: r for r in d100.get("minhash", []) if "docs_per_s" in r}
+        g, k = by.get("goose"), by.get("datasketch")
+        if g and k:
+            rg, rk = g["recall_by_jaccard_bin"], k["recall_by_jaccard_bin"]
+            rows.append([f"§5 MinHash at {fmt(d100['n_docs'])} docs vs datasketch (datatrove: see note)",
+                         "datatrove's recall at datasketch's speed, bounded memory",
+                         f"{fmt(g['docs_per_s'])} vs {fmt(k['docs_per_s'])} docs/s; RSS {fmt(g['peak_rss_mb_self'])} vs "
+                         f"{fmt(k['peak_rss_mb_self'])} MB; recall J 0.8–0.9 {rg.get('0.8-0.9', {}).get('recall')} vs "
+                         f"{rk.get('0.8-0.9', {}).get('recall')}",
+                         _met(g["docs_per_s"] >= k["docs_per_s"] and g["peak_rss_mb_self"] <= k["peak_rss_mb_self"])])
     h = read_result("html_extraction")
     if h:
         by = {r["extractor"]: r for r in h["extractors"] if "cpu_s" in r}

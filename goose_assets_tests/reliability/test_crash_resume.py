@@ -88,9 +88,8 @@ def test_kill_9_mid_generation_then_rerun_pays_only_for_unanswered_calls(tmp_pat
         # client's hands at the kill, answered by the server but never stored)
         assert calls <= N_DOCS - at_kill["answered"] + CLIENT_IN_FLIGHT
         assert len(set(rerun["received_by_prompt"]) & answered_before) <= CLIENT_IN_FLIGHT
-        assert answered_before | set(rerun["received_by_prompt"]) == set(rerun["received_by_prompt"]) | set(
-            settled["answered_by_prompt"]
-        )
+        # and together the two runs asked every prompt
+        assert len(set(settled["answered_by_prompt"]) | set(rerun["received_by_prompt"])) == N_DOCS
 
         # a clean run in its own GOOSE_HOME against the same kind of server
         server.reset()

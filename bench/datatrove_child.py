@@ -44,6 +44,19 @@ def _removed_ids(folder: Path) -> set[str]:
     return ids
 
 
+def _clustered_ids(folder: Path) -> set[str]:
+    """Ids of documents that belong to a duplicate cluster (cluster id set and not -1)."""
+    ids: set[str] = set()
+    for f in folder.rglob("*.jsonl*"):
+        with open(f, encoding="utf-8") as fh:
+            for line in fh:
+                if line.strip():
+                    d = json.loads(line)
+                    if d.get("metadata", {}).get("minhash_cluster_id", -1) not in (-1, None):
+                        ids.add(d["id"])
+    return ids
+
+
 def minhash(work: Path) -> dict[str, Any]:
     from datatrove.executor import LocalPipelineExecutor
     from datatrove.pipeline.dedup import (
@@ -67,9 +80,11 @@ def minhash(work: Path) -> dict[str, Any]:
     stages = [
         ([reader(), MinhashDedupSignature(str(out / "sigs"), config=config)], n_files),
         ([MinhashDedupBuckets(str(out / "sigs"), str(out / "buckets"), config=config)], config.num_buckets),
-        ([MinhashDedupCluster(str(out / "buckets"), str(out / "remove"), config=config)], 1),
-        ([reader(), MinhashDedupFilter(str(out / "remove"),
-                                       exclusion_writer=JsonlWriter(str(out / "removed"), compression=None))], n_files),
+        ([MinhashDedupCluster(str(out / "buckets"), str(out / "remove"), config=config, save_cluster_id=True)], 1),
+        # kept documents are written too, with their cluster id: who duplicates whom, not only who goes
+        ([reader(), MinhashDedupFilter(str(out / "remove"), load_cluster_ids=True,
+                                       exclusion_writer=JsonlWriter(str(out / "removed"), compression=None)),
+          JsonlWriter(str(out / "kept"), compression=None)], n_files),
     ]
     times = []
     start = time.perf_counter()
@@ -80,7 +95,8 @@ def minhash(work: Path) -> dict[str, Any]:
         times.append(round(time.perf_counter() - t, 3))
     wall = time.perf_counter() - start
     return {"tool": "datatrove", "seconds": round(wall, 3), "stage_seconds": times,
-            "flagged": sorted(_removed_ids(out / "removed"))}
+            "flagged": sorted(_removed_ids(out / "removed")),
+            "involved": sorted(_clustered_ids(out / "removed") | _clustered_ids(out / "kept"))}
 
 
 def decont(work: Path) -> dict[str, Any]:

@@ -100,10 +100,12 @@ def _components(ids: list[str], pairs: list[tuple[str, str]]) -> set[str]:
     return {i for i in ids if find(i) != i}
 
 
-def goose_minhash(docs: list[tuple[str, str]]) -> set[str]:
+def goose_minhash(docs: list[tuple[str, str]]) -> tuple[set[str], set[str]]:
+    """(dropped ids, every id in a duplicate pair: dropped ones and the ones they duplicate)."""
     from goose_assets.core.dedup import deduplicate
 
-    return set(deduplicate([(i, "bench", t) for i, t in docs]).dropped)
+    dropped = deduplicate([(i, "bench", t) for i, t in docs]).dropped
+    return set(dropped), set(dropped) | {m.kept_id for m in dropped.values()}
 
 
 def datasketch_minhash(docs: list[tuple[str, str]]) -> set[str]:
@@ -120,7 +122,7 @@ def datasketch_minhash(docs: list[tuple[str, str]]) -> set[str]:
         lsh.insert(doc_id, m)
         sigs[doc_id] = m
     pairs = [(o, d) for d, m in sigs.items() for o in lsh.query(m) if o != d]
-    return _components([d for d, _ in docs], pairs)
+    return _components([d for d, _ in docs], pairs), {x for p in pairs for x in p}
 
 
 def goose_decont(docs: list[tuple[str, str]], work: Path) -> tuple[set[str], float]:
@@ -137,20 +139,29 @@ def child(tool: str, work: Path) -> None:
     start = time.perf_counter()
     extra: dict[str, Any] = {}
     if tool == "goose-minhash":
-        flagged = goose_minhash(docs)
+        flagged, extra["involved"] = goose_minhash(docs)
     elif tool == "datasketch-minhash":
-        flagged = datasketch_minhash(docs)
+        flagged, extra["involved"] = datasketch_minhash(docs)
     else:
         flagged, extra["index_seconds"] = goose_decont(docs, work)
     seconds = time.perf_counter() - start
     if "index_seconds" in extra:
         seconds -= extra["index_seconds"]  # the index is built once per benchmark set, reported apart
+    if "involved" in extra:
+        extra["involved"] = sorted(extra["involved"])
     print(json.dumps({"tool": tool.split("-")[0], "seconds": round(seconds, 3), "flagged": sorted(flagged),
                       "peak_rss_mb_self": round(peak_rss_mb(), 1), **extra}))
 
 
-def _score(run: dict[str, Any], n_docs: int, planted: list[list[Any]], reference: set[str] | None) -> dict[str, Any]:
+def _score(run: dict[str, Any], n_docs: int, planted: list[list[Any]], reference: set[str] | None,
+           reference_involved: set[str] | None = None) -> dict[str, Any]:
     flagged = set(run.pop("flagged"))
+    involved = set(run.pop("involved", []))
+    run["n_involved"] = len(involved) or None
+    if reference_involved and involved:
+        # which member of a pair a tool drops is arbitrary; "is in a duplicate pair" is not
+        union = involved | reference_involved
+        run["agreement_involved_vs_goose"] = round(len(involved & reference_involved) / len(union), 3)
     run["docs_per_s"] = round(n_docs / run["seconds"]) if run["seconds"] else None
     run["n_flagged"] = len(flagged)
     if planted:
@@ -203,10 +214,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                            ("decontamination", ["goose-decont", "datatrove-decont"])):
         runs = {t: run_tool(t, work) for t in tools if t not in args.skip}
         ref = set(runs[tools[0]]["flagged"]) if "flagged" in runs.get(tools[0], {}) else None
+        ref_involved = set(runs[tools[0]].get("involved", [])) if tools[0] in runs else None
         rows = []
         for t, r in runs.items():
             if "flagged" in r:
-                r = _score(r, n, planted if section == "minhash" else [], None if t == tools[0] else ref)
+                first = t == tools[0]
+                r = _score(r, n, planted if section == "minhash" else [], None if first else ref,
+                           None if first else ref_involved)
             rows.append(r)
             print(json.dumps({k: v for k, v in r.items() if k != "examples_only_this_tool"}), flush=True)
         goose = rows[0]
@@ -224,17 +238,18 @@ def table(result: dict[str, Any]) -> str:
     for section in ("minhash", "decontamination"):
         for r in result.get(section, []):
             if "seconds" not in r:
-                rows.append([section, r["tool"], None, None, None, None, None, None, "not run: " + str(r.get("skipped") or r.get("error"))[:100]])
+                rows.append([section, r["tool"], None, None, None, None, None, None, None, "not run: " + str(r.get("skipped") or r.get("error"))[:100]])
                 continue
             rec = r.get("recall_by_jaccard_bin", {})
             rows.append([
                 section, r["tool"], r["docs_per_s"], r.get("goose_speedup", 1.0) if r["tool"] != "goose" else 1.0,
                 r.get("peak_rss_mb_self"), r["n_flagged"],
                 rec.get("0.8-0.9", {}).get("recall") if rec else None, rec.get("0.7-0.8", {}).get("recall") if rec else None,
-                f"agreement {r['agreement_jaccard_vs_goose']}" if "agreement_jaccard_vs_goose" in r else "reference",
+                r.get("agreement_jaccard_vs_goose", "reference"), r.get("agreement_involved_vs_goose", "reference" if section == "minhash" else None),
             ])
     return md_table(["task", "tool", "docs/s", "goose speed-up (its s ÷ ours)", "peak RSS MB (main proc)", "flagged",
-                     "recall J 0.8-0.9", "recall J 0.7-0.8", "flagged-set agreement (Jaccard vs goose)"], rows)
+                     "recall J 0.8-0.9", "recall J 0.7-0.8", "agreement: dropped ids (Jaccard vs goose)",
+                     "agreement: ids in a duplicate pair"], rows)
 
 
 if __name__ == "__main__":

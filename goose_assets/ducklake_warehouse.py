@@ -178,7 +178,11 @@ class DuckLakeWarehouse(Warehouse):
             for sql, params in statements:
                 con.execute(sql, params)
 
-        lost = retry_on_conflict(con, run, self.conflict_timeout_s)
+        try:
+            lost = retry_on_conflict(con, run, self.conflict_timeout_s)
+        except duckdb.Error as exc:
+            # name the lake by its data path: the catalog string may carry credentials
+            raise WarehouseError(f"cannot write to DuckLake at {self.config.data_path}: {exc}") from exc
         self.commit_retries += lost
         DuckLakeWarehouse.lost_commits_in_process += lost
 

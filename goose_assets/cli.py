@@ -71,9 +71,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def summary_text(home: Path, wall_s: float | None = None) -> str:
-    from goose_assets.warehouse import Warehouse
+    from goose_assets.warehouse import open_warehouse
 
-    wh = Warehouse(home / "warehouse.duckdb")
+    wh = open_warehouse(home)
     tables = ["raw_documents", "extracted_passages", "masked_items", "mcq_tasks", "filtered_tasks", "training_mix"]
     rows = []
     for domain in DOMAINS:
@@ -105,9 +105,9 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 def cmd_lineage(args: argparse.Namespace) -> int:
     from goose_assets.core.lineage import LINEAGE_SQL, format_lineage
-    from goose_assets.warehouse import Warehouse
+    from goose_assets.warehouse import open_warehouse
 
-    wh = Warehouse(Path(os.environ.get("GOOSE_HOME", ".goose")).resolve() / "warehouse.duckdb")
+    wh = open_warehouse(Path(os.environ.get("GOOSE_HOME", ".goose")).resolve())
     rows = wh.query(LINEAGE_SQL, [args.task_id])
     if not rows:
         print(f"no task {args.task_id!r} in the warehouse", file=sys.stderr)
@@ -123,10 +123,10 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     from goose_assets.core.masking import synthesis_request
     from goose_assets.core.records import Passage
     from goose_assets.llm.calls import Prices, estimate_calls
-    from goose_assets.warehouse import LLMCache, Warehouse
+    from goose_assets.warehouse import LLMCache, open_warehouse
 
     home = Path(os.environ.get("GOOSE_HOME", ".goose")).resolve()
-    wh = Warehouse(home / "warehouse.duckdb")
+    wh = open_warehouse(home)
     backend = os.environ.get("GOOSE_LLM_BACKEND", "openai")
     model = os.environ.get("GOOSE_LLM_MODEL", "")
     student_model = os.environ.get("GOOSE_LLM_STUDENT_MODEL", "") or model

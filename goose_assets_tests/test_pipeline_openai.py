@@ -40,7 +40,7 @@ def test_openai_backend_end_to_end_then_cached_rerun(tmp_path: Path) -> None:
         assert all(m["backend"] == "openai" and m["tokens_in"] > 0 and m["tokens_out"] > 0 for m in masked)
         # the two-call web path: the sample's educational cyber page goes through the extraction prompt
         (cyber_passages,) = [m for m in _metadata(first, "extracted_passages") if m["web_pages_in"]]
-        assert cyber_passages["llm_extraction_calls"] >= 1 and cyber_passages["web_passages_out"] >= 1
+        assert cyber_passages["extraction_llm_calls"] >= 1 and cyber_passages["web_passages_out"] >= 1
         wh = Warehouse(tmp_path / "warehouse.duckdb")
         methods = {r["method"] for r in wh.read("extracted_passages", "cyber")}
         assert "llm:extract_passage@1" in methods

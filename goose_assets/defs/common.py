@@ -6,11 +6,15 @@ import hashlib
 import inspect
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
 import dagster as dg
+
+from goose_assets.llm.base import LLMBackend, LLMRequest, LLMResponse
+from goose_assets.warehouse import LLMCache, Warehouse
 
 WRITE_POOL = "duckdb_write"
 
@@ -63,3 +67,33 @@ def table_preview(rows: list[dict[str, Any]], columns: list[str], limit: int = 3
             lines.append(f"**{c}**\n\n```\n{fenced}\n```")
         blocks.append("\n\n".join(lines))
     return dg.MetadataValue.md("\n\n---\n\n".join(blocks))
+
+
+@dataclass(slots=True)
+class Generation:
+    responses: list[LLMResponse]
+    cache_hits: int
+    paid: bool  # an LLM backend: its responses cost calls (the offline one's do not)
+
+    def metadata(self, prefix: str = "") -> dict[str, int]:
+        """Calls paid for, cache hits and tokens, for a materialization's metadata."""
+        return {
+            f"{prefix}llm_calls": sum(not r.cached for r in self.responses) if self.paid else 0,
+            f"{prefix}cache_hits": self.cache_hits,
+            f"{prefix}tokens_in": sum(r.tokens_in for r in self.responses),
+            f"{prefix}tokens_out": sum(r.tokens_out for r in self.responses),
+        }
+
+
+def generate(
+    wh: Warehouse, backend: LLMBackend, requests: Sequence[LLMRequest], progress: Progress
+) -> Generation:
+    """Answer `requests`, looking each up in `llm_cache` first and writing each answer
+    through as it arrives (one connection held for the step, so a crash loses only the
+    calls in flight). Backends that do not cache (offline) skip the warehouse."""
+    if not backend.uses_cache:
+        return Generation(backend.generate(requests, progress=progress), 0, paid=False)
+    with wh.connect() as con:
+        cache = LLMCache(con)
+        responses = backend.generate(requests, cache=cache, progress=progress)
+    return Generation(responses, cache.hits, paid=True)

@@ -15,7 +15,7 @@ from goose_assets.defs.checks import (
     TRIVIALITY,
     spec,
 )
-from goose_assets.defs.common import WRITE_POOL, Progress, code_version, counts_md
+from goose_assets.defs.common import WRITE_POOL, Progress, code_version, counts_md, generate
 from goose_assets.partitions import domain_partitions
 from goose_assets.resources import CorpusResource, LLMResource, WarehouseResource
 
@@ -57,15 +57,10 @@ def task_difficulty(
         backend = llm.make("student")
         student = f"{backend.name}:{backend.model}"
         requests = [difficulty.student_request(t, llm.rollouts) for t in tasks]
-        from goose_assets.warehouse import LLMCache
-
-        with wh.connect() as con:
-            cache = LLMCache(con)
-            responses = backend.generate(requests, cache=cache, progress=Progress(context.log, f"{domain} rollouts", len(requests)))
-        for t, resp in zip(tasks, responses, strict=True):
+        generation = generate(wh, backend, requests, Progress(context.log, f"{domain} rollouts", len(requests)))
+        for t, resp in zip(tasks, generation.responses, strict=True):
             rollouts[t["task_id"]] = difficulty.score_rollouts(resp, t["answer_letter"], len(t["options"]))
-        extra = {"cache_hits": cache.hits, "llm_calls": sum(not r.cached for r in responses),
-                 "tokens_in": sum(r.tokens_in for r in responses), "tokens_out": sum(r.tokens_out for r in responses)}
+        extra = generation.metadata()
     else:
         for t in tasks:
             v = votes[t["task_id"]]

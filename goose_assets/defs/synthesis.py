@@ -15,7 +15,14 @@ from goose_assets.defs.checks import (
     TASK_SCHEMA,
     spec,
 )
-from goose_assets.defs.common import WRITE_POOL, Progress, code_version, counts_md, table_preview
+from goose_assets.defs.common import (
+    WRITE_POOL,
+    Progress,
+    code_version,
+    counts_md,
+    generate,
+    table_preview,
+)
 from goose_assets.llm import offline
 from goose_assets.partitions import domain_partitions
 from goose_assets.resources import LLMResource, WarehouseResource
@@ -75,16 +82,11 @@ def extracted_passages(
     if pending:
         backend = llm.make("generator")
         requests = [passages.extraction_request(doc, main_text) for doc, main_text in pending]
-        from goose_assets.warehouse import LLMCache
-
-        with wh.connect() as con:
-            cache = LLMCache(con)
-            responses = backend.generate(requests, cache=cache, progress=Progress(context.log, f"{domain} web extraction", len(requests)))
-        for (doc, main_text), req, resp in zip(pending, requests, responses, strict=True):
+        generation = generate(wh, backend, requests, Progress(context.log, f"{domain} web extraction", len(requests)))
+        for (doc, main_text), req, resp in zip(pending, requests, generation.responses, strict=True):
             result = passages.passage_from_extraction(doc, main_text, req, resp)
             (quarantined if isinstance(result, QuarantineRow) else results).append(result)  # type: ignore[arg-type]
-        extra = {"llm_extraction_calls": sum(not r.cached for r in responses), "llm_extraction_cache_hits": cache.hits,
-                 "tokens_in": sum(r.tokens_in for r in responses), "tokens_out": sum(r.tokens_out for r in responses)}
+        extra = generation.metadata("extraction_")
     written = wh.replace_partition("extracted_passages", domain, (p.to_row() for p in results))
     wh.replace_quarantine("extract", domain, (q.to_row() for q in quarantined))
     lengths = [p.word_count for p in results]
@@ -131,17 +133,8 @@ def masked_items(
     psgs = [Passage(**r) for r in passage_rows]
     backend.prepare(domain, [(p.passage_id, p.shape, p.body) for p in psgs])
     requests = [masking.synthesis_request(p) for p in psgs]
-    progress = Progress(context.log, f"{domain} generation", len(requests))
-    if backend.uses_cache:
-        from goose_assets.warehouse import LLMCache
-
-        with wh.connect() as con:
-            cache = LLMCache(con)
-            responses = backend.generate(requests, cache=cache, progress=progress)
-            cache_hits = cache.hits
-    else:
-        responses = backend.generate(requests, progress=progress)
-        cache_hits = 0
+    generation = generate(wh, backend, requests, Progress(context.log, f"{domain} generation", len(requests)))
+    responses = generation.responses
     items: list[MaskedItem] = []
     quarantined: list[QuarantineRow] = []
     for p, req, resp in zip(psgs, requests, responses, strict=True):
@@ -158,10 +151,7 @@ def masked_items(
         "backend": backend.name,
         "model": backend.model,
         "prompt_versions": sorted({r.prompt_version for r in requests}),
-        "llm_calls": sum(1 for r in responses if not r.cached) if backend.uses_cache else 0,
-        "cache_hits": cache_hits,
-        "tokens_in": sum(r.tokens_in for r in responses),
-        "tokens_out": sum(r.tokens_out for r in responses),
+        **generation.metadata(),
         "distractor_kinds": dict(kinds),
         "preview": table_preview([i.to_row() for i in items[:3]], ["context_masked", "answer", "distractors"]),
         "dagster/row_count": written,

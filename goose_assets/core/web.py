@@ -827,17 +827,21 @@ def screen_text(text: str, domain: str, config: WebConfig = WebConfig()) -> Page
 
 def screen_page(html: str | bytes, domain: str, config: WebConfig = WebConfig()) -> PageResult:
     """Main-text extraction plus pre-filters, no window: the input of LLM extraction."""
-    _lexicon(domain)
-    extracted = extract_main_text(
+    extracted = _configured_main_text(html, domain, config)
+    if extracted.reason is not None:
+        return PageResult(extracted.reason, extracted.detail)
+    return screen_text(extracted.text, domain, config)
+
+
+def _configured_main_text(html: str | bytes, domain: str, config: WebConfig) -> MainText:
+    _lexicon(domain)  # fail on a bad domain even when the page is dropped before relevance
+    return extract_main_text(
         html,
         max_bytes=config.max_html_bytes,
         max_tags=config.max_tags,
         recall_fallback=config.recall_fallback,
         fast=config.fast_extraction,
     )
-    if extracted.reason is not None:
-        return PageResult(extracted.reason, extracted.detail)
-    return screen_text(extracted.text, domain, config)
 
 
 def passage_from_text(text: str, domain: str, config: WebConfig = WebConfig()) -> PageResult:
@@ -869,14 +873,7 @@ def extract_passage(html: str | bytes, domain: str, config: WebConfig = WebConfi
 
     Never raises on `html`; raises ValueError only for an unknown `domain` (a config error).
     """
-    _lexicon(domain)  # fail on a bad domain even when the page is dropped before relevance
-    extracted = extract_main_text(
-        html,
-        max_bytes=config.max_html_bytes,
-        max_tags=config.max_tags,
-        recall_fallback=config.recall_fallback,
-        fast=config.fast_extraction,
-    )
+    extracted = _configured_main_text(html, domain, config)
     if extracted.reason is not None:
         return PageResult(extracted.reason, extracted.detail)
     return passage_from_text(extracted.text, domain, config)

@@ -62,7 +62,7 @@ def headline() -> str:
                 at_goal_size = o["size"] >= 10_000
                 rows.append([f"§2 orchestration a/b at {fmt(o['size'])} docs", f"≤ {p['goal_overhead']} at 10K docs",
                              f"{o['dagster_over_plain']} wall, {fmt(o.get('dagster_over_plain_cpu'))} CPU "
-                             f"(dagster ÷ direct {fmt(o.get('dagster_over_direct'))}, direct ÷ plain {fmt(o.get('direct_over_plain'))})",
+                             f"(CPU: dagster ÷ direct {fmt(o.get('dagster_over_direct_cpu'))}, direct ÷ plain {fmt(o.get('direct_over_plain_cpu'))})",
                              _met(max(o["dagster_over_plain"], o.get("dagster_over_plain_cpu") or 0) <= p["goal_overhead"])
                              + ("" if at_goal_size else f" (wall and CPU; at {fmt(o['size'])} docs, not the 10K goal size)")])
     s = read_result("llm_saturation")

@@ -7,6 +7,11 @@ run succeeds, and all three rounds leave identical tables and byte-identical exp
 test also reads the instance's event log to tell *which* mechanism kept the writers apart:
 the instance's pool (no two pool steps of different runs overlap in time) or, failing that,
 the warehouse's connect retry.
+
+Each run executes its steps in process. With the multiprocess executor every step is a new
+process that imports the code location again (~5 s of CPU; ~45 s per step on this shared
+2-core machine under load), which made four concurrent runs of just two assets take over 7
+minutes; the pool is the instance's and applies to both executors alike.
 """
 
 from __future__ import annotations

@@ -104,7 +104,7 @@ def test_the_api_key_from_the_environment_is_in_no_log_metadata_table_or_export(
     home, dagster_home = tmp_path / "home", tmp_path / "dagster_home"
     dagster_home.mkdir()
     (dagster_home / "dagster.yaml").write_bytes((REPO_ROOT / "dagster.yaml").read_bytes())
-    with KeyRecordingServer(ServerConfig(latency_s=0.0)).start() as server:
+    with KeyRecordingServer(ServerConfig(latency_s=0.0)) as server:  # __enter__ starts it
         for name, value in {"GOOSE_LLM_API_KEY": secret, "GOOSE_LLM_BACKEND": "openai", "GOOSE_HOME": str(home),
                             "GOOSE_LLM_BASE_URL": server.base_url, "GOOSE_LLM_MODEL": "loopback-model",
                             "DAGSTER_HOME": str(dagster_home)}.items():
@@ -231,5 +231,5 @@ def test_the_ui_and_test_servers_bind_loopback() -> None:
     assert ui and re.search(r"(-h|--host) 127\.0\.0\.1\b", ui.group(1)), "make ui must bind 127.0.0.1"
     sources = [REPO_ROOT / "Makefile", *sorted((REPO_ROOT / "goose_assets").rglob("*.py"))]
     assert not [p for p in sources if "0.0.0.0" in p.read_text()], "something binds every interface"
-    with LoopbackLLMServer().start() as server:
+    with LoopbackLLMServer() as server:
         assert server.base_url.startswith("http://127.0.0.1:")

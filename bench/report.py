@@ -136,7 +136,7 @@ def render_block(name: str) -> str:
         return headline()
     res = read_result(name)
     if res is None:
-        return f"_not run yet: `python -m bench.run --quick --only {name}`_\n"
+        return "_not run yet: see the command above_\n"
     return TABLES[name](res) + "\n\n" + provenance(res) + "\n"
 
 

@@ -62,26 +62,22 @@ def code_units(body: str) -> list[Unit]:
 
 def step_units(body: str) -> list[Unit]:
     """Solution steps: each line, split further into sentences when a line holds several."""
-    units: list[Unit] = []
-    pos = 0
-    for line in body.splitlines(keepends=True):
-        if line.strip():
-            for s, e in sentence_spans(line):
-                units.append(Unit(pos + s, pos + e, _prose_score(line[s:e])))
-        pos += len(line)
-    return units
+    return _line_sentence_units(body, zero_headings=False)
 
 
 def sentence_units(body: str) -> list[Unit]:
     """Sentences of a passage; headings, table rows and bare bullets score zero."""
+    return _line_sentence_units(body, zero_headings=True)
+
+
+def _line_sentence_units(body: str, zero_headings: bool) -> list[Unit]:
     units: list[Unit] = []
     pos = 0
     for line in body.splitlines(keepends=True):
         if line.strip():
-            heading = _HEADING.match(line) is not None
+            heading = zero_headings and _HEADING.match(line) is not None
             for s, e in sentence_spans(line):
-                score = 0.0 if heading else _prose_score(line[s:e])
-                units.append(Unit(pos + s, pos + e, score))
+                units.append(Unit(pos + s, pos + e, 0.0 if heading else _prose_score(line[s:e])))
         pos += len(line)
     return units
 

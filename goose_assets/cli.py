@@ -8,13 +8,18 @@ the filled partitions, the check results and the metadata.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import shutil
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from goose_assets.core.records import DOMAINS
+
+if TYPE_CHECKING:
+    import dagster as dg
 
 REPO_DAGSTER_YAML = Path(__file__).resolve().parent.parent / "dagster.yaml"
 
@@ -40,20 +45,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     prepare_instance_home(home)
     import dagster as dg
 
-    from goose_assets.definitions import ALL_ASSETS, MIX_ASSETS, UPSTREAM_ASSETS, defs
+    from goose_assets.definitions import ALL_ASSETS, defs
 
     instance = dg.DagsterInstance.get()
     run_config = {"ops": {"task_difficulty": {"config": {"use_embeddings": not args.no_embeddings}}}}
     failures = []
     started = time.monotonic()
-    # every domain through filtering first: the mix reads all of them (as a backfill orders it)
-    plan = [(stage, domain) for stage in (UPSTREAM_ASSETS, MIX_ASSETS) for domain in args.domains]
-    for stage, domain in tqdm(plan, desc="partition runs", unit="run", file=sys.stderr):
+    plan = run_plan(instance, args.domains)
+    for stage, domain, partition_key in tqdm(plan, desc="partition runs", unit="run", file=sys.stderr):
         if domain in failures:
             continue
         keys = {a.key.path[-1] for a in stage}
         result = dg.materialize(
-            ALL_ASSETS, selection=stage, partition_key=domain, instance=instance, resources=defs.resources,
+            ALL_ASSETS, selection=stage, partition_key=partition_key, instance=instance, resources=defs.resources,
             run_config={
                 "ops": {k: v for k, v in run_config["ops"].items() if k in keys},
                 # progress (counts, rate, ETA) is logged at INFO; DEBUG step events drown it
@@ -68,6 +72,27 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"FAILED partitions: {', '.join(failures)} (see `make ui` for the run logs)", file=sys.stderr)
         return 1
     return 0
+
+
+def run_plan(instance: dg.DagsterInstance, domains: list[str]) -> list[tuple[list[Any], str, str]]:
+    """(assets, domain, partition key) in backfill order: every domain through filtering
+    before the mix, which reads all of them. With GOOSE_SHARDS_DIR, the per-item stages run
+    once per (domain, shard) first, after registering the folder's shards as partitions
+    (what source_shards_sensor does in a deployment)."""
+    from goose_assets.core.shards import discover
+    from goose_assets.definitions import DOMAIN_STAGES, MIX_ASSETS, SHARDED_STAGES, UPSTREAM_ASSETS
+    from goose_assets.partitions import SHARDED, shard_partitions, shards_dir
+
+    if not SHARDED:
+        return [(stage, d, d) for stage in (UPSTREAM_ASSETS, MIX_ASSETS) for d in domains]
+    root = shards_dir()
+    found = discover(root) if root else {}
+    if not found:
+        raise SystemExit(f"GOOSE_SHARDS_DIR={root} holds no shard files (see README 'Sharded corpora')")
+    known = set(instance.get_dynamic_partitions(shard_partitions.name))
+    instance.add_dynamic_partitions(shard_partitions.name, [k for k in found if k not in known])
+    plan: list[tuple[list[Any], str, str]] = [(SHARDED_STAGES, d, f"{d}|{k}") for d in domains for k in found]
+    return plan + [(stage, d, d) for stage in (DOMAIN_STAGES, MIX_ASSETS) for d in domains]
 
 
 def summary_text(home: Path, wall_s: float | None = None) -> str:
@@ -131,7 +156,8 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     model = os.environ.get("GOOSE_LLM_MODEL", "")
     student_model = os.environ.get("GOOSE_LLM_STUDENT_MODEL", "") or model
     prices = Prices(args.price_in, args.price_out)
-    synth = [synthesis_request(Passage(**r)) for d in args.domains for r in wh.read("extracted_passages", d)]
+    columns = [f.name for f in dataclasses.fields(Passage)]
+    synth = [synthesis_request(Passage(**r)) for d in args.domains for r in wh.read("extracted_passages", d, columns)]
     rollouts = [student_request(t, args.rollouts) for d in args.domains for t in wh.read("mcq_tasks", d)]
     if not synth:
         print("no extracted passages yet: materialize raw_documents and extracted_passages first "

@@ -35,6 +35,8 @@ from goose_assets.warehouse import (
     WarehouseError,
     _arrow_schema,
     _batches,
+    partition_filter,
+    partition_rows,
 )
 
 # DuckDB extension -> the PyPI packages that ship its binary (the first one found wins).
@@ -140,34 +142,37 @@ class DuckLakeWarehouse(Warehouse):
             cursor.close()
 
     def replace_partition(
-        self, table: str, domain: str, rows: Iterable[dict[str, Any]], batch_size: int = 5000
+        self, table: str, domain: str, rows: Iterable[dict[str, Any]], batch_size: int = 5000,
+        shard: str | None = None,
     ) -> int:
-        """Stage `rows` in a connection-local temp table, then swap the domain's rows in one
-        short transaction, retried until it wins against concurrent writers."""
+        """Stage `rows` in a connection-local temp table, then swap the partition's rows in
+        one short transaction, retried until it wins against concurrent writers."""
         columns = [c for c, _ in TABLES[table] if c not in ("ingested_at", "at")]
+        where, params = partition_filter(domain, shard)
 
         def checked() -> Iterator[dict[str, Any]]:
-            for r in rows:
-                if r.get("domain") != domain:
-                    raise WarehouseError(f"row for domain {r.get('domain')!r} in partition {domain!r}")
-                yield r
+            for batch in _batches(rows, batch_size):
+                yield from partition_rows(batch, columns, domain, shard)
 
         with self.connect() as con:
             written = _stage(con, table, columns, checked(), batch_size)
             self._transact(con, [
-                (f"DELETE FROM {table} WHERE domain = ?", [domain]),
+                (f"DELETE FROM {table} WHERE {where}", params),
                 (f"INSERT INTO {table} BY NAME SELECT * FROM temp.main.staged_rows", []),
             ])
             con.execute("DROP TABLE temp.main.staged_rows")
         return written
 
-    def replace_quarantine(self, stage: str, domain: str, rows: Iterable[dict[str, Any]]) -> int:
+    def replace_quarantine(
+        self, stage: str, domain: str, rows: Iterable[dict[str, Any]], shard: str | None = None
+    ) -> int:
         columns = [c for c, _ in TABLES["quarantine"] if c != "at"]
-        materialized = ({c: r.get(c, "") for c in columns} for r in rows)
+        materialized = ({**{c: r.get(c, "") for c in columns}, "shard": shard or ""} for r in rows)
+        where, params = partition_filter(domain, shard)
         with self.connect() as con:
             written = _stage(con, "quarantine", columns, materialized, 5000)
             self._transact(con, [
-                ("DELETE FROM quarantine WHERE stage = ? AND domain = ?", [stage, domain]),
+                (f"DELETE FROM quarantine WHERE stage = ? AND {where}", [stage, *params]),
                 ("INSERT INTO quarantine BY NAME SELECT * FROM temp.main.staged_rows", []),
             ])
             con.execute("DROP TABLE temp.main.staged_rows")
@@ -308,13 +313,17 @@ def _ensure_lake_schema(con: duckdb.DuckDBPyConnection, name: str, timeout_s: fl
     files, so replacing a partition drops whole files and reading one prunes the rest."""
 
     def create() -> None:
-        existing = {
-            r[0] for r in con.execute(
-                "SELECT table_name FROM duckdb_tables() WHERE database_name = ?", [name]
-            ).fetchall()
-        }
+        existing: dict[str, set[str]] = {}
+        for table, column in con.execute(
+            "SELECT table_name, column_name FROM duckdb_columns() WHERE database_name = ?", [name]
+        ).fetchall():
+            existing.setdefault(table, set()).add(column)
         for table, cols in TABLES.items():
             if table in existing:
+                # a lake written by an older release: add the columns it lacks
+                for col, typ in cols:
+                    if col not in existing[table]:
+                        con.execute(f'ALTER TABLE {table} ADD COLUMN "{col}" {_lake_type(typ)} DEFAULT \'\'')
                 continue
             defs = []
             for col, typ in cols:

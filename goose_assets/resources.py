@@ -15,6 +15,8 @@ import dagster as dg
 from pydantic import Field
 
 from goose_assets.core.ingest import SourceSpec
+from goose_assets.core.shards import discover
+from goose_assets.partitions import SHARDS_DIR_ENV, shards_dir
 from goose_assets.warehouse import Warehouse, open_warehouse
 
 SAMPLE_CORPUS = Path(__file__).parent / "sample_corpus"
@@ -62,6 +64,9 @@ class CorpusResource(dg.ConfigurableResource):
         default="cyber", description="domain that takes web_raw rows labelled 'general'"
     )
     max_docs_per_domain: int = Field(default=0, description="0 means no cap")
+    shards_dir: str = Field(
+        default="", description="watched folder of source shards (core/shards.py); empty: $GOOSE_SHARDS_DIR"
+    )
 
     benchmarks: str = Field(
         default="", description="folder of benchmark jsonl for decontamination; empty: $GOOSE_BENCHMARKS_DIR, else <corpus_dir>/benchmarks"
@@ -75,7 +80,18 @@ class CorpusResource(dg.ConfigurableResource):
         candidate = Path(explicit) if explicit else self.corpus_root() / "benchmarks"
         return candidate if candidate.is_dir() else None
 
-    def sources(self, domain: str) -> list[SourceSpec]:
+    def shards_root(self) -> Path | None:
+        return Path(self.shards_dir).resolve() if self.shards_dir else shards_dir()
+
+    def sources(self, domain: str, shard: str | None = None) -> list[SourceSpec]:
+        """A domain's sources; with `shard`, only that shard's files in the shards folder."""
+        if shard is not None:
+            root = self.shards_root()
+            if root is None:
+                raise ValueError(f"partition {domain}|{shard} is sharded, but no shards folder is set ({SHARDS_DIR_ENV})")
+            found = discover(root).get(shard)
+            fallback = ["general"] if domain == self.web_fallback_domain else []
+            return found.sources(domain, fallback) if found else []
         if self.sources_json:
             overrides = json.loads(self.sources_json)
             if domain in overrides:

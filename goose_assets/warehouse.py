@@ -25,50 +25,53 @@ import pyarrow as pa
 
 from goose_assets.llm.base import LLMRequest, LLMResponse
 
+# A partition is a domain or, with sharded sources (partitions.py), a (domain, shard) pair:
+# every partitioned table carries both columns; an unsharded write stores shard ''.
 TABLES: dict[str, list[tuple[str, str]]] = {
     "raw_documents": [
         ("doc_id", "VARCHAR"), ("domain", "VARCHAR"), ("source_id", "VARCHAR"),
         ("source", "VARCHAR"), ("license", "VARCHAR"), ("title", "VARCHAR"),
         ("text", "VARCHAR"), ("html", "VARCHAR"), ("shape", "VARCHAR"), ("url", "VARCHAR"),
         ("fetched_at", "VARCHAR"), ("content_sha256", "VARCHAR"), ("source_path", "VARCHAR"),
-        ("ingested_at", "TIMESTAMP"),
+        ("ingested_at", "TIMESTAMP"), ("shard", "VARCHAR"),
     ],
     "quarantine": [
         ("stage", "VARCHAR"), ("domain", "VARCHAR"), ("ref_id", "VARCHAR"), ("reason", "VARCHAR"),
-        ("detail", "VARCHAR"), ("raw", "VARCHAR"), ("at", "TIMESTAMP"),
+        ("detail", "VARCHAR"), ("raw", "VARCHAR"), ("at", "TIMESTAMP"), ("shard", "VARCHAR"),
     ],
     "extracted_passages": [
         ("passage_id", "VARCHAR"), ("doc_id", "VARCHAR"), ("domain", "VARCHAR"),
         ("shape", "VARCHAR"), ("question", "VARCHAR"), ("body", "VARCHAR"),
         ("body_start", "INTEGER"), ("body_end", "INTEGER"), ("method", "VARCHAR"),
-        ("word_count", "INTEGER"),
+        ("word_count", "INTEGER"), ("shard", "VARCHAR"),
     ],
     "masked_items": [
         ("item_id", "VARCHAR"), ("doc_id", "VARCHAR"), ("passage_id", "VARCHAR"),
         ("domain", "VARCHAR"), ("shape", "VARCHAR"), ("question", "VARCHAR"),
         ("context_masked", "VARCHAR"), ("answer", "VARCHAR"), ("distractors", "VARCHAR[]"),
         ("distractor_kinds", "VARCHAR[]"), ("span_start", "INTEGER"), ("span_end", "INTEGER"),
-        ("backend", "VARCHAR"), ("model", "VARCHAR"), ("prompt_version", "VARCHAR"),
+        ("backend", "VARCHAR"), ("model", "VARCHAR"), ("prompt_version", "VARCHAR"), ("shard", "VARCHAR"),
     ],
     "mcq_tasks": [
         ("task_id", "VARCHAR"), ("item_id", "VARCHAR"), ("doc_id", "VARCHAR"),
         ("domain", "VARCHAR"), ("shape", "VARCHAR"), ("question", "VARCHAR"),
         ("options", "VARCHAR[]"), ("answer_letter", "VARCHAR"), ("answer_index", "INTEGER"),
-        ("context_masked", "VARCHAR"), ("leak_reasons", "VARCHAR[]"),
+        ("context_masked", "VARCHAR"), ("leak_reasons", "VARCHAR[]"), ("shard", "VARCHAR"),
     ],
     "task_difficulty": [
         ("task_id", "VARCHAR"), ("domain", "VARCHAR"), ("student", "VARCHAR"),
         ("n_rollouts", "INTEGER"), ("n_correct", "INTEGER"), ("pass_rate", "DOUBLE"),
         ("baseline_votes", "VARCHAR"), ("baselines_correct", "INTEGER"),
-        ("n_baselines", "INTEGER"), ("trivial", "BOOLEAN"),
+        ("n_baselines", "INTEGER"), ("trivial", "BOOLEAN"), ("shard", "VARCHAR"),
     ],
     "filtered_tasks": [
         ("task_id", "VARCHAR"), ("domain", "VARCHAR"), ("kept", "BOOLEAN"),
-        ("drop_reason", "VARCHAR"), ("detail", "VARCHAR"),
+        ("drop_reason", "VARCHAR"), ("detail", "VARCHAR"), ("shard", "VARCHAR"),
     ],
     "training_mix": [
         ("task_id", "VARCHAR"), ("domain", "VARCHAR"), ("mix_name", "VARCHAR"),
         ("split", "VARCHAR"), ("difficulty_bucket", "VARCHAR"), ("position", "INTEGER"),
+        ("shard", "VARCHAR"),
     ],
     "llm_cache": [
         ("key", "VARCHAR PRIMARY KEY"), ("backend", "VARCHAR"), ("model", "VARCHAR"),
@@ -111,27 +114,27 @@ class Warehouse:
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
         try:
-            _ensure_schema(con)
+            _ensure_schema_once(con, self.path)
             yield con
         finally:
             con.close()
 
     def replace_partition(
-        self, table: str, domain: str, rows: Iterable[dict[str, Any]], batch_size: int = 5000
+        self, table: str, domain: str, rows: Iterable[dict[str, Any]], batch_size: int = 5000,
+        shard: str | None = None,
     ) -> int:
-        """Replace `domain`'s rows of `table` with `rows`, atomically. Returns the row count."""
+        """Replace a partition's rows of `table` with `rows`, atomically; returns the row
+        count. The partition is `domain` with all its shards, or one (domain, shard)."""
         columns = [c for c, _ in TABLES[table] if c not in ("ingested_at", "at")]
         schema = _arrow_schema(table, columns)
+        where, params = partition_filter(domain, shard)
         written = 0
         with self.connect() as con:
             con.execute("BEGIN TRANSACTION")
             try:
-                con.execute(f"DELETE FROM {table} WHERE domain = ?", [domain])
+                con.execute(f"DELETE FROM {table} WHERE {where}", params)
                 for batch in _batches(rows, batch_size):
-                    for r in batch:
-                        if r.get("domain") != domain:
-                            raise WarehouseError(f"row for domain {r.get('domain')!r} in partition {domain!r}")
-                    arrow = pa.Table.from_pylist([{c: r.get(c) for c in columns} for r in batch], schema=schema)
+                    arrow = pa.Table.from_pylist(partition_rows(batch, columns, domain, shard), schema=schema)
                     con.register("incoming_batch", arrow)
                     con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming_batch")
                     con.unregister("incoming_batch")
@@ -144,14 +147,17 @@ class Warehouse:
                 raise
         return written
 
-    def replace_quarantine(self, stage: str, domain: str, rows: Iterable[dict[str, Any]]) -> int:
-        """Quarantine rows are owned by (stage, domain): a re-run replaces them, never appends."""
+    def replace_quarantine(
+        self, stage: str, domain: str, rows: Iterable[dict[str, Any]], shard: str | None = None
+    ) -> int:
+        """Quarantine rows are owned by (stage, partition): a re-run replaces them, never appends."""
         columns = [c for c, _ in TABLES["quarantine"] if c != "at"]
-        materialized = [{c: r.get(c, "") for c in columns} for r in rows]
+        materialized = [{**{c: r.get(c, "") for c in columns}, "shard": shard or ""} for r in rows]
+        where, params = partition_filter(domain, shard)
         with self.connect() as con:
             con.execute("BEGIN TRANSACTION")
             try:
-                con.execute("DELETE FROM quarantine WHERE stage = ? AND domain = ?", [stage, domain])
+                con.execute(f"DELETE FROM quarantine WHERE stage = ? AND {where}", [stage, *params])
                 if materialized:
                     arrow = pa.Table.from_pylist(materialized, schema=_arrow_schema("quarantine", columns))
                     con.register("incoming_batch", arrow)
@@ -167,15 +173,15 @@ class Warehouse:
 
     def read(
         self, table: str, domain: str | None = None, columns: Sequence[str] | None = None,
-        order_by: str | None = None,
+        order_by: str | None = None, shard: str | None = None,
     ) -> list[dict[str, Any]]:
-        return [r for batch in self.iter_rows(table, domain, columns, order_by) for r in batch]
+        return [r for batch in self.iter_rows(table, domain, columns, order_by, shard=shard) for r in batch]
 
     def iter_rows(
         self, table: str, domain: str | None = None, columns: Sequence[str] | None = None,
-        order_by: str | None = None, batch_size: int = 5000,
+        order_by: str | None = None, batch_size: int = 5000, shard: str | None = None,
     ) -> Iterator[list[dict[str, Any]]]:
-        """Stream a table (optionally one domain) in batches of dicts."""
+        """Stream a table (optionally one domain, or one domain's shard) in batches of dicts."""
         known = {c for c, _ in TABLES[table]}
         cols = list(columns) if columns else [c for c, _ in TABLES[table]]
         unknown = [c for c in cols if c not in known]
@@ -184,21 +190,22 @@ class Warehouse:
         sql = "SELECT " + ", ".join(f'"{c}"' for c in cols) + f" FROM {table}"
         params: list[Any] = []
         if domain is not None:
-            sql += " WHERE domain = ?"
-            params.append(domain)
+            where, params = partition_filter(domain, shard)
+            sql += f" WHERE {where}"
         sql += f' ORDER BY "{order_by or cols[0]}"'
         with self.connect() as con:
             reader = con.execute(sql, params).fetch_record_batch(batch_size)
             for batch in reader:
                 yield batch.to_pylist()
 
-    def count(self, table: str, domain: str | None = None) -> int:
+    def count(self, table: str, domain: str | None = None, shard: str | None = None) -> int:
         if table not in TABLES:  # the name goes into the SQL text: only known tables
             raise WarehouseError(f"unknown table {table!r}")
         with self.connect() as con:
             if domain is None:
                 return int(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
-            return int(con.execute(f"SELECT count(*) FROM {table} WHERE domain = ?", [domain]).fetchone()[0])
+            where, params = partition_filter(domain, shard)
+            return int(con.execute(f"SELECT count(*) FROM {table} WHERE {where}", params).fetchone()[0])
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         with self.connect() as con:
@@ -302,13 +309,67 @@ def _rollback_quietly(con: duckdb.DuckDBPyConnection) -> None:
         pass  # a failed COMMIT has already ended the transaction; its error is the one to raise
 
 
+def partition_filter(domain: str, shard: str | None) -> tuple[str, list[str]]:
+    """The WHERE clause of a partition: a whole domain (every shard), or one shard of it."""
+    if shard is None:
+        return "domain = ?", [domain]
+    return "domain = ? AND shard = ?", [domain, shard]
+
+
+def partition_rows(
+    batch: Sequence[dict[str, Any]], columns: Sequence[str], domain: str, shard: str | None
+) -> list[dict[str, Any]]:
+    """Rows cut to the table's columns and stamped with their shard; a row of another
+    domain is a bug upstream, never something to store."""
+    out = []
+    for r in batch:
+        if r.get("domain") != domain:
+            raise WarehouseError(f"row for domain {r.get('domain')!r} in partition {domain!r}")
+        row = {c: r.get(c) for c in columns}
+        row["shard"] = shard or ""
+        out.append(row)
+    return out
+
+
+# (pid, file, inode) whose schema this process has checked: a check costs ~10 statements,
+# which every short-lived connection would otherwise pay
+_SCHEMA_READY: set[tuple[int, str, int]] = set()
+
+
+def _ensure_schema_once(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    try:
+        key = (os.getpid(), str(path), path.stat().st_ino)
+    except OSError:
+        key = None
+    if key is not None and key in _SCHEMA_READY:
+        return
+    _ensure_schema(con)
+    if key is not None:
+        _SCHEMA_READY.add(key)
+
+
+def _column_defs(cols: Sequence[tuple[str, str]]) -> list[str]:
+    defs = []
+    for name, typ in cols:
+        default = " DEFAULT now()" if name in ("ingested_at", "at") else ""
+        defs.append(f'"{name}" {typ}{default}')
+    return defs
+
+
 def _ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    existing: dict[str, set[str]] = {}
+    for table, column in con.execute(
+        "SELECT table_name, column_name FROM duckdb_columns() WHERE database_name = current_database()"
+    ).fetchall():
+        existing.setdefault(table, set()).add(column)
     for table, cols in TABLES.items():
-        defs = []
+        if table not in existing:
+            con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({', '.join(_column_defs(cols))})")
+            continue
+        # a warehouse written by an older release: add the columns it lacks ('' for old rows)
         for name, typ in cols:
-            default = " DEFAULT now()" if name in ("ingested_at", "at") else ""
-            defs.append(f'"{name}" {typ}{default}')
-        con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({', '.join(defs)})")
+            if name not in existing[table]:
+                con.execute(f'ALTER TABLE {table} ADD COLUMN "{name}" {typ} DEFAULT \'\'')
 
 
 _ARROW_TYPES = {

@@ -36,6 +36,8 @@ class SourceSpec(BaseModel):
     fallback_labels: list[str] = []
     license: str = ""
     max_rows: int | None = None
+    # namespaces source ids: two shards may both hold an id 17 without being duplicates
+    id_prefix: str = ""
 
     @field_validator("path")
     @classmethod
@@ -187,7 +189,7 @@ def detect_shape(domain: str, text: str, html: str) -> str:
 
 
 def to_document(
-    row: RawRow, domain: str, source_path: str, seen_ids: set[str], seen_hashes: dict[str, str] | None = None,
+    row: RawRow, domain: str, source_path: str, seen_ids: set[str], id_prefix: str = "",
 ) -> Document | QuarantineRow:
     """Validate one decoded row. Duplicate ids within a domain are quarantined."""
     f = row.fields
@@ -216,7 +218,7 @@ def to_document(
         return QuarantineRow("ingest", domain, ref, "binary_content", "NUL or control bytes", _bounded(text or html))
     if not text.strip() and not html.strip():
         return QuarantineRow("ingest", domain, ref, "empty_text", "", _bounded(f))
-    source_id = str(f["id"])
+    source_id = id_prefix + str(f["id"])
     if source_id in seen_ids:
         return QuarantineRow("ingest", domain, ref, "duplicate_id", source_id, _bounded(text or html))
     seen_ids.add(source_id)
@@ -250,7 +252,7 @@ def ingest(specs: Iterable[SourceSpec], domain: str) -> Iterator[Document | Quar
             if isinstance(row, QuarantineRow):
                 yield row
             else:
-                yield to_document(row, domain, spec.path, seen)
+                yield to_document(row, domain, spec.path, seen, spec.id_prefix)
 
 
 def _decode_html(raw: bytes) -> str | None:

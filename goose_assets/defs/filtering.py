@@ -16,7 +16,13 @@ from goose_assets.defs.checks import (
     spec,
 )
 from goose_assets.defs.common import WRITE_POOL, Progress, code_version, counts_md, generate
-from goose_assets.partitions import domain_partitions
+from goose_assets.partitions import (
+    domain_partitions,
+    fan_in,
+    fan_in_automation,
+    item_partitions,
+    scope_of,
+)
 from goose_assets.resources import CorpusResource, LLMResource, WarehouseResource
 
 from .synthesis import mcq_tasks
@@ -28,13 +34,13 @@ class DifficultyConfig(dg.Config):
 
 
 @dg.asset(
-    partitions_def=domain_partitions,
+    partitions_def=item_partitions,
     group_name="filtering",
     kinds={"duckdb", "python"},
     pool=WRITE_POOL,
     deps=[mcq_tasks],
     code_version=code_version(baselines, difficulty),
-    check_specs=[spec(TRIVIALITY, "task_difficulty", "Surface-cue baselines stay within chance + 10 points; classifier AUROC <= 0.60.")],
+    check_specs=[spec(TRIVIALITY, "task_difficulty", "Surface-cue baselines stay within chance + 10 points; classifier AUROC <= 0.60.", per_item=True)],
 )
 def task_difficulty(
     context: dg.AssetExecutionContext, config: DifficultyConfig, warehouse: WarehouseResource, llm: LLMResource
@@ -45,9 +51,10 @@ def task_difficulty(
     similarity, most-central option, odd-one-out classifier): n is the number of
     baselines and n_correct the number that picked the answer. Either way every task
     carries the baseline votes."""
-    domain = context.partition_key
+    scope = scope_of(context.partition_key)
+    domain = scope.domain
     wh = warehouse.warehouse()
-    tasks = wh.read("mcq_tasks", domain, order_by="task_id")
+    tasks = wh.read("mcq_tasks", domain, order_by="task_id", shard=scope.shard)
     report = baselines.run_baselines(tasks, use_embeddings=config.use_embeddings)
     votes = {v.task_id: v for v in report.tasks}
     student = "baseline-ensemble"
@@ -57,7 +64,7 @@ def task_difficulty(
         backend = llm.make("student")
         student = f"{backend.name}:{backend.model}"
         requests = [difficulty.student_request(t, llm.rollouts) for t in tasks]
-        generation = generate(wh, backend, requests, Progress(context.log, f"{domain} rollouts", len(requests)))
+        generation = generate(wh, backend, requests, Progress(context.log, f"{scope.label} rollouts", len(requests)))
         for t, resp in zip(tasks, generation.responses, strict=True):
             rollouts[t["task_id"]] = difficulty.score_rollouts(resp, t["answer_letter"], len(t["options"]))
         extra = generation.metadata()
@@ -73,7 +80,7 @@ def task_difficulty(
             "n_correct": r.n_correct, "pass_rate": r.pass_rate, "baseline_votes": json.dumps(v.picks, sort_keys=True),
             "baselines_correct": v.n_correct_votes, "n_baselines": v.n_votes, "trivial": v.trivial,
         })
-    written = wh.replace_partition("task_difficulty", domain, rows)
+    written = wh.replace_partition("task_difficulty", domain, rows, shard=scope.shard)
     stats = report.domains.get(domain)
     gate_meta = stats.to_metadata() if stats else {"n_tasks": 0}
     return dg.MaterializeResult(
@@ -103,7 +110,8 @@ def task_difficulty(
     group_name="filtering",
     kinds={"duckdb", "python"},
     pool=WRITE_POOL,
-    deps=[task_difficulty],
+    deps=[fan_in(task_difficulty)],
+    automation_condition=fan_in_automation(),
     code_version=code_version(filtering, dedup),
     check_specs=[
         spec(DUPLICATES, "filtered_tasks", "Exact and near-duplicate (MinHash, J >= 0.8) sources and tasks, across domains."),
@@ -117,7 +125,8 @@ def filtered_tasks(
     leakage, a duplicate source or task (exact or MinHash near-duplicate, across domains),
     benchmark contamination (13-gram overlap), triviality (a majority of baselines solve
     it), or solved in every student rollout (the paper's 16/16 rule). Nothing is lost
-    silently: dropped tasks keep their row."""
+    silently: dropped tasks keep their row. With sharded sources it reads every shard of
+    the domain, so duplicates across shards are found here like any other."""
     domain = context.partition_key
     wh = warehouse.warehouse()
     tasks = wh.read("mcq_tasks", domain, order_by="task_id")

@@ -6,7 +6,7 @@ import dagster as dg
 
 from goose_assets.core import gallery, gallery_static, report
 from goose_assets.defs.common import WRITE_POOL, code_version, table_preview
-from goose_assets.partitions import domain_partitions
+from goose_assets.partitions import SHARDED, domain_partitions, fan_in_automation, shard_partitions
 from goose_assets.resources import WarehouseResource
 
 from .filtering import filtered_tasks
@@ -74,6 +74,7 @@ class TaskGalleryConfig(dg.Config):
     # DuckDB readers take the same file lock as writers, so reads queue in the writer pool
     pool=WRITE_POOL,
     deps=[filtered_tasks],
+    automation_condition=fan_in_automation(),
     code_version=code_version(gallery, gallery_static),
 )
 def task_gallery(
@@ -134,14 +135,29 @@ SELECT (SELECT list(length(answer)) FROM masked_items WHERE domain = $1) AS span
 
 def _latest_difficulty_metadata(context: dg.AssetExecutionContext, domain: str) -> dict[str, object]:
     """The classifier AUROC lives in task_difficulty's materialization metadata (it is a
-    property of the whole partition, not of any row): read it from the instance."""
-    result = context.instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey("task_difficulty"), asset_partitions=[domain]), limit=1
-    )
-    if not result.records:
-        return {}
-    value = result.records[0].asset_materialization.metadata.get("baselines")  # type: ignore[union-attr]
-    return dict(getattr(value, "value", None) or {})
+    property of the whole partition, not of any row): read it from the instance. With
+    shards, the worst shard speaks for the domain: its highest AUROC, and the gate passes
+    only if it passed on every shard."""
+    if SHARDED:
+        keys = [f"{domain}|{s}" for s in context.instance.get_dynamic_partitions(shard_partitions.name)]
+    else:
+        keys = [domain]
+    gates = []
+    for key in keys:
+        result = context.instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey("task_difficulty"), asset_partitions=[key]), limit=1
+        )
+        if result.records:
+            value = result.records[0].asset_materialization.metadata.get("baselines")  # type: ignore[union-attr]
+            gate = dict(getattr(value, "value", None) or {})
+            if gate.get("classifier_auroc") is not None:
+                gates.append(gate)
+    if len(gates) <= 1:
+        return gates[0] if gates else {}
+    return {
+        "classifier_auroc": max(g["classifier_auroc"] for g in gates),
+        "gate_passed": all(g.get("gate_passed") for g in gates),
+    }
 
 
 @dg.asset(
@@ -150,6 +166,7 @@ def _latest_difficulty_metadata(context: dg.AssetExecutionContext, domain: str) 
     kinds={"markdown", "matplotlib"},
     pool=WRITE_POOL,
     deps=[filtered_tasks],
+    automation_condition=fan_in_automation(),
     code_version=code_version(gallery, report),
 )
 def quality_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:

@@ -8,12 +8,12 @@ import dagster as dg
 from goose_assets.core import ingest as ingest_logic
 from goose_assets.core.records import Document, QuarantineRow
 from goose_assets.defs.common import WRITE_POOL, code_version, counts_md, table_preview
-from goose_assets.partitions import domain_partitions
+from goose_assets.partitions import item_partitions, scope_of
 from goose_assets.resources import CorpusResource, WarehouseResource
 
 
 @dg.asset(
-    partitions_def=domain_partitions,
+    partitions_def=item_partitions,
     group_name="sources",
     kinds={"duckdb", "python"},
     pool=WRITE_POOL,
@@ -25,9 +25,11 @@ def raw_documents(
     """Source rows of one domain: id, source, license, text or raw HTML, content hash and
     detected shape (qa | code | passage | html). Reads jsonl in the corpus schema, parquet,
     local Hugging Face datasets, HTML folders and WARC files. Empty, undecodable, binary,
-    oversized, malformed and duplicate-id rows go to `quarantine` with their reason."""
-    domain = context.partition_key
-    specs = corpus.sources(domain)
+    oversized, malformed and duplicate-id rows go to `quarantine` with their reason. With
+    sharded sources, one shard's files (ids namespaced by the shard key)."""
+    scope = scope_of(context.partition_key)
+    domain = scope.domain
+    specs = corpus.sources(domain, scope.shard)
     wh = warehouse.warehouse()
     quarantined: list[QuarantineRow] = []
     shapes: Counter[str] = Counter()
@@ -43,10 +45,10 @@ def raw_documents(
             else:
                 quarantined.append(row)
 
-    written = wh.replace_partition("raw_documents", domain, documents())
-    wh.replace_quarantine("ingest", domain, (q.to_row() for q in quarantined))
+    written = wh.replace_partition("raw_documents", domain, documents(), shard=scope.shard)
+    wh.replace_quarantine("ingest", domain, (q.to_row() for q in quarantined), shard=scope.shard)
     reasons = Counter(q.reason for q in quarantined)
-    context.log.info(f"{domain}: {written} documents, {len(quarantined)} quarantined {dict(reasons)}")
+    context.log.info(f"{scope.label}: {written} documents, {len(quarantined)} quarantined {dict(reasons)}")
     return dg.MaterializeResult(
         metadata={
             "rows_in": written + len(quarantined),

@@ -1,6 +1,7 @@
 """Stage 2 (synthesis): passages, masked spans with distractors, and rendered MCQ tasks."""
 
 
+import dataclasses
 from collections import Counter
 
 import dagster as dg
@@ -24,7 +25,7 @@ from goose_assets.defs.common import (
     table_preview,
 )
 from goose_assets.llm import offline
-from goose_assets.partitions import domain_partitions
+from goose_assets.partitions import item_partitions, scope_of
 from goose_assets.resources import LLMResource, WarehouseResource
 
 from .sources import raw_documents
@@ -38,7 +39,7 @@ class PassageConfig(dg.Config):
 
 
 @dg.asset(
-    partitions_def=domain_partitions,
+    partitions_def=item_partitions,
     group_name="synthesis",
     kinds={"duckdb", "python"},
     pool=WRITE_POOL,
@@ -54,18 +55,19 @@ def extracted_passages(
     relevance pre-filters and then either the best 100-600-word window (offline) or an LLM
     extraction prompt checked for length and grounding in the page, or are dropped with a
     reason."""
-    domain = context.partition_key
+    scope = scope_of(context.partition_key)
+    domain = scope.domain
     wh = warehouse.warehouse()
     use_llm = config.web_extraction == "llm" or (config.web_extraction == "auto" and llm.backend != "offline")
     quarantined: list[QuarantineRow] = []
     results: list[Passage] = []
     pending: list[tuple[Document, str]] = []  # screened pages waiting for LLM extraction
-    total = wh.count("raw_documents", domain)
-    progress = Progress(context.log, f"{domain} passages", total)
+    total = wh.count("raw_documents", domain, shard=scope.shard)
+    progress = Progress(context.log, f"{scope.label} passages", total)
     done = 0
-    for batch in wh.iter_rows("raw_documents", domain, order_by="doc_id"):
+    document_columns = [f.name for f in dataclasses.fields(Document)]
+    for batch in wh.iter_rows("raw_documents", domain, document_columns, order_by="doc_id", shard=scope.shard):
         for r in batch:
-            r.pop("ingested_at", None)
             doc = Document(**r)
             if doc.shape == "html" and use_llm:
                 screened = web.screen_page(doc.html, domain)
@@ -82,16 +84,16 @@ def extracted_passages(
     if pending:
         backend = llm.make("generator")
         requests = [passages.extraction_request(doc, main_text) for doc, main_text in pending]
-        generation = generate(wh, backend, requests, Progress(context.log, f"{domain} web extraction", len(requests)))
+        generation = generate(wh, backend, requests, Progress(context.log, f"{scope.label} web extraction", len(requests)))
         for (doc, main_text), req, resp in zip(pending, requests, generation.responses, strict=True):
             result = passages.passage_from_extraction(doc, main_text, req, resp)
             (quarantined if isinstance(result, QuarantineRow) else results).append(result)  # type: ignore[arg-type]
         extra = generation.metadata("extraction_")
-    written = wh.replace_partition("extracted_passages", domain, (p.to_row() for p in results))
-    wh.replace_quarantine("extract", domain, (q.to_row() for q in quarantined))
+    written = wh.replace_partition("extracted_passages", domain, (p.to_row() for p in results), shard=scope.shard)
+    wh.replace_quarantine("extract", domain, (q.to_row() for q in quarantined), shard=scope.shard)
     lengths = [p.word_count for p in results]
     web_passages = [p for p in results if p.method != "passthrough"]
-    urls = {r["doc_id"]: r["url"] for r in wh.query("SELECT doc_id, url FROM raw_documents WHERE domain = ? AND shape = 'html'", [domain])}
+    urls = {r["doc_id"]: r["url"] for r in wh.read("raw_documents", domain, ["doc_id", "url", "shape"], shard=scope.shard) if r["shape"] == "html"}
     reasons = Counter(q.reason for q in quarantined)
     return dg.MaterializeResult(
         metadata={
@@ -112,7 +114,7 @@ def extracted_passages(
 
 
 @dg.asset(
-    partitions_def=domain_partitions,
+    partitions_def=item_partitions,
     group_name="synthesis",
     kinds={"duckdb", "python"},
     pool=WRITE_POOL,
@@ -126,22 +128,23 @@ def masked_items(
     key reasoning steps replaced by [MASK], the removed span as the answer, and at least 10
     distractors. Every answer is validated (verbatim span, exact rebuild, distinct
     distractors within a length band); failures are quarantined with the raw reply."""
-    domain = context.partition_key
+    scope = scope_of(context.partition_key)
+    domain = scope.domain
     wh = warehouse.warehouse()
     backend = llm.make("generator")
-    passage_rows = wh.read("extracted_passages", domain, order_by="passage_id")
-    psgs = [Passage(**r) for r in passage_rows]
+    columns = [f.name for f in dataclasses.fields(Passage)]
+    psgs = [Passage(**r) for r in wh.read("extracted_passages", domain, columns, order_by="passage_id", shard=scope.shard)]
     backend.prepare(domain, [(p.passage_id, p.shape, p.body) for p in psgs])
     requests = [masking.synthesis_request(p) for p in psgs]
-    generation = generate(wh, backend, requests, Progress(context.log, f"{domain} generation", len(requests)))
+    generation = generate(wh, backend, requests, Progress(context.log, f"{scope.label} generation", len(requests)))
     responses = generation.responses
     items: list[MaskedItem] = []
     quarantined: list[QuarantineRow] = []
     for p, req, resp in zip(psgs, requests, responses, strict=True):
         result = masking.item_from_response(p, req, resp, backend.name, backend.model)
         (quarantined if isinstance(result, QuarantineRow) else items).append(result)  # type: ignore[arg-type]
-    written = wh.replace_partition("masked_items", domain, (i.to_row() for i in items))
-    wh.replace_quarantine("synthesis", domain, (q.to_row() for q in quarantined))
+    written = wh.replace_partition("masked_items", domain, (i.to_row() for i in items), shard=scope.shard)
+    wh.replace_quarantine("synthesis", domain, (q.to_row() for q in quarantined), shard=scope.shard)
     kinds = Counter(k.split("+")[0] for i in items for k in i.distractor_kinds)
     stats = getattr(backend, "stats", None)
     metadata: dict[str, object] = {
@@ -162,27 +165,29 @@ def masked_items(
 
 
 @dg.asset(
-    partitions_def=domain_partitions,
+    partitions_def=item_partitions,
     group_name="synthesis",
     kinds={"duckdb", "python"},
     pool=WRITE_POOL,
     deps=[masked_items],
     code_version=code_version(mcq, leakage),
     check_specs=[
-        spec(ANSWER_LEAKAGE, "mcq_tasks", f"Leaking tasks (answer in context, duplicate options) are flagged and later dropped; fails above {MAX_LEAK_SHARE:.0%}.", blocking=True),
-        spec(LETTER_BALANCE, "mcq_tasks", "Chi-square test of answer letters against uniform; warns at p < 0.01."),
-        spec(TASK_SCHEMA, "mcq_tasks", "Every task has 9 distinct options, exactly one correct letter, and a [MASK]."),
+        spec(ANSWER_LEAKAGE, "mcq_tasks", f"Leaking tasks (answer in context, duplicate options) are flagged and later dropped; fails above {MAX_LEAK_SHARE:.0%}.", blocking=True, per_item=True),
+        spec(LETTER_BALANCE, "mcq_tasks", "Chi-square test of answer letters against uniform; warns at p < 0.01.", per_item=True),
+        spec(TASK_SCHEMA, "mcq_tasks", "Every task has 9 distinct options, exactly one correct letter, and a [MASK].", per_item=True),
     ],
 )
 def mcq_tasks(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """9-option fill-in-the-middle tasks: the paper's per-domain instruction, the masked
     context, the answer plus 8 distractors shuffled with a seed from the task id, and the
     answer letter. Items with too few distinct distractors are quarantined."""
-    domain = context.partition_key
+    scope = scope_of(context.partition_key)
+    domain = scope.domain
     wh = warehouse.warehouse()
     tasks = []
     quarantined: list[QuarantineRow] = []
-    rows = wh.read("masked_items", domain, order_by="item_id")
+    columns = [f.name for f in dataclasses.fields(MaskedItem)]
+    rows = wh.read("masked_items", domain, columns, order_by="item_id", shard=scope.shard)
     for r in rows:
         item = MaskedItem(**r)
         task = mcq.assemble_task(item)
@@ -191,11 +196,11 @@ def mcq_tasks(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -
         else:
             task.leak_reasons = leakage.leak_reasons_for_options(task.context_masked, task.options, task.answer_index)
             tasks.append(task)
-    written = wh.replace_partition("mcq_tasks", domain, (t.to_row() for t in tasks))
+    written = wh.replace_partition("mcq_tasks", domain, (t.to_row() for t in tasks), shard=scope.shard)
     leak_summary = leakage.summarize_leaks((t.task_id, t.leak_reasons) for t in tasks)
     balance = letter_balance([t.answer_letter for t in tasks], [len(t.options) for t in tasks])
     schema_problems = mcq.schema_problems(tasks)
-    wh.replace_quarantine("assembly", domain, (q.to_row() for q in quarantined))
+    wh.replace_quarantine("assembly", domain, (q.to_row() for q in quarantined), shard=scope.shard)
     letters = Counter(t.answer_letter for t in tasks)
     return dg.MaterializeResult(
         metadata={
@@ -218,7 +223,8 @@ def mcq_tasks(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -
                 severity=dg.AssetCheckSeverity.WARN,
             ),
             dg.AssetCheckResult(
-                check_name=TASK_SCHEMA, passed=not schema_problems and len(tasks) > 0,
+                # a shard may hold nothing for this domain; items that all failed assembly are a failure
+                check_name=TASK_SCHEMA, passed=not schema_problems and (len(tasks) > 0 or (scope.shard is not None and not rows)),
                 metadata={"tasks": len(tasks), "problems": schema_problems[:10]},
             ),
         ],

@@ -10,7 +10,7 @@ from goose_assets.core import expectations, export, mixing
 from goose_assets.defs import mix_inputs
 from goose_assets.defs.checks import EXPORT_EXPECTATIONS, spec
 from goose_assets.defs.common import WRITE_POOL, code_version, table_preview
-from goose_assets.partitions import domain_partitions
+from goose_assets.partitions import domain_partitions, fan_in_automation
 from goose_assets.resources import LLMResource, WarehouseResource
 
 from .filtering import filtered_tasks
@@ -47,6 +47,7 @@ class TrainingMixConfig(dg.Config):
     # each domain's quota depends on every domain's kept count: a backfill waits for all
     # filtered_tasks partitions, and the UI flags the mix stale when any of them changes
     deps=[dg.AssetDep(filtered_tasks, partition_mapping=dg.AllPartitionMapping())],
+    automation_condition=fan_in_automation(),
     code_version=code_version(mixing, export),
     check_specs=[spec(EXPORT_EXPECTATIONS, "training_mix", "Great Expectations suite on the exported training table.")],
 )

@@ -314,11 +314,24 @@ def reply_text(prompt: ParsedPrompt, fault: str | None, rng: random.Random, n_di
 # the server
 
 
+def _new_loop(fast: bool) -> asyncio.AbstractEventLoop:
+    if fast:
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
+
+
 class LoopbackLLMServer:
     """The server in a daemon thread with its own event loop, bound to 127.0.0.1."""
 
-    def __init__(self, config: ServerConfig | None = None, port: int = 0, model: str = "loopback-model") -> None:
+    def __init__(self, config: ServerConfig | None = None, port: int = 0, model: str = "loopback-model",
+                 fast_loop: bool = False) -> None:
         self.config = config or ServerConfig()
+        self.fast_loop = fast_loop  # uvloop when installed (the subprocess server uses it)
         self.model = model
         self.counters = ServerCounters()
         self._lock = threading.Lock()
@@ -381,7 +394,7 @@ class LoopbackLLMServer:
         self._stopped.set()
 
     def _run(self) -> None:
-        self._loop = asyncio.new_event_loop()
+        self._loop = _new_loop(self.fast_loop)
         asyncio.set_event_loop(self._loop)
         try:
             self._loop.run_until_complete(self._serve())
@@ -619,7 +632,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--config", default="{}", help="ServerConfig as JSON")
     args = parser.parse_args(argv)
-    server = LoopbackLLMServer(ServerConfig(**json.loads(args.config)), port=args.port).start()
+    fast = os.environ.get("GOOSE_LOOPBACK_UVLOOP", "1") != "0"
+    server = LoopbackLLMServer(ServerConfig(**json.loads(args.config)), port=args.port, fast_loop=fast).start()
     print(f"READY {server.base_url}", flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -353,7 +353,7 @@ class Progress:
 
 @dataclass(slots=True)
 class CacheSplit:
-    keys: list[str]
+    keys: list[str]  # one per request; empty when there is no cache
     results: list[LLMResponse | None]  # cache hits filled in, misses None
 
     @property
@@ -363,8 +363,9 @@ class CacheSplit:
 
 def split_cached(backend: str, model: str, requests: Sequence[LLMRequest],
                  cache: ResponseCache | None) -> CacheSplit:
-    """Look every key up at once (one query for a DuckDB cache), before any call."""
-    keys = [cache_key(backend, model, r) for r in requests]
+    """Look every key up at once (one query for a DuckDB cache), before any call. Without a
+    cache no key is computed (hashing every prompt delays the first call for nothing)."""
+    keys = [cache_key(backend, model, r) for r in requests] if cache is not None else []
     results: list[LLMResponse | None] = [None] * len(requests)
     if cache is not None and keys:
         found = cache.get_many(list(dict.fromkeys(keys)))

@@ -13,23 +13,36 @@ until it is answered or given up:
 
 Two guards stop a run that cannot succeed rather than quarantining everything at full
 price: `ConstraintGuard` (the server ignores structured output) and `ErrorRateBreaker`.
-The API key lives only inside the SDK clients: it is in no log line, repr or stats dict.
+
+Transport (`http_client`): "auto" (the default) sends the chat-completions POST straight over
+one aiohttp session per server (`_DirectClient`): the same wire format, auth header and
+status mapping as the SDK, without its per-call layers (request options, httpx request and
+URL models, header merging, the httpx-over-aiohttp adapter), which cost ~3x the CPU of the
+HTTP exchange itself and were what capped one client process at high concurrency
+(BENCHMARKS.md §3). "aiohttp" and "httpx" keep the openai SDK client with that transport.
+The API key lives only inside the HTTP clients: it is in no log line, repr or stats dict.
 """
 
 from __future__ import annotations
 
 import asyncio
 import email.utils
+import json
 import logging
 import random
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import openai
 from openai import AsyncOpenAI
+
+try:  # a dependency through openai[aiohttp]; without it "auto" falls back to the SDK on httpx
+    import aiohttp
+except ImportError:  # pragma: no cover - exercised only on a broken install
+    aiohttp = None  # type: ignore[assignment]
 
 from goose_assets.core.prompts import family
 from goose_assets.llm.base import LLMRequest, LLMResponse, ProgressFn, ResponseCache
@@ -55,12 +68,73 @@ log = logging.getLogger(__name__)
 StructuredOutputMode = Literal["json_schema", "json_object", "vllm_extra_body", "prompt"]
 
 
+class HTTPStatusFailure(Exception):
+    """A non-2xx reply on the direct transport: what `openai.APIStatusError` is for the SDK,
+    with the same message ("Error code: 400 - <the server's error message>")."""
+
+    def __init__(self, status_code: int, headers: Mapping[str, str], body: Any) -> None:
+        self.status_code = status_code
+        self.headers = headers
+        self.body = body
+        error = body.get("error", body) if isinstance(body, dict) else None
+        said = error.get("message") if isinstance(error, dict) else None
+        self.message = f"Error code: {status_code}" + (f" - {said}" if isinstance(said, str) and said else "")
+        super().__init__(self.message)
+
+
+class _DirectClient:
+    """POST /chat/completions on one server over one aiohttp session (keep-alive pool sized
+    for every worker). Returns the decoded JSON body; raises `HTTPStatusFailure` for a
+    non-2xx reply and aiohttp's own errors for transport faults (see `classify`). Timeouts
+    are the caller's (`asyncio.timeout` around each call)."""
+
+    def __init__(self, base_url: str, api_key: str, max_in_flight: int) -> None:
+        self._url = base_url + "/chat/completions"
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=max(100, 2 * max_in_flight), limit_per_host=0),
+            headers={"Authorization": f"Bearer {api_key}", "Content-Type": "application/json",
+                     "Accept": "application/json", "User-Agent": "goose-assets"},
+            timeout=aiohttp.ClientTimeout(total=None),
+        )
+
+    def __repr__(self) -> str:
+        return f"_DirectClient({self._url!r})"
+
+    async def chat(self, body: dict[str, Any]) -> Any:
+        async with self._session.post(self._url, data=json.dumps(body).encode()) as resp:
+            raw = await resp.read()
+            if not 200 <= resp.status < 300:
+                try:
+                    parsed: Any = json.loads(raw)
+                except ValueError:
+                    parsed = raw.decode("utf-8", "replace").strip()
+                raise HTTPStatusFailure(resp.status, resp.headers, parsed)
+        return json.loads(raw)  # a ValueError here is a bad body: retried
+
+    async def close(self) -> None:
+        await self._session.close()
+
+
+class _SDKClient:
+    """The openai SDK's documented raw `post`: same auth, errors and status mapping as
+    `chat.completions.create`, without its param transform and pydantic model build."""
+
+    def __init__(self, client: AsyncOpenAI) -> None:
+        self._client = client
+
+    async def chat(self, body: dict[str, Any]) -> Any:
+        return await self._client.post("/chat/completions", cast_to=object, body=body)
+
+    async def close(self) -> None:
+        await self._client.close()
+
+
 @dataclass
 class _Server:
     """One base URL of the fleet, with its health."""
 
     base_url: str
-    client: AsyncOpenAI
+    client: _DirectClient | _SDKClient
     in_flight: int = 0
     calls: int = 0
     failures: int = 0
@@ -187,15 +261,20 @@ def _caused_by_disconnect(exc: BaseException) -> bool:
 
 
 def classify(exc: BaseException) -> _Failure:
+    if aiohttp is not None and isinstance(exc, aiohttp.InvalidURL):
+        return _Failure("invalid_url", False, None, fatal="the base URL is not a valid URL")
     if isinstance(exc, openai.APIConnectionError | TimeoutError) and _caused_by_disconnect(exc):
         return _Failure("connection_error", True, False)
     if isinstance(exc, openai.APITimeoutError | TimeoutError):
         return _Failure("timeout", True, False)
     if isinstance(exc, openai.APIConnectionError):
         return _Failure("connection_error", True, False)
-    if isinstance(exc, openai.APIStatusError):
+    if aiohttp is not None and isinstance(exc, aiohttp.ClientError):  # direct transport
+        return _Failure("connection_error", True, False)
+    if isinstance(exc, openai.APIStatusError | HTTPStatusFailure):
         status = exc.status_code
-        after = _retry_after(getattr(exc.response, "headers", None))
+        headers = exc.headers if isinstance(exc, HTTPStatusFailure) else getattr(exc.response, "headers", None)
+        after = _retry_after(headers)
         fault = f"http_{status}"
         if status in (401, 403):
             return _Failure(fault, False, None, fatal="the server rejected the API key (check GOOSE_LLM_API_KEY)")
@@ -232,6 +311,7 @@ class OpenAIBackendConfig:
     breaker_max_error_rate: float = 0.5
     server_failure_threshold: int = 3
     server_cooldown_s: float = 30.0
+    # "auto": the direct aiohttp transport; "aiohttp" / "httpx": the openai SDK on that transport
     http_client: Literal["auto", "httpx", "aiohttp"] = "auto"
     progress_every_s: float = 10.0
     prices: Prices = field(default_factory=Prices)
@@ -307,19 +387,18 @@ class OpenAIBackend:
         return {**self.stats.as_dict(), "servers": list(self.stats.servers)}
 
     # internals -------------------------------------------------------------------------
-    def _client(self, base_url: str) -> AsyncOpenAI:
-        kwargs: dict[str, Any] = {}
+    def _client(self, base_url: str) -> _DirectClient | _SDKClient:
+        """Called inside the running loop (an aiohttp session binds to it)."""
         choice = self.config.http_client
-        if choice in ("auto", "aiohttp"):
-            try:  # aiohttp costs less CPU per request than httpx at high concurrency
-                kwargs["http_client"] = openai.DefaultAioHttpClient(timeout=self.config.timeout_s, limits=_limits(self.config.max_in_flight))
-            except Exception:
-                if choice == "aiohttp":
-                    raise
+        if choice == "auto" and aiohttp is not None:
+            return _DirectClient(base_url, self.__api_key, self.config.max_in_flight)
+        limits = _limits(self.config.max_in_flight)
+        if choice == "aiohttp":
+            http: Any = openai.DefaultAioHttpClient(timeout=self.config.timeout_s, limits=limits)
         else:
-            kwargs["http_client"] = openai.DefaultAsyncHttpxClient(timeout=self.config.timeout_s, limits=_limits(self.config.max_in_flight))
-        return AsyncOpenAI(api_key=self.__api_key, base_url=base_url, max_retries=0,
-                           timeout=self.config.timeout_s, **kwargs)
+            http = openai.DefaultAsyncHttpxClient(timeout=self.config.timeout_s, limits=limits)
+        return _SDKClient(AsyncOpenAI(api_key=self.__api_key, base_url=base_url, max_retries=0,
+                                      timeout=self.config.timeout_s, http_client=http))
 
     def _params(self, request: LLMRequest, messages: list[dict[str, str]]) -> dict[str, Any]:
         cfg = self.config
@@ -397,11 +476,7 @@ class OpenAIBackend:
             stats.calls += 1
             try:
                 async with asyncio.timeout(cfg.timeout_s):
-                    # the SDK's documented raw `post`: same auth, errors and status mapping as
-                    # `chat.completions.create`, without its per-request param transform and
-                    # pydantic model build (half the client CPU per call, measured)
-                    completion = await server.client.post("/chat/completions", cast_to=object,
-                                                          body=self._params(request, messages))
+                    completion = await server.client.chat(self._params(request, messages))
                 if not isinstance(completion, dict) or not isinstance(completion.get("choices"), list):
                     raise ValueError("the server's reply is not a chat completion")
             except asyncio.CancelledError:

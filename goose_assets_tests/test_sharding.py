@@ -192,3 +192,19 @@ def test_checks_report_per_partition_on_multi_partitioned_assets(sharded_run: tu
     # a shard of a few tasks is too small to judge the triviality gate: it may only warn
     assert all(v["passed"] or v["severity"].endswith("WARN") for v in checks["task_difficulty.triviality_baselines"].values())
     assert set(checks["filtered_tasks.duplicates"]) == set(DOMAINS)
+
+
+def test_the_sharded_code_location_validates(tmp_path: Path) -> None:
+    make_shards(tmp_path / "shards")
+    env = _child_env(tmp_path, tmp_path / "shards")
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "dagster"), "definitions", "validate", "-m", "goose_assets.definitions"],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    listing = subprocess.run(
+        [sys.executable, "-c", "from goose_assets.definitions import defs; "
+         "print(sorted(j.name for j in defs.resolve_all_job_defs()), sorted(s.name for s in defs.sensors))"],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert "'goose_domains', 'goose_shards'" in listing.stdout and "'shard_fan_in', 'source_shards_sensor'" in listing.stdout, listing.stderr[-2000:]

@@ -73,22 +73,30 @@ def materialize_domains(env: Mapping[str, str], timeout_s: float = 1800) -> list
     """`dagster asset materialize` for every domain at once, stage by stage (the stage
     order of materialize_child, for the same reason): 4 concurrent runs whose steps go to
     the Celery queue."""
-    config = json.dumps({"ops": {"task_difficulty": {"config": {"use_embeddings": False}}}})
     done: list[subprocess.CompletedProcess[str]] = []
     for assets in STAGES.values():
-        args = ["--select", ",".join(assets)]
-        if "task_difficulty" in assets:
-            args += ["--config-json", config]
-        procs = {
-            domain: subprocess.Popen(
-                [str(BIN / "dagster"), "asset", "materialize", "-m", "goose_assets.definitions", "--partition", domain, *args],
-                cwd=REPO_ROOT, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            )
-            for domain in DOMAINS
-        }
-        for proc in procs.values():
-            out, err = proc.communicate(timeout=timeout_s)
-            done.append(subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
+        done += materialize_partitions(env, list(DOMAINS), assets, timeout_s)
+    return done
+
+
+def materialize_partitions(
+    env: Mapping[str, str], partition_keys: list[str], assets: tuple[str, ...], timeout_s: float = 1800
+) -> list[subprocess.CompletedProcess[str]]:
+    """One `dagster asset materialize` per partition key, all at once."""
+    args = ["--select", ",".join(assets)]
+    if "task_difficulty" in assets:
+        args += ["--config-json", json.dumps({"ops": {"task_difficulty": {"config": {"use_embeddings": False}}}})]
+    procs = [
+        subprocess.Popen(
+            [str(BIN / "dagster"), "asset", "materialize", "-m", "goose_assets.definitions", "--partition", key, *args],
+            cwd=REPO_ROOT, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        for key in partition_keys
+    ]
+    done = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=timeout_s)
+        done.append(subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
     return done
 
 

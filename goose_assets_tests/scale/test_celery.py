@@ -16,17 +16,20 @@ import dagster as dg
 import pytest
 
 from goose_assets.ducklake_warehouse import DuckLakeWarehouse, LakeConfig
+from goose_assets.resources import SAMPLE_CORPUS
 from goose_assets_tests.scale.backfill import LOCK_ERRORS, Reference, snapshot
 from goose_assets_tests.scale.celery_cluster import (
     celery_workers,
     dagster_home,
     materialize_domains,
+    materialize_partitions,
     set_pool_limit,
 )
 from goose_assets_tests.scale.materialize_child import STAGES
 from goose_assets_tests.scale.servers import Postgres, ServerUnavailable, redis_server
 
 pytestmark = pytest.mark.slow
+SHARDED_STAGE_NAMES = STAGES["synthesis"]
 
 
 @pytest.fixture(scope="module")
@@ -102,3 +105,52 @@ def test_backfill_on_celery_workers_matches_the_embedded_run(
     for table, rows in duckdb_reference.rows.items():
         assert actual[table] == rows, f"{table} differs between the embedded run and the Celery run"
     assert os.path.exists(tmp_path / "goose_home" / "exports" / "default" / "goosereason.jsonl")
+
+
+def test_one_domain_across_four_shards_on_two_celery_workers(
+    postgres: Postgres, redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A domain split into 4 shard files (GOOSE_SHARDS_DIR): the 4 (math, shard) runs go
+    to the Celery queue at once, both workers take steps, then `filtered_tasks` for math
+    reads all 4 shards from DuckLake."""
+    lines = [ln for ln in (SAMPLE_CORPUS / "math.jsonl").read_text(encoding="utf-8").splitlines() if ln.strip()]
+    shards_dir = tmp_path / "shards" / "math"
+    shards_dir.mkdir(parents=True)
+    keys = [f"part-{i}" for i in range(4)]
+    for i, key in enumerate(keys):
+        (shards_dir / f"{key}.jsonl").write_text("\n".join(lines[i::4]) + "\n", encoding="utf-8")
+    lake_catalog = postgres.createdb("celery_lake_shards")
+    postgres.createdb("celery_dagster_shards")
+    env = {
+        "DAGSTER_HOME": str(dagster_home(tmp_path)),
+        "DAGSTER_PG_HOST": "127.0.0.1", "DAGSTER_PG_PORT": str(postgres.port), "DAGSTER_PG_DB": "celery_dagster_shards",
+        "DAGSTER_PG_USER": postgres.user, "DAGSTER_PG_PASSWORD": "",
+        "GOOSE_EXECUTOR": "celery", "GOOSE_CELERY_BROKER": redis_url, "GOOSE_CELERY_BACKEND": redis_url[:-1] + "1",
+        "GOOSE_HOME": str(tmp_path / "goose_home"), "GOOSE_WAREHOUSE": "ducklake",
+        "GOOSE_DUCKLAKE_CATALOG": lake_catalog, "GOOSE_DUCKLAKE_DATA_PATH": str(tmp_path / "lake"),
+        "GOOSE_SHARDS_DIR": str(tmp_path / "shards"),
+        "GX_ANALYTICS_ENABLED": "false", "DAGSTER_DISABLE_TELEMETRY": "1",
+    }
+    set_pool_limit(env)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with dg.DagsterInstance.get() as instance:
+        instance.add_dynamic_partitions("source_shards", keys)  # what source_shards_sensor does
+    names = ["shardworker1", "shardworker2"]
+    with celery_workers(names, env, tmp_path):
+        start = time.perf_counter()
+        runs = materialize_partitions(env, [f"math|{k}" for k in keys], SHARDED_STAGE_NAMES)
+        runs += materialize_partitions(env, ["math"], ("filtered_tasks",))
+        seconds = time.perf_counter() - start
+    print(f"\ncelery, math across 4 shards on 2 workers: {seconds:.1f}s")
+    for run in runs:
+        assert run.returncode == 0, f"{' '.join(run.args)} failed:\n{run.stderr[-4000:]}"
+    with dg.DagsterInstance.get() as instance:
+        placed = _worker_of_each_step(instance)
+    assert {p for p, _ in placed} == {*(f"math|{k}" for k in keys), "math"}
+    assert len(placed) == 4 * len(SHARDED_STAGE_NAMES) + 1
+    assert {w.split("@")[0] for w in placed.values()} == set(names)
+    wh = DuckLakeWarehouse(LakeConfig(lake_catalog, str(tmp_path / "lake")))
+    by_shard = Counter(r["shard"] for r in wh.read("raw_documents", "math", ["shard"]))
+    assert by_shard == {k: len(lines[i::4]) for i, k in enumerate(keys)}
+    assert wh.count("filtered_tasks", "math") == wh.count("mcq_tasks", "math") > 0

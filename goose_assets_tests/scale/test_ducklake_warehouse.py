@@ -69,7 +69,8 @@ def test_partition_writes_replace_only_their_domain(lake_catalog: str, tmp_path:
     assert wh.count("filtered_tasks") == 67
     math = wh.read("filtered_tasks", "math", order_by="task_id")
     assert [r["task_id"] for r in math] == sorted(f"math-{i}b" for i in range(7))
-    assert wh.read("filtered_tasks", "code", order_by="task_id") == sorted(_tasks("code", 20), key=lambda r: r["task_id"])
+    stored = [{**r, "shard": ""} for r in sorted(_tasks("code", 20), key=lambda r: r["task_id"])]
+    assert wh.read("filtered_tasks", "code", order_by="task_id") == stored
     batches = list(wh.iter_rows("filtered_tasks", "science", columns=["task_id"], batch_size=8))
     assert [len(b) for b in batches] == [8, 8, 4]
     # lists round-trip, and the ingest timestamp default still applies
@@ -133,3 +134,29 @@ def test_llm_cache_is_insert_if_absent_on_ducklake(lake_catalog: str, tmp_path: 
     assert set(found) == {"k1", "k2"} and found["k1"].texts == ["first"] and found["k1"].cached
     assert found["k1"].tokens_in == 3 and found["k2"].error == "invalid json"
     assert wh.count("llm_cache") == 2
+
+
+@pytest.mark.slow
+def test_shard_writes_on_ducklake_replace_only_their_shard(lake_catalog: str, tmp_path: Path) -> None:
+    """Shards of one domain written by concurrent processes (what a sharded backfill does):
+    each write replaces only its (domain, shard), and a domain-level read sees them all."""
+    data = str(tmp_path / "lake")
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_shard_writer, args=(lake_catalog, data, f"s{i}")) for i in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=300)
+        assert p.exitcode == 0
+    wh = DuckLakeWarehouse(LakeConfig(lake_catalog, data))
+    assert sorted({(r["shard"], r["detail"]) for r in wh.read("filtered_tasks", "math")}) == [("s0", "r2"), ("s1", "r2"), ("s2", "r2")]
+    assert wh.count("filtered_tasks", "math", shard="s1") == 5
+    wh.replace_partition("filtered_tasks", "math", _tasks("math", 2, tag="whole"))
+    assert {r["shard"] for r in wh.read("filtered_tasks", "math")} == {""}
+
+
+def _shard_writer(catalog: str, data_path: str, shard: str) -> None:
+    wh = DuckLakeWarehouse(LakeConfig(catalog, data_path))
+    for r in range(3):
+        rows = [{**t, "task_id": f"{t['task_id']}-{shard}"} for t in _tasks("math", 5, tag=f"r{r}")]
+        wh.replace_partition("filtered_tasks", "math", rows, shard=shard)

@@ -62,6 +62,8 @@ FAULTS: tuple[str, ...] = (
     "obey_injection",  # a document that says "ignore previous instructions" is obeyed
 )
 
+# faults that replace the reply: nothing to build before the latency is up
+_TRANSPORT_FAULTS = ("http_500", "http_429", "connection_reset", "read_timeout")
 _FENCED = re.compile(r"<document>\n(.*?)\n</document>", re.DOTALL)
 _INJECTION = re.compile(r"ignore (all )?(previous|prior|above) instructions", re.IGNORECASE)
 _OPTION = re.compile(r"^\(([A-Z])\)", re.MULTILINE)
@@ -480,6 +482,7 @@ class LoopbackLLMServer:
         return web.json_response({"ok": True})
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
+        arrived = time.monotonic()
         payload = await request.json()
         messages = payload.get("messages") or []
         key = prompt_key(messages)
@@ -494,16 +497,24 @@ class LoopbackLLMServer:
             c.max_in_flight = max(c.max_in_flight, c.in_flight)
         try:
             if self._semaphore is not None:
+                queued = self._semaphore.locked()
                 async with self._semaphore:
-                    return await self._answer(request, payload, key, call_no, attempt)
-            return await self._answer(request, payload, key, call_no, attempt)
+                    # the latency runs from when the request gets a slot
+                    started = time.monotonic() if queued else arrived
+                    return await self._answer(request, payload, key, call_no, attempt, started)
+            return await self._answer(request, payload, key, call_no, attempt, arrived)
         finally:
             with self._lock:
                 self.counters.in_flight -= 1
 
     async def _answer(self, request: web.Request, payload: dict[str, Any], key: str,
-                      call_no: int, attempt: int) -> web.StreamResponse:
+                      call_no: int, attempt: int, started: float | None = None) -> web.StreamResponse:
+        """The reply leaves `latency_s` after `started` (arrival, or the free slot): the
+        server's own work (parsing, building the reply) happens inside that time, as a real
+        server's compute does, instead of adding to it."""
         cfg = self.config
+        if started is None:
+            started = time.monotonic()
         prompt = parse_prompt(payload)
         fault = self._choose_fault(call_no, key, attempt)
         injected = any(_INJECTION.search(d) for d in prompt.documents)
@@ -514,8 +525,11 @@ class LoopbackLLMServer:
         if fault:
             with self._lock:
                 self.counters.faults[fault] += 1
+        reply = None if fault in _TRANSPORT_FAULTS else self._reply(payload, prompt, fault, key, attempt)
         if cfg.latency_s:
-            await asyncio.sleep(cfg.latency_s)
+            left = started + cfg.latency_s - time.monotonic()
+            if left > 0:
+                await asyncio.sleep(left)
         if fault == "http_500":
             return web.json_response({"error": {"message": "injected internal error", "type": "server_error"}}, status=500)
         if fault == "http_429":
@@ -527,6 +541,29 @@ class LoopbackLLMServer:
             return web.Response(status=500)
         if fault == "read_timeout":
             await asyncio.sleep(cfg.hang_s)
+        if reply is None:
+            reply = self._reply(payload, prompt, fault, key, attempt)
+        body, tokens_in, tokens_out = reply
+        # counted only once the reply is handed to the socket: a reply lost with a killed
+        # connection is not "answered", so the fleet test can tell lost work from duplicates
+        response = web.Response(body=body, content_type="application/json")
+        try:
+            await response.prepare(request)
+            await response.write_eof()
+        except ConnectionResetError:  # the client or a kill() closed the connection first
+            return response
+        with self._lock:
+            c = self.counters
+            c.answered += 1
+            c.answered_by_prompt[key] += 1
+            c.tokens_in += tokens_in
+            c.tokens_out += tokens_out
+        return response
+
+    def _reply(self, payload: dict[str, Any], prompt: ParsedPrompt, fault: str | None, key: str,
+               attempt: int) -> tuple[bytes, int, int]:
+        """The chat-completion body (JSON bytes) and its token counts."""
+        cfg = self.config
         n = max(1, int(payload.get("n") or 1))
         rng = random.Random(f"{cfg.seed}:{key}:{attempt}")
         texts = [reply_text(prompt, fault, rng, cfg.distractors) for _ in range(n)]
@@ -545,21 +582,7 @@ class LoopbackLLMServer:
             ],
             "usage": {"prompt_tokens": tokens_in, "completion_tokens": tokens_out, "total_tokens": tokens_in + tokens_out},
         }
-        # counted only once the reply is handed to the socket: a reply lost with a killed
-        # connection is not "answered", so the fleet test can tell lost work from duplicates
-        response = web.Response(body=json.dumps(body).encode(), content_type="application/json")
-        try:
-            await response.prepare(request)
-            await response.write_eof()
-        except ConnectionResetError:  # the client or a kill() closed the connection first
-            return response
-        with self._lock:
-            c = self.counters
-            c.answered += 1
-            c.answered_by_prompt[key] += 1
-            c.tokens_in += tokens_in
-            c.tokens_out += tokens_out
-        return response
+        return json.dumps(body).encode(), tokens_in, tokens_out
 
 
 # ---------------------------------------------------------------------------------------

@@ -452,6 +452,9 @@ class OpenAIBackend:
             async with asyncio.TaskGroup() as group:
                 for _ in range(min(cfg.max_in_flight, len(misses))):
                     group.create_task(worker())
+                    # one loop turn per worker: each sends its first request as soon as its
+                    # connection is up, instead of every request waiting behind all C connects
+                    await asyncio.sleep(0)
         except BaseExceptionGroup as group_error:
             fatal = [e for e in group_error.exceptions if isinstance(e, LLMBackendError)]
             raise (fatal[0] if fatal else group_error.exceptions[0]) from None

@@ -40,12 +40,13 @@ class Shard:
     key: str
     files: list[ShardFile] = field(default_factory=list)
 
-    @property
-    def fingerprint(self) -> str:
-        """Changes when any of the shard's files is added, replaced or rewritten."""
+    def fingerprint(self, domain: str) -> str:
+        """Changes when a file this domain reads from the shard (its own or a mixed one) is
+        added, replaced or rewritten; other domains' files leave it alone."""
         h = hashlib.sha256()
         for f in sorted(self.files, key=lambda f: str(f.path)):
-            h.update(f"{f.path}\0{f.size}\0{f.mtime_ns}\n".encode())
+            if f.domain in (domain, None):
+                h.update(f"{f.path}\0{f.size}\0{f.mtime_ns}\n".encode())
         return h.hexdigest()[:16]
 
     def sources(self, domain: str, fallback_labels: list[str]) -> list[SourceSpec]:

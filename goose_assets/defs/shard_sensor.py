@@ -29,7 +29,7 @@ def source_shards_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult
     # recorded "nothing here", and the domain-level stages wait for all of a domain's shards
     run_requests = [
         dg.RunRequest(
-            run_key=f"{shard.key}|{domain}|{shard.fingerprint}",
+            run_key=f"{shard.key}|{domain}|{shard.fingerprint(domain)}",
             partition_key=dg.MultiPartitionKey({DOMAIN_DIMENSION: domain, SHARD_DIMENSION: shard.key}),
             tags={"goose/shard_files": str(len(shard.files))},
         )

@@ -49,7 +49,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=25)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[8, 32, 128])
     parser.add_argument("--workloads", nargs="+", default=["student", "synthesis"])
-    parser.add_argument("--http-clients", nargs="+", default=["aiohttp", "httpx"])
+    # auto: our direct aiohttp transport; aiohttp / httpx: the openai SDK on that transport
+    parser.add_argument("--http-clients", nargs="+", default=["auto", "aiohttp", "httpx"])
     args = parser.parse_args()
     logging.getLogger("httpx2").setLevel(logging.WARNING)
     rows = []

@@ -7,6 +7,8 @@ their own venvs, where goose_assets is not installed. Prints one JSON line.
 
 CLIENT: ours | openai_raw | curator | distilabel_llm. The timed window starts after the
 client object is built (imports and set-up excluded) and ends when every answer is back.
+`ours` opens its HTTP sessions inside `generate`, so its window includes connection set-up
+and the event loop's start; `openai_raw` builds its AsyncOpenAI inside the window too.
 """
 
 from __future__ import annotations

@@ -32,8 +32,9 @@ from typing import Any
 
 import numpy as np
 
+from goose_assets.core.leakage import trigram_set
 from goose_assets.core.records import MASK
-from goose_assets.core.text import char_ngrams, jaccard, words
+from goose_assets.core.text import jaccard, words
 
 LONGEST = "longest"
 SHORTEST = "shortest"
@@ -172,7 +173,7 @@ def pick_lexical_overlap(context_masked: str, options: Sequence[str], window_wor
 
 
 def _centrality(options: Sequence[str]) -> list[float]:
-    grams = [char_ngrams(o, 3) for o in options]
+    grams = [trigram_set(o) for o in options]
     n = len(grams)
     sims = np.zeros((n, n))
     for i in range(n):
@@ -247,15 +248,16 @@ def _raw_option_features(option: str) -> list[float]:
         math.log1p(len(text)),
         float(len(toks)),
         float(text.count("\n") + 1),
-        sum(c.isdigit() for c in text) / n_chars,
-        sum(c.isalpha() for c in text) / n_chars,
-        sum(c.isupper() for c in text) / n_chars,
+        sum(map(str.isdigit, text)) / n_chars,
+        sum(map(str.isalpha, text)) / n_chars,
+        sum(map(str.isupper, text)) / n_chars,
         len(_PUNCT.findall(text)) / n_chars,
-        sum(c.isspace() for c in text) / n_chars,
+        sum(map(str.isspace, text)) / n_chars,
         float(operators),
         operators / n_chars,
         float(len(_NUMBER.findall(text))),
-        float(np.mean([len(t) for t in toks])) if toks else 0.0,
+        # = np.mean (an exact integer sum, one division), without the array round trip
+        sum(map(len, toks)) / len(toks) if toks else 0.0,
         len(set(lowered)) / max(1, len(lowered)),
         float(text.count("\\")),
         float(sum(text.count(b) for b in "()[]{}")),
@@ -264,7 +266,7 @@ def _raw_option_features(option: str) -> list[float]:
     ]
 
 
-def option_features(options: Sequence[str]) -> np.ndarray:
+def option_features(options: Sequence[str], centrality: Sequence[float] | None = None) -> np.ndarray:
     """Surface features of each option, absolute and relative to its siblings.
 
     Shape (n_options, 3 * len(_RAW_FEATURES)): raw value, z-score within the task, and
@@ -272,8 +274,10 @@ def option_features(options: Sequence[str]) -> np.ndarray:
     one out" model: the answer may be unremarkable in absolute terms and still be the one
     option that differs from the other eight.
     """
+    if centrality is None:
+        centrality = _centrality(options)
     raw = np.array(
-        [_raw_option_features(o) + [c] for o, c in zip(options, _centrality(options), strict=True)],
+        [_raw_option_features(o) + [c] for o, c in zip(options, centrality, strict=True)],
         dtype=np.float64,
     )
     mean = raw.mean(axis=0)
@@ -301,25 +305,38 @@ def odd_one_out_classifier(
     """Cross-validated logistic regression on option features; None with < min_tasks tasks."""
     if len(tasks) < max(min_tasks, 2):
         return None
+    blocks = [option_features([str(o) for o in task["options"]]) for task in tasks]
+    return classifier_from_features(blocks, [int(task["answer_index"]) for task in tasks], n_folds, min_tasks, seed)
+
+
+def classifier_from_features(
+    blocks: Sequence[np.ndarray],
+    answers: Sequence[int],
+    n_folds: int = DEFAULT_FOLDS,
+    min_tasks: int = MIN_CLASSIFIER_TASKS,
+    seed: int = 0,
+) -> ClassifierResult | None:
+    """`odd_one_out_classifier` from each task's `option_features` block and answer index:
+    what a streaming caller keeps per task instead of the task itself."""
+    if len(blocks) < max(min_tasks, 2):
+        return None
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import GroupKFold
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    blocks, labels, groups = [], [], []
-    for t_idx, task in enumerate(tasks):
-        options = [str(o) for o in task["options"]]
-        blocks.append(option_features(options))
-        y = np.zeros(len(options), dtype=np.int8)
-        y[int(task["answer_index"])] = 1
+    labels, groups = [], []
+    for t_idx, (block, answer) in enumerate(zip(blocks, answers, strict=True)):
+        y = np.zeros(len(block), dtype=np.int8)
+        y[answer] = 1
         labels.append(y)
-        groups.append(np.full(len(options), t_idx))
+        groups.append(np.full(len(block), t_idx))
     x = np.vstack(blocks)
     y = np.concatenate(labels)
     g = np.concatenate(groups)
     oof = np.zeros(len(y))
-    splitter = GroupKFold(n_splits=min(n_folds, len(tasks)), shuffle=True, random_state=seed)
+    splitter = GroupKFold(n_splits=min(n_folds, len(blocks)), shuffle=True, random_state=seed)
     for train, test in splitter.split(x, y, g):
         # liblinear: measured 0.2 s vs 5 s for lbfgs on 2,160 x 57 on the 2-core machine
         model = make_pipeline(
@@ -331,12 +348,12 @@ def odd_one_out_classifier(
             model.fit(x[train], y[train])
         oof[test] = model.predict_proba(x[test])[:, 1]
     picks, correct, start = [], 0, 0
-    for task, block in zip(tasks, blocks, strict=True):
+    for answer, block in zip(answers, blocks, strict=True):
         pick = _argmax(oof[start : start + len(block)])
         picks.append(pick)
-        correct += int(pick == int(task["answer_index"]))
+        correct += int(pick == answer)
         start += len(block)
-    return ClassifierResult(picks, correct / len(tasks), float(roc_auc_score(y, oof)))
+    return ClassifierResult(picks, correct / len(blocks), float(roc_auc_score(y, oof)))
 
 
 # ---------------------------------------------------------------- runner
@@ -363,99 +380,149 @@ def run_baselines(
     - `include` restricts the baselines run (names from ALL_BASELINES).
     - The classifier is fit per domain; with fewer than `min_classifier_tasks` tasks in a
       domain its accuracy and AUROC are None and it casts no votes.
+
+    `BaselineRun` gives the same report from tasks fed in batches.
     """
-    unknown = set(include) - set(ALL_BASELINES)
-    if unknown:
-        raise ValueError(f"unknown baselines: {sorted(unknown)}")
-    active = tuple(b for b in ALL_BASELINES if b in include and (b != EMBEDDING or use_embeddings))
-    for task in tasks:
-        n = len(task["options"])
-        if n < 2 or not 0 <= int(task["answer_index"]) < n:
-            raise ValueError(f"task {task['task_id']}: needs >= 2 options and a valid answer_index")
+    run = BaselineRun(
+        use_embeddings=use_embeddings, encoder=encoder, include=include, window_words=window_words,
+        embed_window_words=embed_window_words, n_folds=n_folds, min_classifier_tasks=min_classifier_tasks,
+        accuracy_margin=accuracy_margin, auroc_limit=auroc_limit, seed=seed,
+    )
+    run.add(tasks)
+    return run.finish()
 
-    picks: list[dict[str, int]] = [{} for _ in tasks]
-    for i, task in enumerate(tasks):
-        options = [str(o) for o in task["options"]]
-        if LONGEST in active:
-            picks[i][LONGEST] = pick_longest(options)
-        if SHORTEST in active:
-            picks[i][SHORTEST] = pick_shortest(options)
-        if LEXICAL_OVERLAP in active:
-            picks[i][LEXICAL_OVERLAP] = pick_lexical_overlap(
-                str(task["context_masked"]), options, window_words
+
+class BaselineRun:
+    """`run_baselines` over tasks fed in batches (`add`), decided at `finish`.
+
+    The per-task baselines vote as each batch arrives; per task only its votes and its
+    option-feature block (9 x 57 floats) are kept for the per-domain classifier, never
+    the task's text, so memory grows by ~4 KB per task however long the contexts are.
+    The embedding baseline encodes one batch at a time."""
+
+    def __init__(
+        self,
+        *,
+        use_embeddings: bool = True,
+        encoder: Encoder | None = None,
+        include: Sequence[str] = ALL_BASELINES,
+        window_words: int = DEFAULT_WINDOW_WORDS,
+        embed_window_words: int = DEFAULT_EMBED_WINDOW_WORDS,
+        n_folds: int = DEFAULT_FOLDS,
+        min_classifier_tasks: int = MIN_CLASSIFIER_TASKS,
+        accuracy_margin: float = ACCURACY_MARGIN,
+        auroc_limit: float = AUROC_LIMIT,
+        seed: int = 0,
+    ) -> None:
+        unknown = set(include) - set(ALL_BASELINES)
+        if unknown:
+            raise ValueError(f"unknown baselines: {sorted(unknown)}")
+        self.active = tuple(b for b in ALL_BASELINES if b in include and (b != EMBEDDING or use_embeddings))
+        self.encoder = encoder
+        self.window_words, self.embed_window_words = window_words, embed_window_words
+        self.n_folds, self.min_classifier_tasks, self.seed = n_folds, min_classifier_tasks, seed
+        self.accuracy_margin, self.auroc_limit = accuracy_margin, auroc_limit
+        # per task, in arrival order: (task_id, domain, answer_index, n_options, picks)
+        self._tasks: list[tuple[str, str, int, int, dict[str, int]]] = []
+        self._by_domain: dict[str, list[int]] = {}
+        self._blocks: dict[str, list[np.ndarray]] = {}
+
+    def add(self, tasks: Sequence[Mapping[str, Any]]) -> None:
+        active = self.active
+        for task in tasks:
+            n = len(task["options"])
+            if n < 2 or not 0 <= int(task["answer_index"]) < n:
+                raise ValueError(f"task {task['task_id']}: needs >= 2 options and a valid answer_index")
+        picks: list[dict[str, int]] = [{} for _ in tasks]
+        for i, task in enumerate(tasks):
+            options = [str(o) for o in task["options"]]
+            centrality = None
+            if LONGEST in active:
+                picks[i][LONGEST] = pick_longest(options)
+            if SHORTEST in active:
+                picks[i][SHORTEST] = pick_shortest(options)
+            if LEXICAL_OVERLAP in active:
+                picks[i][LEXICAL_OVERLAP] = pick_lexical_overlap(
+                    str(task["context_masked"]), options, self.window_words
+                )
+            if MOST_CENTRAL in active:
+                centrality = _centrality(options)
+                picks[i][MOST_CENTRAL] = _argmax(centrality)
+            if CLASSIFIER in active:
+                self._blocks.setdefault(str(task["domain"]), []).append(option_features(options, centrality))
+        if EMBEDDING in active and tasks:
+            encoder = self.encoder
+            if encoder is None:
+                from goose_assets.core.embeddings import encode as encoder
+            for i, pick in enumerate(pick_by_embedding(tasks, encoder, self.embed_window_words)):
+                picks[i][EMBEDDING] = pick
+        for task, p in zip(tasks, picks, strict=True):
+            self._by_domain.setdefault(str(task["domain"]), []).append(len(self._tasks))
+            self._tasks.append((str(task["task_id"]), str(task["domain"]), int(task["answer_index"]), len(task["options"]), p))
+
+    def finish(self) -> BaselineReport:
+        active, tasks, by_domain = self.active, self._tasks, self._by_domain
+        auroc_by_domain: dict[str, float | None] = {}
+        classifier_acc: dict[str, float | None] = {}
+        for domain, idxs in by_domain.items():
+            result = None
+            if CLASSIFIER in active:
+                result = classifier_from_features(
+                    self._blocks.pop(domain, []), [tasks[i][2] for i in idxs], n_folds=self.n_folds,
+                    min_tasks=self.min_classifier_tasks, seed=self.seed,
+                )
+            if result is not None:
+                for i, pick in zip(idxs, result.picks, strict=True):
+                    tasks[i][4][CLASSIFIER] = pick
+            auroc_by_domain[domain] = result.auroc if result else None
+            classifier_acc[domain] = result.accuracy if result else None
+
+        votes: list[TaskVotes] = []
+        for task_id, domain, answer, n_options, picks in tasks:
+            n_correct = sum(p == answer for p in picks.values())
+            n_votes = len(picks)
+            votes.append(
+                TaskVotes(
+                    task_id=task_id,
+                    domain=domain,
+                    answer_index=answer,
+                    n_options=n_options,
+                    picks=picks,
+                    n_correct_votes=n_correct,
+                    n_votes=n_votes,
+                    trivial=n_votes > 0 and n_correct * 2 > n_votes,
+                )
             )
-        if MOST_CENTRAL in active:
-            picks[i][MOST_CENTRAL] = pick_most_central(options)
-    if EMBEDDING in active and tasks:
-        if encoder is None:
-            from goose_assets.core.embeddings import encode as encoder
-        for i, pick in enumerate(pick_by_embedding(tasks, encoder, embed_window_words)):
-            picks[i][EMBEDDING] = pick
 
-    by_domain: dict[str, list[int]] = {}
-    for i, task in enumerate(tasks):
-        by_domain.setdefault(str(task["domain"]), []).append(i)
-
-    auroc_by_domain: dict[str, float | None] = {}
-    classifier_acc: dict[str, float | None] = {}
-    for domain, idxs in by_domain.items():
-        result = None
-        if CLASSIFIER in active:
-            result = odd_one_out_classifier(
-                [tasks[i] for i in idxs], n_folds=n_folds, min_tasks=min_classifier_tasks, seed=seed
+        accuracy_margin, auroc_limit = self.accuracy_margin, self.auroc_limit
+        domains: dict[str, DomainBaselineStats] = {}
+        for domain, idxs in by_domain.items():
+            chance = float(np.mean([1.0 / votes[i].n_options for i in idxs]))
+            accuracy: dict[str, float | None] = {}
+            for name in active:
+                if name == CLASSIFIER:
+                    accuracy[name] = classifier_acc[domain]
+                    continue
+                accuracy[name] = float(
+                    np.mean([votes[i].picks[name] == votes[i].answer_index for i in idxs])
+                )
+            failures = [
+                f"{name}: accuracy {acc:.3f} > chance {chance:.3f} + {accuracy_margin:.2f}"
+                for name, acc in accuracy.items()
+                if acc is not None and acc > chance + accuracy_margin
+            ]
+            auroc = auroc_by_domain[domain]
+            if auroc is not None and auroc > auroc_limit:
+                failures.append(f"classifier: AUROC {auroc:.3f} > {auroc_limit:.2f}")
+            domains[domain] = DomainBaselineStats(
+                domain=domain,
+                n_tasks=len(idxs),
+                chance=chance,
+                accuracy=accuracy,
+                classifier_auroc=auroc,
+                n_trivial=sum(votes[i].trivial for i in idxs),
+                gate_passed=not failures,
+                failures=failures,
+                reliable=len(idxs) >= MIN_RELIABLE_TASKS,
             )
-        if result is not None:
-            for i, pick in zip(idxs, result.picks, strict=True):
-                picks[i][CLASSIFIER] = pick
-        auroc_by_domain[domain] = result.auroc if result else None
-        classifier_acc[domain] = result.accuracy if result else None
-
-    votes: list[TaskVotes] = []
-    for i, task in enumerate(tasks):
-        answer = int(task["answer_index"])
-        n_correct = sum(p == answer for p in picks[i].values())
-        n_votes = len(picks[i])
-        votes.append(
-            TaskVotes(
-                task_id=str(task["task_id"]),
-                domain=str(task["domain"]),
-                answer_index=answer,
-                n_options=len(task["options"]),
-                picks=picks[i],
-                n_correct_votes=n_correct,
-                n_votes=n_votes,
-                trivial=n_votes > 0 and n_correct * 2 > n_votes,
-            )
-        )
-
-    domains: dict[str, DomainBaselineStats] = {}
-    for domain, idxs in by_domain.items():
-        chance = float(np.mean([1.0 / votes[i].n_options for i in idxs]))
-        accuracy: dict[str, float | None] = {}
-        for name in active:
-            if name == CLASSIFIER:
-                accuracy[name] = classifier_acc[domain]
-                continue
-            accuracy[name] = float(
-                np.mean([votes[i].picks[name] == votes[i].answer_index for i in idxs])
-            )
-        failures = [
-            f"{name}: accuracy {acc:.3f} > chance {chance:.3f} + {accuracy_margin:.2f}"
-            for name, acc in accuracy.items()
-            if acc is not None and acc > chance + accuracy_margin
-        ]
-        auroc = auroc_by_domain[domain]
-        if auroc is not None and auroc > auroc_limit:
-            failures.append(f"classifier: AUROC {auroc:.3f} > {auroc_limit:.2f}")
-        domains[domain] = DomainBaselineStats(
-            domain=domain,
-            n_tasks=len(idxs),
-            chance=chance,
-            accuracy=accuracy,
-            classifier_auroc=auroc,
-            n_trivial=sum(votes[i].trivial for i in idxs),
-            gate_passed=not failures,
-            failures=failures,
-            reliable=len(idxs) >= MIN_RELIABLE_TASKS,
-        )
-    return BaselineReport(tasks=votes, domains=domains, baselines=active)
+        return BaselineReport(tasks=votes, domains=domains, baselines=active)

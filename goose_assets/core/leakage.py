@@ -23,11 +23,9 @@ from typing import Any
 
 from goose_assets.core.records import MASK
 from goose_assets.core.text import (
-    char_ngrams,
     collapse_ws,
     jaccard,
     normalize_loose,
-    normalize_option,
     sentence_spans,
 )
 
@@ -72,6 +70,24 @@ class LeakFinding:
     detail: str
 
 
+def option_key(text: str) -> str:
+    """`normalize_option` (NFKC, whitespace runs collapsed, stripped, lower case) with
+    `str.split` in place of the regex: the same characters count as whitespace (both
+    use Unicode's white-space property), at half the cost on the hot paths."""
+    return " ".join(unicodedata.normalize("NFKC", text).split()).lower()
+
+
+def trigram_set(text: str) -> set[str] | set[tuple[str, ...]]:
+    """`char_ngrams(text, 3)` for Jaccard comparisons only, ~2x faster: the 3-grams of
+    the normalized text as character triples (a text under 3 characters is one 1-tuple).
+    The sets are in one-to-one correspondence with char_ngrams', so every size,
+    intersection and Jaccard value is the same; compare them only with each other."""
+    t = option_key(text)
+    if len(t) < 3:
+        return {(t,)} if t else set()
+    return set(zip(t, t[1:], t[2:], strict=False))
+
+
 def _is_substantial(normalized: str) -> bool:
     return len(normalized.split()) >= MIN_LEAK_WORDS or len(normalized) >= MIN_LEAK_CHARS
 
@@ -83,15 +99,27 @@ def _contains_phrase(haystack: str, needle: str) -> bool:
 
 def _compact(text: str) -> str:
     """Case- and all-whitespace-insensitive form: `a+b` equals `a + b` (code, LaTeX)."""
-    return re.sub(r"\s+", "", normalize_option(text))
+    return "".join(option_key(text).split())
 
 
 def _contains_token_aligned(outer: str, inner: str) -> bool:
     """`inner` occurs in `outer` (normalize_option forms) not inside a longer word."""
+    # the regex `(?<!\w)inner(?!\w)` without compiling one pattern per pair (it was most
+    # of the assembly stage's time): every occurrence, overlapping ones included, is tried
     if not inner:
         return False
-    pattern = r"(?<!\w)" + re.escape(inner) + r"(?!\w)"
-    return re.search(pattern, outer) is not None
+    i = outer.find(inner)
+    while i >= 0:
+        end = i + len(inner)
+        if (i == 0 or not _is_word_char(outer[i - 1])) and (end == len(outer) or not _is_word_char(outer[end])):
+            return True
+        i = outer.find(inner, i + 1)
+    return False
+
+
+def _is_word_char(ch: str) -> bool:
+    r"""The regex `\w` for one character of a str pattern (Unicode alphanumeric or `_`)."""
+    return ch.isalnum() or ch == "_"
 
 
 def normalize_symbolic(text: str) -> str:
@@ -168,10 +196,10 @@ def find_leaks(context_masked: str, answer: str, distractors: Sequence[str]) -> 
     if _is_substantial(loose_answer) and context.contains(answer):
         findings[ANSWER_IN_CONTEXT] = LeakFinding(ANSWER_IN_CONTEXT, _short(answer))
 
-    option_answer = normalize_option(answer)
+    option_answer = option_key(answer)
     compact_answer = _compact(answer)
     for idx, distractor in enumerate(distractors):
-        option_d = normalize_option(distractor)
+        option_d = option_key(distractor)
         compact_d = _compact(distractor)
         if compact_d == compact_answer:
             findings.setdefault(
@@ -193,7 +221,7 @@ def find_leaks(context_masked: str, answer: str, distractors: Sequence[str]) -> 
             )
 
     options = [answer, *distractors]
-    grams = [char_ngrams(o, 3) for o in options]
+    grams = [trigram_set(o) for o in options]
     near = _first_near_duplicate(grams)
     if near is not None:
         i, j, sim = near
@@ -214,7 +242,7 @@ def _option_label(k: int) -> str:
     return "answer" if k == 0 else f"distractor {k - 1}"
 
 
-def _first_near_duplicate(grams: Sequence[set[str]]) -> tuple[int, int, float] | None:
+def _first_near_duplicate(grams: Sequence[set[Any]]) -> tuple[int, int, float] | None:
     for i in range(len(grams)):
         for j in range(i + 1, len(grams)):
             a, b = grams[i], grams[j]

@@ -12,9 +12,9 @@ import hashlib
 import random
 import string
 
+from goose_assets.core.leakage import option_key
 from goose_assets.core.prompts import INSTRUCTIONS, TOPICS
 from goose_assets.core.records import MaskedItem, McqTask, stable_id
-from goose_assets.core.text import normalize_option
 
 LETTERS = string.ascii_uppercase
 
@@ -27,10 +27,10 @@ def pick_distractors(answer: str, distractors: list[str], k: int, rng: random.Ra
     """k distinct distractors placing the answer at a random length rank."""
     # distractors arrive validated (core.synthesis.usable_distractors: distinct, no
     # near-duplicates); this only guards against a repeated string
-    seen = {normalize_option(answer)}
+    seen = {option_key(answer)}
     unique = []
     for d in distractors:
-        key = normalize_option(d)
+        key = option_key(d)
         if key and key not in seen:
             seen.add(key)
             unique.append(d)
@@ -92,7 +92,7 @@ def schema_problems(tasks: list[McqTask]) -> list[str]:
     """Contract violations of assembled tasks; empty when every task is well formed."""
     problems = []
     for t in tasks:
-        keys = [normalize_option(o) for o in t.options]
+        keys = [option_key(o) for o in t.options]
         if len(set(keys)) != len(keys):
             problems.append(f"{t.task_id}: options not distinct")
         if not 0 <= t.answer_index < len(t.options) or LETTERS[t.answer_index] != t.answer_letter:

@@ -13,14 +13,12 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from goose_assets.core.leakage import NEAR_DUPLICATE_JACCARD
+from goose_assets.core.leakage import NEAR_DUPLICATE_JACCARD, option_key, trigram_set
 from goose_assets.core.prompts import OUTPUT_KEYS, family
 from goose_assets.core.records import MASK
 from goose_assets.core.text import (
-    char_ngrams,
     collapse_ws,
     jaccard,
-    normalize_option,
     strip_control,
 )
 
@@ -152,19 +150,19 @@ def usable_distractors(answer: str, distractors: list[str]) -> list[str]:
     """Distinct (after whitespace/case normalization), not the answer, within the length
     band, and no near-duplicate (char 3-gram Jaccard >= 0.9) of the answer or of another
     kept distractor: such a pair would be flagged by the leakage check downstream."""
-    seen = {normalize_option(answer)}
-    kept_grams = [char_ngrams(answer)]
+    seen = {option_key(answer)}
+    kept_grams = [trigram_set(answer)]
     lo, hi = LENGTH_RATIO_BAND
     alen = max(1, len(answer.strip()))
     out: list[str] = []
     for d in distractors:
         d = d.strip("\n")
-        key = normalize_option(d)
+        key = option_key(d)
         if not key or key in seen:
             continue
         if not lo <= len(d.strip()) / alen <= hi:
             continue
-        grams = char_ngrams(d)
+        grams = trigram_set(d)
         if any(jaccard(grams, g) >= NEAR_DUPLICATE_JACCARD for g in kept_grams):
             continue
         seen.add(key)

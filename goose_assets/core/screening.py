@@ -59,21 +59,41 @@ def screen(
     index: BenchmarkIndex | None,
 ) -> Screen:
     """`all_docs` are (doc_id, domain, text) of every ingested domain."""
-    out = Screen()
-    docs = list(all_docs)
-    out.docs_screened = len(docs)
-    source_dups = dedup.deduplicate(docs)
-    domain_doc_ids = {t["doc_id"] for t in tasks}
-    out.duplicate_docs = {d: m.kept_id for d, m in source_dups.dropped.items() if d in domain_doc_ids}
-    out.source_dedup = source_dups.to_metadata()
-    task_texts = [(t["task_id"], domain, t["question"] + "\n" + "\n".join(t["options"])) for t in tasks]
-    out.duplicate_tasks = {d: m.kept_id for d, m in dedup.deduplicate(task_texts).dropped.items()}
-    if index is not None:
-        out.benchmarks = index.benchmarks
+    screener = Screener(domain, doc_text_by_id, index)
+    screener.add(tasks)
+    return screener.finish(all_docs)
+
+
+class Screener:
+    """`screen` over a domain's tasks fed in batches: the benchmark look-up runs per task
+    as it arrives, and per task only its id, doc id and dedup text are kept."""
+
+    def __init__(self, domain: str, doc_text_by_id: Mapping[str, str], index: BenchmarkIndex | None) -> None:
+        self.domain, self.doc_text_by_id, self.index = domain, doc_text_by_id, index
+        self.out = Screen()
+        self.doc_ids: set[str] = set()
+        self.task_texts: list[tuple[str, str, str]] = []
+
+    def add(self, tasks: Iterable[Mapping[str, Any]]) -> None:
+        out, index = self.out, self.index
         for t in tasks:
-            source = doc_text_by_id.get(t["doc_id"], "")
-            hits = index.hits(t["context_masked"] + "\n" + "\n".join(t["options"])) or index.hits(source)
-            if hits:
-                out.contaminated[t["task_id"]] = hits[0][0]
-                out.benchmark_hits[hits[0][0]] += 1
-    return out
+            self.doc_ids.add(t["doc_id"])
+            self.task_texts.append((t["task_id"], self.domain, t["question"] + "\n" + "\n".join(t["options"])))
+            if index is not None:
+                source = self.doc_text_by_id.get(t["doc_id"], "")
+                hits = index.hits(t["context_masked"] + "\n" + "\n".join(t["options"])) or index.hits(source)
+                if hits:
+                    out.contaminated[t["task_id"]] = hits[0][0]
+                    out.benchmark_hits[hits[0][0]] += 1
+
+    def finish(self, all_docs: Iterable[tuple[str, str, str]]) -> Screen:
+        out = self.out
+        docs = list(all_docs)
+        out.docs_screened = len(docs)
+        source_dups = dedup.deduplicate(docs)
+        out.duplicate_docs = {d: m.kept_id for d, m in source_dups.dropped.items() if d in self.doc_ids}
+        out.source_dedup = source_dups.to_metadata()
+        out.duplicate_tasks = {d: m.kept_id for d, m in dedup.deduplicate(self.task_texts).dropped.items()}
+        if self.index is not None:
+            out.benchmarks = self.index.benchmarks
+        return out

@@ -17,6 +17,8 @@ from goose_assets.llm.base import LLMBackend, LLMRequest, LLMResponse
 from goose_assets.warehouse import LLMCache, Warehouse
 
 WRITE_POOL = "duckdb_write"
+# rows per batch where a stage streams a partition (bounded memory per step)
+STREAM_BATCH = 2000
 
 
 def code_version(*modules: ModuleType) -> str:
@@ -85,8 +87,47 @@ class Generation:
         }
 
 
+@dataclass(slots=True)
+class GenerationTotals:
+    """`Generation.metadata` summed over the batches of a streamed stage."""
+
+    llm_calls: int = 0
+    cache_hits: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+
+    def add(self, generation: Generation) -> None:
+        m = generation.metadata()
+        self.llm_calls += m["llm_calls"]
+        self.cache_hits += m["cache_hits"]
+        self.tokens_in += m["tokens_in"]
+        self.tokens_out += m["tokens_out"]
+
+    def metadata(self, prefix: str = "") -> dict[str, int]:
+        return {
+            f"{prefix}llm_calls": self.llm_calls,
+            f"{prefix}cache_hits": self.cache_hits,
+            f"{prefix}tokens_in": self.tokens_in,
+            f"{prefix}tokens_out": self.tokens_out,
+        }
+
+
+class BatchProgress:
+    """A `Progress` fed by per-batch counts: batch k's `done` is offset by the rows of
+    the batches before it, so the log shows the stage's total."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress, self.offset = progress, 0
+
+    def __call__(self, done: int, total: int | None = None) -> None:
+        self.progress(self.offset + done, self.progress.total)
+
+    def next_batch(self, size: int) -> None:
+        self.offset += size
+
+
 def generate(
-    wh: Warehouse, backend: LLMBackend, requests: Sequence[LLMRequest], progress: Progress
+    wh: Warehouse, backend: LLMBackend, requests: Sequence[LLMRequest], progress: Progress | BatchProgress
 ) -> Generation:
     """Answer `requests`, looking each up in `llm_cache` first and writing each answer
     through as it arrives (one connection held for the step, so a crash loses only the

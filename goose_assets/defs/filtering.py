@@ -15,7 +15,16 @@ from goose_assets.defs.checks import (
     TRIVIALITY,
     spec,
 )
-from goose_assets.defs.common import WRITE_POOL, Progress, code_version, counts_md, generate
+from goose_assets.defs.common import (
+    STREAM_BATCH,
+    WRITE_POOL,
+    BatchProgress,
+    GenerationTotals,
+    Progress,
+    code_version,
+    counts_md,
+    generate,
+)
 from goose_assets.partitions import (
     domain_partitions,
     fan_in,
@@ -54,29 +63,39 @@ def task_difficulty(
     scope = scope_of(context.partition_key)
     domain = scope.domain
     wh = warehouse.warehouse()
-    tasks = wh.read("mcq_tasks", domain, order_by="task_id", shard=scope.shard)
-    report = baselines.run_baselines(tasks, use_embeddings=config.use_embeddings)
-    votes = {v.task_id: v for v in report.tasks}
+    # streamed: per task only its votes, option features and rollout counts stay in memory
+    run = baselines.BaselineRun(use_embeddings=config.use_embeddings)
     student = "baseline-ensemble"
     rollouts: dict[str, difficulty.Rollouts] = {}
     extra: dict[str, object] = {}
-    if llm.backend != "offline" and tasks:
-        backend = llm.make("student")
-        student = f"{backend.name}:{backend.model}"
-        requests = [difficulty.student_request(t, llm.rollouts) for t in tasks]
-        generation = generate(wh, backend, requests, Progress(context.log, f"{scope.label} rollouts", len(requests)))
-        for t, resp in zip(tasks, generation.responses, strict=True):
-            rollouts[t["task_id"]] = difficulty.score_rollouts(resp, t["answer_letter"], len(t["options"]))
-        extra = generation.metadata()
+    backend = None  # made at the first batch: a domain without tasks never starts one
+    total = wh.count("mcq_tasks", domain, shard=scope.shard)
+    progress = BatchProgress(Progress(context.log, f"{scope.label} rollouts", total))
+    totals = GenerationTotals()
+    columns = ["task_id", "domain", "question", "context_masked", "options", "answer_index", "answer_letter"]
+    for tasks in wh.iter_rows("mcq_tasks", domain, columns, order_by="task_id", batch_size=STREAM_BATCH, shard=scope.shard):
+        run.add(tasks)
+        if llm.backend != "offline" and tasks:
+            if backend is None:
+                backend = llm.make("student")
+                student = f"{backend.name}:{backend.model}"
+            requests = [difficulty.student_request(t, llm.rollouts) for t in tasks]
+            generation = generate(wh, backend, requests, progress)
+            progress.next_batch(len(requests))
+            totals.add(generation)
+            for t, resp in zip(tasks, generation.responses, strict=True):
+                rollouts[t["task_id"]] = difficulty.score_rollouts(resp, t["answer_letter"], len(t["options"]))
+    report = run.finish()
+    if backend is not None:
+        extra = totals.metadata()
     else:
-        for t in tasks:
-            v = votes[t["task_id"]]
-            rollouts[t["task_id"]] = difficulty.Rollouts(n=v.n_votes, n_correct=v.n_correct_votes)
+        for v in report.tasks:
+            rollouts[v.task_id] = difficulty.Rollouts(n=v.n_votes, n_correct=v.n_correct_votes)
     rows = []
-    for t in tasks:
-        v, r = votes[t["task_id"]], rollouts[t["task_id"]]
+    for v in report.tasks:
+        r = rollouts[v.task_id]
         rows.append({
-            "task_id": t["task_id"], "domain": domain, "student": student, "n_rollouts": r.n,
+            "task_id": v.task_id, "domain": domain, "student": student, "n_rollouts": r.n,
             "n_correct": r.n_correct, "pass_rate": r.pass_rate, "baseline_votes": json.dumps(v.picks, sort_keys=True),
             "baselines_correct": v.n_correct_votes, "n_baselines": v.n_votes, "trivial": v.trivial,
         })
@@ -129,9 +148,17 @@ def filtered_tasks(
     the domain, so duplicates across shards are found here like any other."""
     domain = context.partition_key
     wh = warehouse.warehouse()
-    tasks = wh.read("mcq_tasks", domain, order_by="task_id")
-    difficulty_by_task = {r["task_id"]: r for r in wh.read("task_difficulty", domain)}
-    screen = screening.screen(wh, domain, tasks, corpus.benchmarks_dir())
+    # per task only what the decision reads (id, source doc, leak reasons); the texts stream
+    # through the benchmark look-up and only the dedup text of each task is kept
+    difficulty_columns = ["task_id", "trivial", "baselines_correct", "n_baselines", "student", "n_rollouts", "n_correct"]
+    difficulty_by_task = {r["task_id"]: r for r in wh.read("task_difficulty", domain, difficulty_columns)}
+    screener = screening.screener(wh, domain, corpus.benchmarks_dir())
+    tasks: list[dict[str, object]] = []
+    columns = ["task_id", "doc_id", "question", "context_masked", "options", "leak_reasons"]
+    for batch in wh.iter_rows("mcq_tasks", domain, columns, order_by="task_id", batch_size=STREAM_BATCH):
+        screener.add(batch)
+        tasks.extend({"task_id": t["task_id"], "doc_id": t["doc_id"], "leak_reasons": t["leak_reasons"]} for t in batch)
+    screen = screening.finish(wh, screener)
     decision = filtering.decide(
         domain, tasks, difficulty_by_task, screen.duplicate_docs, screen.duplicate_tasks, screen.contaminated,
         filtering.FilterPolicy(drop_all_correct=llm.backend != "offline"),

@@ -19,9 +19,21 @@ def _index(folder: str, mtime: float) -> BenchmarkIndex:
 
 
 def screen(wh: Warehouse, domain: str, tasks: Sequence[Mapping[str, Any]], benchmarks: Path | None) -> screening_logic.Screen:
-    # passages, not raw pages: the text a task is built from is what must not repeat
-    docs = wh.query("SELECT doc_id, domain, body FROM extracted_passages ORDER BY doc_id")
-    all_docs = [(d["doc_id"], d["domain"], d["body"]) for d in docs]
-    texts = {d["doc_id"]: d["body"] for d in docs if d["domain"] == domain}
+    s = screener(wh, domain, benchmarks)
+    s.add(tasks)
+    return finish(wh, s)
+
+
+def screener(wh: Warehouse, domain: str, benchmarks: Path | None) -> screening_logic.Screener:
+    """A Screener for `domain`'s tasks, fed in batches; `finish` runs the dedup."""
+    # the domain's passage texts, for the benchmark look-up of a task's source
+    texts = {d["doc_id"]: d["body"] for d in wh.query("SELECT doc_id, body FROM extracted_passages WHERE domain = ?", [domain])}
     index = _index(str(benchmarks), benchmarks.stat().st_mtime) if benchmarks else None
-    return screening_logic.screen(domain, tasks, all_docs, texts, index)
+    return screening_logic.Screener(domain, texts, index)
+
+
+def finish(wh: Warehouse, screener: screening_logic.Screener) -> screening_logic.Screen:
+    # passages, not raw pages: the text a task is built from is what must not repeat
+    with wh.connect() as con:  # tuples straight from the cursor: no dict per passage
+        docs = con.execute("SELECT doc_id, domain, body FROM extracted_passages ORDER BY doc_id").fetchall()
+    return screener.finish(docs)

@@ -3,6 +3,7 @@
 
 import dataclasses
 from collections import Counter
+from collections.abc import Iterator
 
 import dagster as dg
 
@@ -17,7 +18,10 @@ from goose_assets.defs.checks import (
     spec,
 )
 from goose_assets.defs.common import (
+    STREAM_BATCH,
     WRITE_POOL,
+    BatchProgress,
+    GenerationTotals,
     Progress,
     code_version,
     counts_md,
@@ -27,8 +31,17 @@ from goose_assets.defs.common import (
 from goose_assets.llm import offline
 from goose_assets.partitions import item_partitions, scope_of
 from goose_assets.resources import LLMResource, WarehouseResource
+from goose_assets.warehouse import Warehouse
 
 from .sources import raw_documents
+
+
+def _pool_texts(wh: Warehouse, domain: str, shard: str | None) -> Iterator[tuple[str, str, str]]:
+    """(passage_id, shape, body) of a domain partition, in passage order, batch by batch."""
+    for batch in wh.iter_rows("extracted_passages", domain, ["passage_id", "shape", "body"], order_by="passage_id",
+                              batch_size=STREAM_BATCH, shard=shard):
+        for r in batch:
+            yield r["passage_id"], r["shape"], r["body"]
 
 
 class PassageConfig(dg.Config):
@@ -133,30 +146,51 @@ def masked_items(
     wh = warehouse.warehouse()
     backend = llm.make("generator")
     columns = [f.name for f in dataclasses.fields(Passage)]
-    psgs = [Passage(**r) for r in wh.read("extracted_passages", domain, columns, order_by="passage_id", shard=scope.shard)]
-    backend.prepare(domain, [(p.passage_id, p.shape, p.body) for p in psgs])
-    requests = [masking.synthesis_request(p) for p in psgs]
-    generation = generate(wh, backend, requests, Progress(context.log, f"{scope.label} generation", len(requests)))
-    responses = generation.responses
-    items: list[MaskedItem] = []
+    total = wh.count("extracted_passages", domain, shard=scope.shard)
+    # pass 1: the backend sees the whole domain's texts (the offline one mines its bounded
+    # distractor pool from them), streamed, never held as one list
+    backend.prepare(domain, _pool_texts(wh, domain, scope.shard))  # type: ignore[arg-type]
+    progress = BatchProgress(Progress(context.log, f"{scope.label} generation", total))
     quarantined: list[QuarantineRow] = []
-    for p, req, resp in zip(psgs, requests, responses, strict=True):
-        result = masking.item_from_response(p, req, resp, backend.name, backend.model)
-        (quarantined if isinstance(result, QuarantineRow) else items).append(result)  # type: ignore[arg-type]
-    written = wh.replace_partition("masked_items", domain, (i.to_row() for i in items), shard=scope.shard)
+    totals = GenerationTotals()
+    kinds: Counter[str] = Counter()
+    prompt_versions: set[str] = set()
+    preview: list[dict[str, object]] = []
+
+    def item_rows() -> Iterator[dict[str, object]]:
+        # pass 2: one batch of passages at a time through generation, validation and the write
+        for batch in wh.iter_rows("extracted_passages", domain, columns, order_by="passage_id",
+                                  batch_size=STREAM_BATCH, shard=scope.shard):
+            psgs = [Passage(**r) for r in batch]
+            requests = [masking.synthesis_request(p) for p in psgs]
+            generation = generate(wh, backend, requests, progress)
+            progress.next_batch(len(requests))
+            totals.add(generation)
+            prompt_versions.update(r.prompt_version for r in requests)
+            for p, req, resp in zip(psgs, requests, generation.responses, strict=True):
+                result = masking.item_from_response(p, req, resp, backend.name, backend.model)
+                if isinstance(result, QuarantineRow):
+                    quarantined.append(result)
+                    continue
+                kinds.update(k.split("+")[0] for k in result.distractor_kinds)
+                row = result.to_row()
+                if len(preview) < 3:
+                    preview.append(row)
+                yield row
+
+    written = wh.replace_partition("masked_items", domain, item_rows(), shard=scope.shard)
     wh.replace_quarantine("synthesis", domain, (q.to_row() for q in quarantined), shard=scope.shard)
-    kinds = Counter(k.split("+")[0] for i in items for k in i.distractor_kinds)
     stats = getattr(backend, "stats", None)
     metadata: dict[str, object] = {
-        "rows_in": len(psgs),
+        "rows_in": total,
         "rows_out": written,
         "drop_reasons": counts_md(Counter(q.reason for q in quarantined)),
         "backend": backend.name,
         "model": backend.model,
-        "prompt_versions": sorted({r.prompt_version for r in requests}),
-        **generation.metadata(),
+        "prompt_versions": sorted(prompt_versions),
+        **totals.metadata(),
         "distractor_kinds": dict(kinds),
-        "preview": table_preview([i.to_row() for i in items[:3]], ["context_masked", "answer", "distractors"]),
+        "preview": table_preview(preview, ["context_masked", "answer", "distractors"]),
         "dagster/row_count": written,
     }
     if callable(getattr(stats, "as_metadata", None)):
@@ -184,38 +218,60 @@ def mcq_tasks(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -
     scope = scope_of(context.partition_key)
     domain = scope.domain
     wh = warehouse.warehouse()
-    tasks = []
     quarantined: list[QuarantineRow] = []
     columns = [f.name for f in dataclasses.fields(MaskedItem)]
-    rows = wh.read("masked_items", domain, columns, order_by="item_id", shard=scope.shard)
-    for r in rows:
-        item = MaskedItem(**r)
-        task = mcq.assemble_task(item)
-        if task is None:
-            quarantined.append(QuarantineRow("assembly", domain, item.item_id, "too_few_options", f"{len(item.distractors)} distractors"))
-        else:
-            task.leak_reasons = leakage.leak_reasons_for_options(task.context_masked, task.options, task.answer_index)
-            tasks.append(task)
-    written = wh.replace_partition("mcq_tasks", domain, (t.to_row() for t in tasks), shard=scope.shard)
-    leak_summary = leakage.summarize_leaks((t.task_id, t.leak_reasons) for t in tasks)
-    balance = letter_balance([t.answer_letter for t in tasks], [len(t.options) for t in tasks])
-    schema_problems = mcq.schema_problems(tasks)
+    # per task only what the checks need: id, leak reasons, letter, option count
+    leaks: list[tuple[str, list[str]]] = []
+    letters_in_order: list[str] = []
+    n_options: list[int] = []
+    schema_problems: list[str] = []
+    preview: list[dict[str, object]] = []
+    rows_in = 0
+
+    def task_rows() -> Iterator[dict[str, object]]:
+        nonlocal rows_in
+        for batch in wh.iter_rows("masked_items", domain, columns, order_by="item_id",
+                                  batch_size=STREAM_BATCH, shard=scope.shard):
+            rows_in += len(batch)
+            tasks = []
+            for r in batch:
+                item = MaskedItem(**r)
+                task = mcq.assemble_task(item)
+                if task is None:
+                    quarantined.append(QuarantineRow("assembly", domain, item.item_id, "too_few_options", f"{len(item.distractors)} distractors"))
+                    continue
+                task.leak_reasons = leakage.leak_reasons_for_options(task.context_masked, task.options, task.answer_index)
+                tasks.append(task)
+            schema_problems.extend(mcq.schema_problems(tasks))
+            for t in tasks:
+                leaks.append((t.task_id, t.leak_reasons))
+                letters_in_order.append(t.answer_letter)
+                n_options.append(len(t.options))
+                row = t.to_row()
+                if len(preview) < 3:
+                    preview.append(row)
+                yield row
+
+    written = wh.replace_partition("mcq_tasks", domain, task_rows(), shard=scope.shard)
+    leak_summary = leakage.summarize_leaks(leaks)
+    balance = letter_balance(letters_in_order, n_options)
     wh.replace_quarantine("assembly", domain, (q.to_row() for q in quarantined), shard=scope.shard)
-    letters = Counter(t.answer_letter for t in tasks)
+    letters = Counter(letters_in_order)
+    n_tasks = len(letters_in_order)
     return dg.MaterializeResult(
         metadata={
-            "rows_in": len(rows),
+            "rows_in": rows_in,
             "rows_out": written,
             "drop_reasons": counts_md(Counter(q.reason for q in quarantined)),
             "leaking": leak_summary.n_flagged,
             "answer_letters": dict(sorted(letters.items())),
-            "preview": table_preview([t.to_row() for t in tasks[:3]], ["question", "options", "answer_letter"], width=600),
+            "preview": table_preview(preview, ["question", "options", "answer_letter"], width=600),
             "dagster/row_count": written,
         },
         check_results=[
             dg.AssetCheckResult(
                 check_name=ANSWER_LEAKAGE,
-                passed=leak_summary.n_flagged <= MAX_LEAK_SHARE * max(1, len(tasks)),
+                passed=leak_summary.n_flagged <= MAX_LEAK_SHARE * max(1, n_tasks),
                 metadata=leak_summary.to_metadata(),
             ),
             dg.AssetCheckResult(
@@ -224,8 +280,8 @@ def mcq_tasks(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -
             ),
             dg.AssetCheckResult(
                 # a shard may hold nothing for this domain; items that all failed assembly are a failure
-                check_name=TASK_SCHEMA, passed=not schema_problems and (len(tasks) > 0 or (scope.shard is not None and not rows)),
-                metadata={"tasks": len(tasks), "problems": schema_problems[:10]},
+                check_name=TASK_SCHEMA, passed=not schema_problems and (n_tasks > 0 or (scope.shard is not None and not rows_in)),
+                metadata={"tasks": n_tasks, "problems": schema_problems[:10]},
             ),
         ],
     )

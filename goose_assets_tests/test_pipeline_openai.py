@@ -30,7 +30,7 @@ def _metadata(results: list[dg.ExecuteInProcessResult], asset: str) -> list[dict
 
 
 def test_openai_backend_end_to_end_then_cached_rerun(tmp_path: Path) -> None:
-    with LoopbackLLMServer(ServerConfig(latency_s=0.01)).start() as server:
+    with LoopbackLLMServer(ServerConfig(latency_s=0.01)) as server:
         llm = LLMResource(backend="openai", base_url=server.base_url, model="loopback-model", rollouts=4,
                           api_key="sk-test-secret-0123456789")
         first = materialize_all(tmp_path, llm=llm, domains=DOMAINS)

@@ -30,9 +30,12 @@ def run_one(size: int, mode: str, timeout: float) -> dict[str, Any]:
     corpus = build(size)
     home = DATA / f"home-pipeline-{size}-{mode}"
     shutil.rmtree(home, ignore_errors=True)
+    # per-step times and memory as the run goes (kept: a run that times out leaves them)
+    progress = DATA / f"progress-pipeline-{size}-{mode}.jsonl"
+    progress.unlink(missing_ok=True)
     try:
-        out = run_json_child(["-m", "bench.pipeline_run", "--corpus", str(corpus), "--mode", mode, "--home", str(home)],
-                             timeout=timeout)
+        out = run_json_child(["-m", "bench.pipeline_run", "--corpus", str(corpus), "--mode", mode, "--home", str(home),
+                              "--progress", str(progress)], timeout=timeout)
     except Exception as exc:  # noqa: BLE001 - a size that cannot finish here is a recorded result
         return {"size": size, "mode": mode, "error": str(exc)[-800:]}
     finally:

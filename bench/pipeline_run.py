@@ -19,6 +19,7 @@ import argparse
 import inspect
 import json
 import logging
+import os
 import time
 import warnings
 from collections import Counter, defaultdict
@@ -76,18 +77,62 @@ def _warehouse_counts(home: Path) -> dict[str, int]:
     }
 
 
+class _ProgressLog:
+    """One JSON line per finished step (or plain-loop stage) to a file, as the run goes:
+    a run too long to finish still leaves its per-stage times and memory behind."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path, self.start, self.cpu0 = path, time.perf_counter(), time.process_time()
+
+    def __call__(self, **fields: Any) -> None:
+        if self.path is None:
+            return
+        line = {"elapsed_s": round(time.perf_counter() - self.start, 1), "cpu_s": round(time.process_time() - self.cpu0, 1),
+                "rss_mb": round(current_rss_mb(), 1), "peak_rss_mb": round(peak_rss_mb(), 1), **fields}
+        with open(self.path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(line) + "\n")
+
+
+def current_rss_mb() -> float:
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:
+        return 0.0
+
+
+PROGRESS = _ProgressLog(None)
+
+
 def run_dagster(home: Path, corpus_dir: Path) -> tuple[dict[str, float], dict[str, int]]:
     import dagster as dg
 
-    from goose_assets.resources import CorpusResource
-    from goose_assets_tests.pipeline_helpers import materialize_all
+    from goose_assets.definitions import MIX_ASSETS, UPSTREAM_ASSETS
+    from goose_assets.resources import CorpusResource, LLMResource, WarehouseResource
 
     instance = dg.DagsterInstance.ephemeral()
-    results = materialize_all(home, corpus=CorpusResource(corpus_dir=str(corpus_dir)), instance=instance)
+    # what goose_assets_tests.pipeline_helpers.materialize_all does (same calls, same order),
+    # unrolled so that each run's step times reach the progress log as it finishes
+    resources = {
+        "warehouse": WarehouseResource(home=str(home)),
+        "corpus": CorpusResource(corpus_dir=str(corpus_dir)),
+        "llm": LLMResource(),
+    }
+    ops: dict[str, Any] = {"task_difficulty": {"config": {"use_embeddings": False}}}
     stage_s: dict[str, float] = defaultdict(float)
-    for r in results:
-        for step in instance.get_run_step_stats(r.run_id):
-            stage_s[STAGE_OF.get(step.step_key, REPORTS)] += (step.end_time or 0) - (step.start_time or 0)
+    for stage in (UPSTREAM_ASSETS, MIX_ASSETS):
+        for domain in DOMAINS:
+            result = dg.materialize(
+                [*UPSTREAM_ASSETS, *MIX_ASSETS], selection=stage, partition_key=domain, resources=resources,
+                instance=instance, run_config={"ops": {k: v for k, v in ops.items() if k in {a.key.path[-1] for a in stage}}},
+            )
+            assert result.success, f"materialization of {domain} failed"
+            steps = {}
+            for step in instance.get_run_step_stats(result.run_id):
+                seconds = (step.end_time or 0) - (step.start_time or 0)
+                stage_s[STAGE_OF.get(step.step_key, REPORTS)] += seconds
+                steps[step.step_key] = round(seconds, 2)
+            PROGRESS(domain=domain, steps=steps)
     return dict(stage_s), _warehouse_counts(home)
 
 
@@ -130,6 +175,7 @@ class _Timer:
         t = time.perf_counter()
         out = fn()
         self.seconds[stage] += time.perf_counter() - t
+        PROGRESS(stage=stage, seconds=round(time.perf_counter() - t, 2))
         return out
 
 
@@ -296,13 +342,16 @@ def main() -> None:
     ap.add_argument("--corpus", type=Path, required=True)
     ap.add_argument("--mode", choices=sorted(MODES), required=True)
     ap.add_argument("--home", type=Path, required=True)
+    ap.add_argument("--progress", type=Path, default=None, help="append one JSON line per finished step here")
     args = ap.parse_args()
+    global PROGRESS
     _quiet()
     args.home.mkdir(parents=True, exist_ok=True)
     import goose_assets.definitions  # noqa: F401 - import cost is not the pipeline's work
 
     start = time.perf_counter()
     cpu0 = time.process_time()
+    PROGRESS = _ProgressLog(args.progress)
     stage_s, counts = MODES[args.mode](args.home, args.corpus)
     wall = time.perf_counter() - start
     print(json.dumps({

@@ -56,7 +56,8 @@ def headline() -> str:
             cpu = s.get("cpu_per_doc_ratio", s["time_per_doc_ratio"])
             rows.append([f"§1 scaling {fmt(s['from'])}→{fmt(s['to'])} docs", "linear time (cost/doc ≈ 1×), flat memory",
                          f"CPU/doc ×{cpu}, wall/doc ×{s['time_per_doc_ratio']} (load drifted), peak RSS ×{s['peak_rss_ratio']}",
-                         _met(cpu <= 1.15 and s["peak_rss_ratio"] <= 1.5) + " (up to 3K only)"])
+                         _met(cpu <= 1.15 and s["peak_rss_ratio"] <= 1.5)
+                         + ("" if s["to"] >= 100_000 else f" (up to {fmt(s['to'])} docs only)")])
         for o in p["overhead"]:
             if "dagster_over_plain" in o:
                 at_goal_size = o["size"] >= 10_000

@@ -433,6 +433,9 @@ class LoopbackLLMServer:
 
     # counters -------------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:
+        """The counters, once the server has taken in what clients already sent and finished
+        the replies already on the wire (see `_settle`)."""
+        self._settle()
         with self._lock:
             c = self.counters
             return {
@@ -452,6 +455,25 @@ class LoopbackLLMServer:
     def reset(self) -> None:
         with self._lock:
             self.counters = ServerCounters()
+
+    def _settle(self, turns: int = 8) -> None:
+        """A few turns of the server's loop, from another thread: requests already in its
+        sockets reach their handler (`received`), and a handler whose reply is already on
+        the wire finishes counting it (`answered`, tokens). Without this a fast client in
+        the same process can read the counters between the server's send and its count
+        (the send releases the GIL)."""
+        loop = self._loop
+        if loop is None or not loop.is_running() or threading.current_thread() is self._thread:
+            return
+
+        async def spin() -> None:
+            for _ in range(turns):
+                await asyncio.sleep(0)
+
+        try:
+            asyncio.run_coroutine_threadsafe(spin(), loop).result(timeout=5)
+        except Exception:  # noqa: BLE001 - a stopping server: read the counters as they are
+            pass
 
     def _choose_fault(self, call_no: int, key: str, attempt: int) -> str | None:
         cfg = self.config

@@ -90,6 +90,7 @@ class _DirectClient:
 
     def __init__(self, base_url: str, api_key: str, max_in_flight: int) -> None:
         self._url = base_url + "/chat/completions"
+        self._proxy = _env_proxy(base_url)
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=max(100, 2 * max_in_flight), limit_per_host=0),
             headers={"Authorization": f"Bearer {api_key}", "Content-Type": "application/json",
@@ -101,7 +102,7 @@ class _DirectClient:
         return f"_DirectClient({self._url!r})"
 
     async def chat(self, body: dict[str, Any]) -> Any:
-        async with self._session.post(self._url, data=json.dumps(body).encode()) as resp:
+        async with self._session.post(self._url, data=json.dumps(body).encode(), proxy=self._proxy) as resp:
             raw = await resp.read()
             if not 200 <= resp.status < 300:
                 try:
@@ -113,6 +114,20 @@ class _DirectClient:
 
     async def close(self) -> None:
         await self._session.close()
+
+
+def _env_proxy(url: str) -> str | None:
+    """The HTTP(S)_PROXY that applies to `url` (NO_PROXY honoured), read once per session,
+    as the SDK's httpx client would; none for loopback. (aiohttp's own `trust_env` would
+    re-read the environment and ~/.netrc on every request.)"""
+    import urllib.request
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if host in ("localhost", "::1") or host.startswith("127.") or urllib.request.proxy_bypass_environment(host):
+        return None
+    return urllib.request.getproxies_environment().get(parts.scheme)
 
 
 class _SDKClient:

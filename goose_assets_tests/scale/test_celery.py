@@ -57,7 +57,13 @@ def _worker_of_each_step(instance: dg.DagsterInstance) -> dict[tuple[str, str], 
     return placed
 
 
-@pytest.mark.parametrize("n_workers", [2, 1])
+# one worker is the timing baseline for docs/scaling.md, not a different code path: it runs
+# when asked for (GOOSE_SCALE_COMPARE=1 pytest -s ...), keeping two minutes out of the suite
+@pytest.mark.parametrize("n_workers", [
+    2,
+    pytest.param(1, marks=pytest.mark.skipif(os.environ.get("GOOSE_SCALE_COMPARE") != "1",
+                                             reason="the 1-worker timing baseline: set GOOSE_SCALE_COMPARE=1")),
+])
 def test_backfill_on_celery_workers_matches_the_embedded_run(
     n_workers: int, postgres: Postgres, redis_url: str, duckdb_reference: Reference, tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,

@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
-from goose_assets.core.leakage import NEAR_DUPLICATE_JACCARD, option_key, trigram_set
+from goose_assets.core.leakage import NEAR_DUPLICATE_JACCARD, option_key
 from goose_assets.core.prompts import OUTPUT_KEYS, family
 from goose_assets.core.records import MASK
 from goose_assets.core.text import (
@@ -150,8 +151,10 @@ def usable_distractors(answer: str, distractors: list[str]) -> list[str]:
     """Distinct (after whitespace/case normalization), not the answer, within the length
     band, and no near-duplicate (char 3-gram Jaccard >= 0.9) of the answer or of another
     kept distractor: such a pair would be flagged by the leakage check downstream."""
-    seen = {option_key(answer)}
-    kept_grams = [trigram_set(answer)]
+    answer_key = option_key(answer)
+    seen = {answer_key}
+    answer_grams = _key_trigrams(answer_key)
+    kept: list[tuple[set[Any], int]] = [(answer_grams, len(answer_grams))]
     lo, hi = LENGTH_RATIO_BAND
     alen = max(1, len(answer.strip()))
     out: list[str] = []
@@ -162,13 +165,43 @@ def usable_distractors(answer: str, distractors: list[str]) -> list[str]:
             continue
         if not lo <= len(d.strip()) / alen <= hi:
             continue
-        grams = trigram_set(d)
-        if any(jaccard(grams, g) >= NEAR_DUPLICATE_JACCARD for g in kept_grams):
+        grams = _key_trigrams(key)
+        n = len(grams)
+        probe = set(islice(grams, n // 4 + 8))
+        if any(_near_duplicate(grams, n, probe, g, m) for g, m in kept):
             continue
         seen.add(key)
-        kept_grams.append(grams)
+        kept.append((grams, n))
         out.append(d)
     return out
+
+
+def _key_trigrams(key: str) -> set[Any]:
+    """`leakage.trigram_set` of a text whose `option_key` is `key` (computed once per option
+    here instead of twice)."""
+    if len(key) < 3:
+        return {(key,)} if key else set()
+    return set(zip(key, key[1:], key[2:], strict=False))
+
+
+# J(a, b) >= NEAR implies |a \ b| <= (1/NEAR - 1) * min(|a|, |b|): more grams of `a` absent
+# from `b` than that and the pair cannot be near-duplicates. Both bounds below keep a margin,
+# so they only skip pairs the exact test would reject too; the rest get the exact test.
+_MAX_MISSING_PER_GRAM = (1 / NEAR_DUPLICATE_JACCARD - 1) * (1 + 1e-6)
+_MIN_SIZE_RATIO = NEAR_DUPLICATE_JACCARD * (1 - 1e-9)
+
+
+def _near_duplicate(a: set[Any], a_len: int, a_probe: set[Any], b: set[Any], b_len: int) -> bool:
+    """`jaccard(a, b) >= NEAR_DUPLICATE_JACCARD`, with two exact short-cuts for the usual case
+    of unrelated options: J <= min/max of the sizes, and a subset of `a` (`a_probe`) with too
+    many grams missing from `b`. Most pairs are decided by a size compare or a few dozen
+    look-ups instead of a full set intersection."""
+    small, big = (a_len, b_len) if a_len <= b_len else (b_len, a_len)
+    if small < _MIN_SIZE_RATIO * big:
+        return False
+    if len(a_probe - b) > _MAX_MISSING_PER_GRAM * small + 1e-6:
+        return False
+    return jaccard(a, b) >= NEAR_DUPLICATE_JACCARD
 
 
 def _locate(source: str, answer: str) -> tuple[int, int] | None:

@@ -73,39 +73,64 @@ def extracted_passages(
     wh = warehouse.warehouse()
     use_llm = config.web_extraction == "llm" or (config.web_extraction == "auto" and llm.backend != "offline")
     quarantined: list[QuarantineRow] = []
-    results: list[Passage] = []
     pending: list[tuple[Document, str]] = []  # screened pages waiting for LLM extraction
     total = wh.count("raw_documents", domain, shard=scope.shard)
     progress = Progress(context.log, f"{scope.label} passages", total)
-    done = 0
     document_columns = [f.name for f in dataclasses.fields(Document)]
-    for batch in wh.iter_rows("raw_documents", domain, document_columns, order_by="doc_id", shard=scope.shard):
-        for r in batch:
-            doc = Document(**r)
-            if doc.shape == "html" and use_llm:
-                screened = web.screen_page(doc.html, domain)
-                if screened.ok:
-                    pending.append((doc, screened.main_text))
-                else:
-                    quarantined.append(QuarantineRow("extract", domain, doc.doc_id, screened.reason or "no_passage", screened.detail[:500], doc.html[:2000]))
-                continue
-            result = passages.passage_from_document(doc)
-            (quarantined if isinstance(result, QuarantineRow) else results).append(result)  # type: ignore[arg-type]
-        done += len(batch)
-        progress(done)
+    # streamed to the writer: per passage only its length and method stay in memory
+    lengths: list[int] = []
+    methods: Counter[str] = Counter()
+    preview: list[Passage] = []
+    web_preview: list[Passage] = []
+    n_web = 0
     extra: dict[str, object] = {}
-    if pending:
-        backend = llm.make("generator")
-        requests = [passages.extraction_request(doc, main_text) for doc, main_text in pending]
-        generation = generate(wh, backend, requests, Progress(context.log, f"{scope.label} web extraction", len(requests)))
-        for (doc, main_text), req, resp in zip(pending, requests, generation.responses, strict=True):
-            result = passages.passage_from_extraction(doc, main_text, req, resp)
-            (quarantined if isinstance(result, QuarantineRow) else results).append(result)  # type: ignore[arg-type]
-        extra = generation.metadata("extraction_")
-    written = wh.replace_partition("extracted_passages", domain, (p.to_row() for p in results), shard=scope.shard)
+
+    def keep(p: Passage) -> dict[str, object]:
+        nonlocal n_web
+        lengths.append(p.word_count)
+        methods[p.method.split("(")[0]] += 1
+        if len(preview) < 3:
+            preview.append(p)
+        if p.method != "passthrough":
+            n_web += 1
+            if len(web_preview) < 3:
+                web_preview.append(p)
+        return p.to_row()
+
+    def passage_rows() -> Iterator[dict[str, object]]:
+        done = 0
+        for batch in wh.iter_rows("raw_documents", domain, document_columns, order_by="doc_id",
+                                  batch_size=STREAM_BATCH, shard=scope.shard):
+            for r in batch:
+                doc = Document(**r)
+                if doc.shape == "html" and use_llm:
+                    screened = web.screen_page(doc.html, domain)
+                    if screened.ok:
+                        pending.append((doc, screened.main_text))
+                    else:
+                        quarantined.append(QuarantineRow("extract", domain, doc.doc_id, screened.reason or "no_passage", screened.detail[:500], doc.html[:2000]))
+                    continue
+                result = passages.passage_from_document(doc)
+                if isinstance(result, QuarantineRow):
+                    quarantined.append(result)
+                else:
+                    yield keep(result)
+            done += len(batch)
+            progress(done)
+        if pending:
+            backend = llm.make("generator")
+            requests = [passages.extraction_request(doc, main_text) for doc, main_text in pending]
+            generation = generate(wh, backend, requests, Progress(context.log, f"{scope.label} web extraction", len(requests)))
+            for (doc, main_text), req, resp in zip(pending, requests, generation.responses, strict=True):
+                result = passages.passage_from_extraction(doc, main_text, req, resp)
+                if isinstance(result, QuarantineRow):
+                    quarantined.append(result)
+                else:
+                    yield keep(result)
+            extra.update(generation.metadata("extraction_"))
+
+    written = wh.replace_partition("extracted_passages", domain, passage_rows(), shard=scope.shard)
     wh.replace_quarantine("extract", domain, (q.to_row() for q in quarantined), shard=scope.shard)
-    lengths = [p.word_count for p in results]
-    web_passages = [p for p in results if p.method != "passthrough"]
     urls = {r["doc_id"]: r["url"] for r in wh.read("raw_documents", domain, ["doc_id", "url", "shape"], shard=scope.shard) if r["shape"] == "html"}
     reasons = Counter(q.reason for q in quarantined)
     return dg.MaterializeResult(
@@ -113,13 +138,13 @@ def extracted_passages(
             "rows_in": total,
             "rows_out": written,
             "web_pages_in": len(urls),
-            "web_passages_out": len(web_passages),
+            "web_passages_out": n_web,
             "drop_reasons": counts_md(reasons),
-            "methods": dict(Counter(p.method.split("(")[0] for p in results)),
+            "methods": dict(methods),
             "passage_words_histogram": dict(sorted(Counter(f"{100 * (n // 100)}-{100 * (n // 100) + 99}" for n in lengths).items())),
             "passage_words_median": sorted(lengths)[len(lengths) // 2] if lengths else 0,
-            "web_examples": table_preview([{**p.to_row(), "url": urls.get(p.doc_id, "")} for p in web_passages[:3]], ["url", "method", "body"]),
-            "preview": table_preview([p.to_row() for p in results[:3]], ["doc_id", "shape", "method", "question", "body"]),
+            "web_examples": table_preview([{**p.to_row(), "url": urls.get(p.doc_id, "")} for p in web_preview], ["url", "method", "body"]),
+            "preview": table_preview([p.to_row() for p in preview], ["doc_id", "shape", "method", "question", "body"]),
             "dagster/row_count": written,
             **extra,
         },

@@ -209,3 +209,23 @@ def test_the_sharded_code_location_validates(tmp_path: Path) -> None:
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300,
     )
     assert "'goose_domains', 'goose_shards'" in listing.stdout and "'shard_fan_in', 'source_shards_sensor'" in listing.stdout, listing.stderr[-2000:]
+
+
+def test_goose_run_plans_every_shard_before_the_domain_stages(tmp_path: Path) -> None:
+    make_shards(tmp_path / "shards")
+    script = (
+        "import dagster as dg\n"
+        "from goose_assets.cli import run_plan\n"
+        "with dg.DagsterInstance.ephemeral() as instance:\n"
+        "    plan = run_plan(instance, ['math', 'code'])\n"
+        "    print(instance.get_dynamic_partitions('source_shards'))\n"
+        "    for assets, domain, key in plan:\n"
+        "        print(len(assets), domain, key)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, env=_child_env(tmp_path, tmp_path / "shards"),
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "['crawl-07', 'part-0001', 'part-0002']"
+    shard_runs = [f"5 {d} {d}|{s}" for d in ("math", "code") for s in ("crawl-07", "part-0001", "part-0002")]
+    assert lines[1:] == [*shard_runs, "3 math math", "3 code code", "1 math math", "1 code code"]

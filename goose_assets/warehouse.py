@@ -242,6 +242,7 @@ class LLMCache:
                     ref_id=data.get("ref_id", ""), texts=data["texts"], tokens_in=tin or 0,
                     tokens_out=tout or 0, cached=True, error=data.get("error"),
                     attempts=data.get("attempts", 1), faults=data.get("faults", []),
+                    validation=data.get("validation"),
                 )
         self.hits += len(found)
         return found
@@ -254,7 +255,10 @@ class LLMCache:
             json.dumps({"prompt_version": request.prompt_version, "messages": request.messages,
                         "sampling": request.sampling()}, ensure_ascii=False),
             json.dumps({"ref_id": response.ref_id, "texts": response.texts, "error": response.error,
-                        "attempts": response.attempts, "faults": response.faults}, ensure_ascii=False),
+                        "attempts": response.attempts, "faults": response.faults,
+                        # the validation record (core.synthesis): a re-run replays it instead of validating again
+                        **({"validation": response.validation} if response.validation is not None else {})},
+                       ensure_ascii=False),
             response.tokens_in, response.tokens_out,
         ]
         if self.insert_if_absent:

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from goose_assets.core.prompts import synthesis_messages, synthesis_schema
 from goose_assets.core.records import MaskedItem, Passage, QuarantineRow, stable_id
-from goose_assets.core.synthesis import ParseError, parse_object, validate_generation
+from goose_assets.core.synthesis import (
+    ParseError,
+    distractor_kinds,
+    parse_object,
+    replay_validation,
+    validate_generation,
+)
 from goose_assets.llm.base import LLMRequest, LLMResponse
 
 MIN_DISTRACTORS = 10
@@ -28,20 +34,28 @@ def synthesis_request(p: Passage, temperature: float = 0.7, max_tokens: int = 40
 def item_from_response(
     p: Passage, req: LLMRequest, resp: LLMResponse, backend: str, model: str
 ) -> MaskedItem | QuarantineRow:
-    """Validate one answer. Every failure is a quarantine row carrying the raw text."""
+    """Validate one answer. Every failure is a quarantine row carrying the raw text.
+
+    An answer whose validation record (`resp.validation`, made when it first arrived) was
+    made by this validation code against this passage is not validated again: the record
+    holds exactly what validation would return (core.synthesis.replay_validation)."""
     raw = resp.texts[0] if resp.texts else ""
     if resp.error is not None:
         reason = resp.error.split(":", 1)[0].strip() or "llm_error"
         return QuarantineRow("synthesis", p.domain, p.passage_id, reason, resp.error[:500], raw[:2000])
-    try:
-        obj, _ = parse_object(raw)
-        if obj is None:
-            return QuarantineRow("synthesis", p.domain, p.passage_id, "no_suitable_passage", "empty answer", raw[:2000])
-        span = validate_generation(obj, p.shape, p.body)
-    except ParseError as exc:
-        return QuarantineRow("synthesis", p.domain, p.passage_id, exc.reason, exc.detail[:500], raw[:2000])
-    kinds = obj.get("distractor_kinds")
-    by_text = dict(zip(obj["distractors"], kinds, strict=False)) if isinstance(kinds, list) else {}
+    replayed = replay_validation(resp.validation, p.shape, p.body) if resp.validation is not None else None
+    if replayed is not None:
+        span, kinds = replayed
+    else:
+        try:
+            obj, _ = parse_object(raw)
+            if obj is None:
+                return QuarantineRow("synthesis", p.domain, p.passage_id, "no_suitable_passage", "empty answer", raw[:2000])
+            span = validate_generation(obj, p.shape, p.body)
+        except ParseError as exc:
+            return QuarantineRow("synthesis", p.domain, p.passage_id, exc.reason, exc.detail[:500], raw[:2000])
+        kinds = distractor_kinds(obj, span.distractors)
+    default_kind = "llm" if backend != "offline" else "mined"
     return MaskedItem(
         item_id=stable_id("item", p.passage_id, backend, model, req.prompt_version, str(span.span_start), span.answer),
         doc_id=p.doc_id,
@@ -52,7 +66,7 @@ def item_from_response(
         context_masked=span.context_masked,
         answer=span.answer,
         distractors=span.distractors,
-        distractor_kinds=[str(by_text.get(d, "llm" if backend != "offline" else "mined")) for d in span.distractors],
+        distractor_kinds=[default_kind if k is None else k for k in kinds],
         span_start=span.span_start,
         span_end=span.span_end,
         backend=backend,

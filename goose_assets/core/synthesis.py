@@ -8,9 +8,13 @@ quarantine row.
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import json
 import re
+import sys
 from dataclasses import dataclass
+from functools import cache
 from itertools import islice
 from typing import Any
 
@@ -145,6 +149,58 @@ def validate_generation(obj: dict[str, Any], shape: str, source: str) -> ValidSp
     if len(usable) < MIN_USABLE_DISTRACTORS:
         raise ParseError("too_few_distractors", f"{len(usable)} usable of {len(distractors)}")
     return ValidSpan(context, exact, usable, start[0], start[1])
+
+
+# ---------------------------------------------------------------------------------------
+# validation records: an answer validated once need not be validated again
+
+
+@cache
+def validation_version() -> str:
+    """A hash of the source of the modules `validate_generation` depends on: a stored
+    validation record is replayed only while this code is unchanged."""
+    from goose_assets.core import leakage, prompts, records, text
+
+    h = hashlib.sha256()
+    for module in (sys.modules[__name__], leakage, prompts, records, text):
+        h.update(inspect.getsource(module).encode())
+    return h.hexdigest()[:16]
+
+
+def source_digest(shape: str, source: str) -> str:
+    """What a validation record was made against: the passage shape and text."""
+    return hashlib.blake2b(f"{shape}\0{source}".encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
+
+
+def distractor_kinds(obj: dict[str, Any], distractors: list[str]) -> list[str | None]:
+    """Each usable distractor's kind as the reply labels it (`distractor_kinds`, parallel to
+    `distractors`), None where it gives none."""
+    kinds = obj.get("distractor_kinds")
+    by_text = dict(zip(obj["distractors"], kinds, strict=False)) if isinstance(kinds, list) else {}
+    return [str(by_text[d]) if d in by_text else None for d in distractors]
+
+
+def validation_record(span: ValidSpan, kinds: list[str | None], shape: str, source: str) -> dict[str, Any]:
+    """What a successful `validate_generation` (and `distractor_kinds`) found, in JSON types,
+    to keep with a cached answer (llm.calls records it when the answer first arrives)."""
+    return {"v": validation_version(), "src": source_digest(shape, source), "span": [span.span_start, span.span_end],
+            "distractors": list(span.distractors), "kinds": list(kinds)}
+
+
+def replay_validation(record: Any, shape: str, source: str) -> tuple[ValidSpan, list[str | None]] | None:
+    """The `validate_generation` result and kinds a record holds, if it was made by this
+    validation code against this very passage; else None (validate the answer again)."""
+    if not isinstance(record, dict) or record.get("v") != validation_version():
+        return None
+    span, distractors, kinds = record.get("span"), record.get("distractors"), record.get("kinds")
+    if not (isinstance(span, list) and len(span) == 2 and all(type(x) is int for x in span)
+            and isinstance(distractors, list) and isinstance(kinds, list) and len(kinds) == len(distractors)):
+        return None
+    start, end = span
+    if not 0 <= start <= end <= len(source) or record.get("src") != source_digest(shape, source):
+        return None
+    context = source[:start] + MASK + source[end:]
+    return ValidSpan(context, source[start:end], list(distractors), start, end), list(kinds)
 
 
 def usable_distractors(answer: str, distractors: list[str]) -> list[str]:

@@ -50,6 +50,9 @@ class LLMResponse:
     error: str | None = None
     attempts: int = 1
     faults: list[str] = field(default_factory=list)
+    # what validating texts[0] found when the answer arrived (core.synthesis.validation_record),
+    # kept with it in the cache so that a re-run need not validate it again; None: not recorded
+    validation: dict[str, Any] | None = None
 
 
 def cache_key(backend: str, model: str, request: LLMRequest) -> str:

@@ -16,7 +16,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from goose_assets.core.prompts import family
-from goose_assets.core.synthesis import ParseError, parse_object, validate_generation
+from goose_assets.core.synthesis import (
+    ParseError,
+    distractor_kinds,
+    parse_object,
+    validate_generation,
+    validation_record,
+)
 from goose_assets.llm.base import LLMRequest, LLMResponse, ProgressFn, ResponseCache, cache_key
 
 log = logging.getLogger(__name__)
@@ -99,6 +105,7 @@ class OutputCheck:
     repaired: bool = False
     schema_ok: bool = True
     detail: str = ""
+    validation: dict[str, Any] | None = None  # core.synthesis.validation_record of a usable answer
 
 
 def check_structure(request: LLMRequest, text: str) -> OutputCheck:
@@ -123,17 +130,28 @@ def synthesis_content_problem(request: LLMRequest, text: str) -> str | None:
     """The shared generation validator (answer verbatim, mask rebuilds the source, enough
     distinct distractors), for synthesis requests whose `inputs` carry `shape` and `body`.
     An explicit empty answer is accepted only for passages ("no suitable passage")."""
+    return synthesis_content_check(request, text)[0]
+
+
+def synthesis_content_check(request: LLMRequest, text: str) -> tuple[str | None, dict[str, Any] | None]:
+    """`synthesis_content_problem`, plus the validation record of a usable answer (what
+    `core.masking.item_from_response` would compute from it: kept with the answer so that
+    neither this run nor a re-run from the cache validates it twice)."""
     shape, body = request.inputs.get("shape"), request.inputs.get("body")
     if request.kind != "synthesize" or not isinstance(shape, str) or not isinstance(body, str):
-        return None
+        return None, None
     try:
         obj, _ = parse_object(text)
         if obj is None:
-            return None if family(shape) == "passage" else "empty_answer"
-        validate_generation(obj, shape, body)
+            return (None if family(shape) == "passage" else "empty_answer"), None
+        span = validate_generation(obj, shape, body)
     except ParseError as exc:
-        return exc.reason
-    return None
+        return exc.reason, None
+    try:
+        kinds = distractor_kinds(obj, span.distractors)
+    except TypeError:  # unhashable distractors: the asset's own validation reports them
+        return None, None
+    return None, validation_record(span, kinds, shape, body)
 
 
 def check_output(request: LLMRequest, text: str, validate: Validator | None) -> OutputCheck:
@@ -141,9 +159,13 @@ def check_output(request: LLMRequest, text: str, validate: Validator | None) -> 
     verdict = check_structure(request, text)
     if verdict.reason is not None:
         return verdict
-    reason = (validate or synthesis_content_problem)(request, text)
+    if validate is None:
+        reason, verdict.validation = synthesis_content_check(request, text)
+    else:
+        reason = validate(request, text)
     if reason is not None:
         verdict.reason = reason
+        verdict.validation = None
     return verdict
 
 
@@ -355,10 +377,13 @@ class Progress:
 class CacheSplit:
     keys: list[str]  # one per request; empty when there is no cache
     results: list[LLMResponse | None]  # cache hits filled in, misses None
+    # a miss whose key an earlier miss of the same call has: asked once, answered with that
+    # request's response (so equal requests get equal answers, as they do from the cache)
+    duplicates: dict[int, int] = field(default_factory=dict)
 
     @property
     def misses(self) -> list[int]:
-        return [i for i, r in enumerate(self.results) if r is None]
+        return [i for i, r in enumerate(self.results) if r is None and i not in self.duplicates]
 
 
 def split_cached(backend: str, model: str, requests: Sequence[LLMRequest],
@@ -367,17 +392,26 @@ def split_cached(backend: str, model: str, requests: Sequence[LLMRequest],
     cache no key is computed (hashing every prompt delays the first call for nothing)."""
     keys = [cache_key(backend, model, r) for r in requests] if cache is not None else []
     results: list[LLMResponse | None] = [None] * len(requests)
+    duplicates: dict[int, int] = {}
     if cache is not None and keys:
         found = cache.get_many(list(dict.fromkeys(keys)))
+        first_miss: dict[str, int] = {}
         for i, (key, req) in enumerate(zip(keys, requests, strict=True)):
             hit = found.get(key)
             if hit is not None:
-                results[i] = LLMResponse(
-                    ref_id=req.ref_id, texts=list(hit.texts), tokens_in=hit.tokens_in,
-                    tokens_out=hit.tokens_out, cached=True, error=hit.error,
-                    attempts=hit.attempts, faults=list(hit.faults),
-                )
-    return CacheSplit(keys, results)
+                results[i] = _copy_for(req, hit)
+            elif (j := first_miss.setdefault(key, i)) != i:
+                duplicates[i] = j
+    return CacheSplit(keys, results, duplicates)
+
+
+def _copy_for(req: LLMRequest, source: LLMResponse) -> LLMResponse:
+    """`source` (a cached answer or an equal request's) as the answer to `req`."""
+    return LLMResponse(
+        ref_id=req.ref_id, texts=list(source.texts), tokens_in=source.tokens_in,
+        tokens_out=source.tokens_out, cached=True, error=source.error,
+        attempts=source.attempts, faults=list(source.faults), validation=source.validation,
+    )
 
 
 def should_cache(response: LLMResponse) -> bool:
@@ -402,6 +436,7 @@ class ResultSink:
         self.requests = requests
         self.keys = split.keys
         self.results = split.results
+        self.duplicates = split.duplicates
         self.cache = cache
         self.guard = guard
         self.stats = stats
@@ -437,6 +472,10 @@ class ResultSink:
             self.cache.put(self.keys[i], self.backend, self.model, self.requests[i], response)
 
     def responses(self) -> list[LLMResponse]:
+        for i, j in self.duplicates.items():
+            source = self.results[j]
+            if self.results[i] is None and source is not None:
+                self.results[i] = _copy_for(self.requests[i], source)
         missing = [i for i, r in enumerate(self.results) if r is None]
         if missing:
             raise LLMBackendError(f"internal error: {len(missing)} requests finished without a response")
@@ -524,10 +563,10 @@ def estimate_calls(backend: str, model: str, requests: Sequence[LLMRequest], cac
     ratios = {v: sum(r) / len(r) for v, r in observed.items() if len(r) >= 5}
     total = CallEstimate()
     by_domain: dict[str, CallEstimate] = {}
-    for req, hit in zip(requests, split.results, strict=True):
+    for i, (req, hit) in enumerate(zip(requests, split.results, strict=True)):
         for est in (total, by_domain.setdefault(req.domain, CallEstimate())):
             est.requests += 1
-            if hit is not None:
+            if hit is not None or i in split.duplicates:  # an equal request's call answers it
                 est.cache_hits += 1
                 continue
             prompt_tokens = sum(estimate_tokens(m.get("content", "")) for m in req.messages)

@@ -540,7 +540,8 @@ class OpenAIBackend:
                     faults.append("repaired_json")
             bad = next((v for v in verdicts if v.reason is not None), None)
             if bad is None:
-                return LLMResponse(request.ref_id, texts, tokens_in, tokens_out, attempts=attempts, faults=faults)
+                return LLMResponse(request.ref_id, texts, tokens_in, tokens_out, attempts=attempts, faults=faults,
+                                   validation=verdicts[0].validation)
             assert bad.reason is not None
             stats.failed_calls += 1
             stats.faults[bad.reason] += 1

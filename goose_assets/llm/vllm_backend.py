@@ -215,7 +215,8 @@ class VLLMBackend:
                 bad = next((v for v in verdicts if v.reason is not None), None)
                 if bad is None:
                     sink.store(i, LLMResponse(request.ref_id, texts, tokens[i][0], tokens[i][1],
-                                              attempts=attempts[i], faults=faults[i]))
+                                              attempts=attempts[i], faults=faults[i],
+                                              validation=verdicts[0].validation))
                     continue
                 assert bad.reason is not None
                 stats.failed_calls += 1

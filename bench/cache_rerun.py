@@ -6,7 +6,10 @@ after the `synthesize_code` template changes only the code-shaped passages are r
 The template change is a monkeypatch inside the child process (a bumped version and one
 extra line in the body); the real template files are never edited.
 
-Request counts come from the server's own counters, not from the client.
+Request counts come from the server's own counters, not from the client. Each run also
+records where its time went (`breakdown`: Dagster outside the step, DuckDB connection
+open/close, the cache look-up with any LLM calls, answer validation, the rest of the step)
+and a digest of the rows it wrote, so a re-run's rows can be checked equal to the first's.
 
     python -m bench.cache_rerun [--docs-per-domain 50] [--latency 0.2] [--concurrency 32]
 """
@@ -14,11 +17,16 @@ Request counts come from the server's own counters, not from the client.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import hashlib
 import json
+import os
 import shutil
 import statistics
 import sys
 import time
+from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +34,87 @@ from bench.common import DATA, DOMAINS, md_table, run_json_child, write_result
 from bench.corpus import build as build_corpus
 
 EDITED_TEMPLATE = "synthesize_code"
+
+
+class Breakdown:
+    """Exclusive wall time per label, single-threaded: entering a label pauses the one it is
+    nested in, so the labels never double count (a cache look-up's connection is DuckDB
+    time, not look-up time)."""
+
+    def __init__(self) -> None:
+        self.seconds: Counter[str] = Counter()
+        self.calls: Counter[str] = Counter()
+        self._stack: list[list[Any]] = []
+
+    def enter(self, label: str) -> None:
+        now = time.perf_counter()
+        if self._stack:
+            self.seconds[self._stack[-1][0]] += now - self._stack[-1][1]
+        self._stack.append([label, now])
+        self.calls[label] += 1
+
+    def exit(self) -> None:
+        now = time.perf_counter()
+        label, started = self._stack.pop()
+        self.seconds[label] += now - started
+        if self._stack:
+            self._stack[-1][1] = now
+
+    def wrap(self, fn: Callable[..., Any], label: str) -> Callable[..., Any]:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            self.enter(label)
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.exit()
+        return timed
+
+    def reset(self) -> None:
+        self.seconds.clear()
+        self.calls.clear()
+
+
+def _instrument(bd: Breakdown) -> None:
+    """Measurement only, in the child process: time the masked_items step's parts."""
+    import goose_assets.defs.synthesis as synthesis_defs
+    from goose_assets.core import masking
+    from goose_assets.warehouse import Warehouse
+
+    synthesis_defs.generate = bd.wrap(synthesis_defs.generate, "cache look-up + LLM calls")  # type: ignore[assignment]
+    masking.item_from_response = bd.wrap(masking.item_from_response, "validation (item_from_response)")  # type: ignore[assignment]
+    connect = Warehouse.connect
+
+    @contextlib.contextmanager
+    def timed_connect(self: Warehouse) -> Iterator[Any]:
+        manager = connect(self)
+        bd.enter("DuckDB open/close")
+        try:
+            con = manager.__enter__()
+        finally:
+            bd.exit()
+        try:
+            yield con
+        except BaseException as exc:
+            if not manager.__exit__(type(exc), exc, exc.__traceback__):
+                raise
+        else:
+            bd.enter("DuckDB open/close")
+            try:
+                manager.__exit__(None, None, None)
+            finally:
+                bd.exit()
+
+    Warehouse.connect = timed_connect  # type: ignore[method-assign,assignment]
+
+
+def _rows_digest(wh: Any) -> str:
+    """The rows a masked_items run leaves: items and synthesis quarantine (no timestamps)."""
+    h = hashlib.sha256()
+    for sql in ("SELECT * FROM masked_items ORDER BY item_id",
+                "SELECT stage, domain, ref_id, reason, detail, raw, shard FROM quarantine WHERE stage = 'synthesis' "
+                "ORDER BY domain, ref_id"):
+        h.update(json.dumps(wh.query(sql), default=str, sort_keys=True).encode())
+    return h.hexdigest()[:16]
 
 
 def _materialize(assets: list[Any], selection: list[Any], resources: dict[str, Any], instance: Any,
@@ -90,17 +179,27 @@ def child(args: argparse.Namespace) -> None:
         out["passages"] = sum(shapes.values())
         out["passages_by_shape"] = shapes
 
+        bd = Breakdown()
+        _instrument(bd)
+
         def timed_run(label: str) -> None:
             before = server.stats()["received"]
             totals: dict[str, int] = {}
+            bd.reset()
             wall = _materialize(assets, [masked_items], resources, instance, totals)
+            step = _step_seconds(instance)
+            parts = {k: round(v, 3) for k, v in bd.seconds.most_common()}
+            breakdown = {"dagster outside the step (4 runs)": round(wall - step, 3), **parts,
+                         "rest of the step (read passages, requests, rows, write)": round(step - sum(bd.seconds.values()), 3)}
             # items_requested: passages not answered from the cache (the asset's llm_calls);
             # requests: HTTP calls the server saw, re-asks and retries included
-            out[label] = {"wall_s": round(wall, 3), "step_s": round(_step_seconds(instance), 3),
+            out[label] = {"wall_s": round(wall, 3), "step_s": round(step, 3),
                           "items_requested": totals.get("llm_calls", 0), "cache_hits": totals.get("cache_hits", 0),
                           "requests": server.stats()["received"] - before,
                           "items": wh.count("masked_items"), "cache_rows": wh.count("llm_cache"),
-                          "quarantined": int(wh.query("SELECT count(*) AS n FROM quarantine WHERE stage = 'synthesis'")[0]["n"])}
+                          "quarantined": int(wh.query("SELECT count(*) AS n FROM quarantine WHERE stage = 'synthesis'")[0]["n"]),
+                          "rows_digest": _rows_digest(wh), "breakdown": breakdown,
+                          "duckdb_connections": bd.calls["DuckDB open/close"] // 2}
 
         timed_run("first")
         timed_run("second")
@@ -112,15 +211,31 @@ def child(args: argparse.Namespace) -> None:
                 return tpl
             return prompts.Template(tpl.name, tpl.version + "+bench-edit", tpl.body + "\nBe concise.")
 
-        # failed items are never cached, so they are re-requested too; count those not code-shaped
+        # transport failures are never cached, so they are re-requested too; count those not
+        # code-shaped (a final bad answer is cached: replayed, not re-asked)
         out["uncached_failures_not_code"] = int(wh.query(
             "SELECT count(*) AS n FROM quarantine q JOIN extracted_passages p ON p.passage_id = q.ref_id "
-            "WHERE q.stage = 'synthesis' AND p.shape <> 'code'")[0]["n"])
+            "WHERE q.stage = 'synthesis' AND p.shape <> 'code' AND q.reason = 'transport'")[0]["n"])
+        # code-shaped passages with equal prompts share one cache key: one request each
+        out["code_request_keys"] = _code_request_keys(wh)
         prompts.template = edited  # type: ignore[assignment]
         timed_run("after_template_edit")
         prompts.template = original  # type: ignore[assignment]
         timed_run("reverted")
+    out["load_avg"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(out))
+
+
+def _code_request_keys(wh: Any) -> int:
+    import dataclasses
+
+    from goose_assets.core.masking import synthesis_request
+    from goose_assets.core.records import Passage
+    from goose_assets.llm.base import cache_key
+
+    columns = [f.name for f in dataclasses.fields(Passage)]
+    rows = wh.query("SELECT " + ", ".join(columns) + " FROM extracted_passages WHERE shape = 'code'")
+    return len({cache_key("openai", "loopback-model", synthesis_request(Passage(**r))) for r in rows})
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -145,13 +260,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ratios = [r["second"]["wall_s"] / r["first"]["wall_s"] for r in runs]
     med = statistics.median_low(ratios)
     run = runs[ratios.index(med)]
-    expected_rerequests = run["passages_by_shape"].get("code", 0) + run.get("uncached_failures_not_code", 0)
+    code_keys = run.get("code_request_keys", run["passages_by_shape"].get("code", 0))
+    expected_rerequests = code_keys + run.get("uncached_failures_not_code", 0)
     result = {
         "latency_s": args.latency, "concurrency": args.concurrency, "docs_per_domain": args.docs_per_domain,
         "repeats": args.repeats, "ratio_second_over_first": round(med, 4), "ratios": [round(x, 4) for x in ratios],
         "goal_ratio": 0.1, "expected_rerequests_after_edit": expected_rerequests,
         "edited_template": EDITED_TEMPLATE, **run,
         "llm_floor_s": round(run["passages"] * args.latency / args.concurrency, 3),
+        "second_rows_equal_first": all(r["second"]["rows_digest"] == r["first"]["rows_digest"] for r in runs),
+        "reverted_rows_equal_first": all(r["reverted"]["rows_digest"] == r["first"]["rows_digest"] for r in runs),
+        "load_avg_per_repeat": [r.get("load_avg") for r in runs],
     }
     write_result("cache_rerun", result)
     print(table(result))
@@ -160,13 +279,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 def table(result: dict[str, Any]) -> str:
     rows = []
+    first_digest = result["first"].get("rows_digest")
     for label in ("first", "second", "after_template_edit", "reverted"):
         r = result[label]
+        same = "" if not first_digest or label == "first" else ("yes" if r.get("rows_digest") == first_digest else "no")
         rows.append([label, r.get("items_requested"), r.get("cache_hits"), r["requests"], r["items"], r.get("quarantined"),
                      r["wall_s"], r["step_s"],
-                     round(r["wall_s"] / result["first"]["wall_s"], 3)])
-    return md_table(["run", "items requested (not from cache)", "cache hits", "HTTP requests (server count)", "items",
-                     "quarantined", "wall s (4 partitions)", "masked_items step s", "÷ first"], rows)
+                     round(r["wall_s"] / result["first"]["wall_s"], 3), same])
+    out = md_table(["run", "items requested (not from cache)", "cache hits", "HTTP requests (server count)", "items",
+                    "quarantined", "wall s (4 partitions)", "masked_items step s", "÷ first", "rows = first's"], rows)
+    if all("breakdown" in result[k] for k in ("first", "second")):
+        labels = list(dict.fromkeys([*result["second"]["breakdown"], *result["first"]["breakdown"]]))
+        parts = [[label, *(result[k]["breakdown"].get(label, 0.0) for k in ("first", "second"))] for label in labels]
+        parts.append(["**wall**", result["first"]["wall_s"], result["second"]["wall_s"]])
+        out += ("\n\nWhere the time goes (s, the run above; exclusive, 4 partitions):\n\n"
+                + md_table(["part", "first", "second"], parts))
+    return out
 
 
 if __name__ == "__main__":

@@ -232,9 +232,13 @@ class LLMCache:
         found: dict[str, LLMResponse] = {}
         for chunk_start in range(0, len(keys), 1000):
             chunk = list(keys[chunk_start : chunk_start + 1000])
+            # a constant IN list goes into the scan as a key filter; `IN (SELECT unnest(?))` is a
+            # hash join over every row's response: 250 keys from a 100K-row (1 GB) cache took
+            # 0.2-0.3 s this way, 3.1-3.3 s that way (freshly opened database, the usual case)
             rows = self.con.execute(
-                "SELECT key, response, tokens_in, tokens_out FROM llm_cache WHERE key IN (SELECT unnest(?))",
-                [chunk],
+                "SELECT key, response, tokens_in, tokens_out FROM llm_cache WHERE key IN ("
+                + ", ".join("?" * len(chunk)) + ")",
+                chunk,
             ).fetchall()
             for key, response, tin, tout in rows:
                 data = json.loads(response)

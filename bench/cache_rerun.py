@@ -246,6 +246,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--corpus", default="")
     ap.add_argument("--home", default=str(DATA / "home-cache-rerun"))
+    ap.add_argument("--extra-latency", type=float, default=0.0,
+                    help="also run once at this server latency (an extra, labelled configuration; not the goal's)")
     ap.add_argument("--child", action="store_true")
     args = ap.parse_args(argv)
     if not args.corpus:
@@ -257,6 +259,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     cmd = ["-m", "bench.cache_rerun", "--child", "--docs-per-domain", str(args.docs_per_domain), "--latency",
            str(args.latency), "--concurrency", str(args.concurrency), "--corpus", args.corpus, "--home", args.home]
     runs = [run_json_child(cmd, timeout=1800) for _ in range(args.repeats)]
+    extra = None
+    if args.extra_latency:
+        at = cmd.index("--latency") + 1
+        e = run_json_child([*cmd[:at], str(args.extra_latency), *cmd[at + 1:]], timeout=3600)
+        extra = {"latency_s": args.extra_latency, "concurrency": args.concurrency, "repeats": 1,
+                 "ratio_second_over_first": round(e["second"]["wall_s"] / e["first"]["wall_s"], 4),
+                 "first": e["first"], "second": e["second"], "load_avg": e.get("load_avg"),
+                 "second_rows_equal_first": e["second"]["rows_digest"] == e["first"]["rows_digest"]}
     ratios = [r["second"]["wall_s"] / r["first"]["wall_s"] for r in runs]
     med = statistics.median_low(ratios)
     run = runs[ratios.index(med)]
@@ -271,6 +281,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "second_rows_equal_first": all(r["second"]["rows_digest"] == r["first"]["rows_digest"] for r in runs),
         "reverted_rows_equal_first": all(r["reverted"]["rows_digest"] == r["first"]["rows_digest"] for r in runs),
         "load_avg_per_repeat": [r.get("load_avg") for r in runs],
+        **({"extra_config": extra} if extra else {}),
     }
     write_result("cache_rerun", result)
     print(table(result))
@@ -294,6 +305,18 @@ def table(result: dict[str, Any]) -> str:
         parts.append(["**wall**", result["first"]["wall_s"], result["second"]["wall_s"]])
         out += ("\n\nWhere the time goes (s, the run above; exclusive, 4 partitions):\n\n"
                 + md_table(["part", "first", "second"], parts))
+    if "ratios" in result:
+        loads = ", ".join(str(x[0]) for x in result.get("load_avg_per_repeat") or [] if x)
+        out += (f"\n\nRatio 2nd ÷ 1st per repeat: {', '.join(map(str, result['ratios']))} (median "
+                f"{result['ratio_second_over_first']}); 1-min load at the end of each repeat: {loads or 'not recorded'}.")
+    extra = result.get("extra_config")
+    if extra:
+        rows = [[f"{label} (latency {extra['latency_s']} s, C={extra['concurrency']}, 1 run)", extra[label]["items_requested"],
+                 extra[label]["requests"], extra[label]["wall_s"], round(extra[label]["wall_s"] / extra["first"]["wall_s"], 3)]
+                for label in ("first", "second")]
+        out += ("\n\nExtra configuration, **not the goal's set-up** (a slower server, closer to real generation "
+                "times; same documents and C):\n\n"
+                + md_table(["run", "items requested", "HTTP requests", "wall s", "÷ first"], rows))
     return out
 
 

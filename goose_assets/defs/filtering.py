@@ -72,7 +72,9 @@ def task_difficulty(
     total = wh.count("mcq_tasks", domain, shard=scope.shard)
     progress = BatchProgress(Progress(context.log, f"{scope.label} rollouts", total))
     totals = GenerationTotals()
-    columns = ["task_id", "domain", "question", "context_masked", "options", "answer_index", "answer_letter"]
+    columns = ["task_id", "domain", "context_masked", "options", "answer_index", "answer_letter"]
+    if llm.backend != "offline":
+        columns.append("question")  # the student's prompt; the baselines never read it
     for tasks in wh.iter_rows("mcq_tasks", domain, columns, order_by="task_id", batch_size=STREAM_BATCH, shard=scope.shard):
         run.add(tasks)
         if llm.backend != "offline" and tasks:

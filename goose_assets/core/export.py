@@ -312,13 +312,18 @@ def _write_verl(prepared: _Prepared, out_dir: Path) -> dict[str, Path]:
     schema = _verl_schema()
     paths: dict[str, Path] = {}
     for split, members in prepared.by_split.items():
-        rows = [
-            _verl_row(task, prepared.prompts[task["task_id"]], index)
-            for index, task in enumerate(members)
-        ]
         path = out_dir / VERL_DIR / f"{split}.parquet"
-        with atomic_file(path) as staging:
-            pq.write_table(pa.Table.from_pylist(rows, schema=schema), staging, **_PARQUET_OPTIONS)
+        # built and written one row group at a time: a 50K-task split never sits in
+        # memory as rows plus a table (the file is the one write_table would make)
+        group = _PARQUET_OPTIONS["row_group_size"]
+        options = {k: v for k, v in _PARQUET_OPTIONS.items() if k != "row_group_size"}
+        with atomic_file(path) as staging, pq.ParquetWriter(staging, schema, **options) as writer:
+            for start in range(0, max(len(members), 1), group):
+                rows = [
+                    _verl_row(task, prepared.prompts[task["task_id"]], start + offset)
+                    for offset, task in enumerate(members[start : start + group])
+                ]
+                writer.write_table(pa.Table.from_pylist(rows, schema=schema), row_group_size=group)
         paths[split] = path
     return paths
 

@@ -339,8 +339,8 @@ def partition_rows(
     return out
 
 
-# (pid, file, inode) whose schema this process has checked: a check costs ~10 statements,
-# which every short-lived connection would otherwise pay
+# (pid, file, inode) whose schema this process has checked: a full check costs ~10
+# statements, which every short-lived connection would otherwise pay
 _SCHEMA_READY: set[tuple[int, str, int]] = set()
 
 
@@ -350,7 +350,12 @@ def _ensure_schema_once(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     except OSError:
         key = None
     if key is not None and key in _SCHEMA_READY:
-        return
+        # one cheap query still: a file deleted and made again may reuse the inode
+        (n,) = con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database()"
+        ).fetchone()
+        if n >= len(TABLES):
+            return
     _ensure_schema(con)
     if key is not None:
         _SCHEMA_READY.add(key)

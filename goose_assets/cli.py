@@ -81,7 +81,7 @@ def run_plan(instance: dg.DagsterInstance, domains: list[str]) -> list[tuple[lis
     (what source_shards_sensor does in a deployment)."""
     from goose_assets.core.shards import discover
     from goose_assets.definitions import DOMAIN_STAGES, MIX_ASSETS, SHARDED_STAGES, UPSTREAM_ASSETS
-    from goose_assets.partitions import SHARDED, shard_partitions, shards_dir
+    from goose_assets.partitions import SHARDED, item_key, shard_partitions, shards_dir
 
     if not SHARDED:
         return [(stage, d, d) for stage in (UPSTREAM_ASSETS, MIX_ASSETS) for d in domains]
@@ -91,7 +91,7 @@ def run_plan(instance: dg.DagsterInstance, domains: list[str]) -> list[tuple[lis
         raise SystemExit(f"GOOSE_SHARDS_DIR={root} holds no shard files (see README 'Sharded corpora')")
     known = set(instance.get_dynamic_partitions(shard_partitions.name))
     instance.add_dynamic_partitions(shard_partitions.name, [k for k in found if k not in known])
-    plan: list[tuple[list[Any], str, str]] = [(SHARDED_STAGES, d, f"{d}|{k}") for d in domains for k in found]
+    plan: list[tuple[list[Any], str, str]] = [(SHARDED_STAGES, d, item_key(d, k)) for d in domains for k in found]
     return plan + [(stage, d, d) for stage in (DOMAIN_STAGES, MIX_ASSETS) for d in domains]
 
 

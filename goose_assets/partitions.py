@@ -60,6 +60,11 @@ def scope_of(partition_key: str) -> PartitionScope:
     return PartitionScope(partition_key)
 
 
+def item_key(domain: str, shard: str) -> str:
+    """The string form of a (domain, shard) partition key, the inverse of `scope_of`."""
+    return str(dg.MultiPartitionKey({DOMAIN_DIMENSION: domain, SHARD_DIMENSION: shard}))
+
+
 def fan_in(upstream: dg.AssetsDefinition) -> dg.AssetDep:
     """A domain-level asset's dependency on a per-item stage: with shards, every shard of
     the domain (a backfill waits for all of them), without, the same domain."""

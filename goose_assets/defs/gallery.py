@@ -6,7 +6,13 @@ import dagster as dg
 
 from goose_assets.core import gallery, gallery_static, report
 from goose_assets.defs.common import WRITE_POOL, code_version, table_preview
-from goose_assets.partitions import SHARDED, domain_partitions, fan_in_automation, shard_partitions
+from goose_assets.partitions import (
+    SHARDED,
+    domain_partitions,
+    fan_in_automation,
+    item_key,
+    shard_partitions,
+)
 from goose_assets.resources import WarehouseResource
 
 from .filtering import filtered_tasks
@@ -139,7 +145,7 @@ def _latest_difficulty_metadata(context: dg.AssetExecutionContext, domain: str) 
     shards, the worst shard speaks for the domain: its highest AUROC, and the gate passes
     only if it passed on every shard."""
     if SHARDED:
-        keys = [f"{domain}|{s}" for s in context.instance.get_dynamic_partitions(shard_partitions.name)]
+        keys = [item_key(domain, s) for s in context.instance.get_dynamic_partitions(shard_partitions.name)]
     else:
         keys = [domain]
     gates = []

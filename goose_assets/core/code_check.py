@@ -12,7 +12,8 @@ import ast
 import bisect
 import re
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
 
 from goose_assets.core.code_layout import opens_block
 
@@ -117,6 +118,7 @@ class CodeSlot:
     answer_balanced: bool = True
     answer_opens_block: bool = False
     parses: int = 0  # how many options were parsed: the costly part, which callers bound
+    verdicts: dict[str, bool] = field(default_factory=dict)
 
     @classmethod
     def of(cls, body: str, start: int, end: int) -> CodeSlot:
@@ -145,6 +147,12 @@ class CodeSlot:
         True where the answer itself does not parse (nothing to hold the option to)."""
         if self.answer_dump is None:
             return True
+        verdict = self.verdicts.get(option)
+        if verdict is None:
+            verdict = self.verdicts[option] = self._accepts(option)
+        return verdict
+
+    def _accepts(self, option: str) -> bool:
         # cheap structural screens first: a parse costs ~0.5 ms, and most mined runs that
         # fail would fail them
         if self.answer_balanced and not _balanced(option):
@@ -156,3 +164,10 @@ class CodeSlot:
         if tree is None:
             return False
         return _code_key(option) != self.answer_key or ast.dump(tree) != self.answer_dump
+
+
+@lru_cache(maxsize=4096)
+def code_slot(body: str, start: int, end: int) -> CodeSlot:
+    """The slot of a span, shared by whoever checks options for it in this process (the
+    offline generator, then validation): each option is parsed once."""
+    return CodeSlot.of(body, start, end)

@@ -16,7 +16,7 @@ import json
 import random
 from collections.abc import Iterable, Sequence
 
-from goose_assets.core.code_check import CodeSlot
+from goose_assets.core.code_check import code_slot
 from goose_assets.core.distractors import answer_edits
 from goose_assets.core.mining import SpanMiner
 from goose_assets.core.prompts import OUTPUT_KEYS, family
@@ -73,7 +73,7 @@ class OfflineBackend:
         start, end = span
         answer = body[start:end]
         rng = _rng(req.ref_id)
-        slot = CodeSlot.of(body, start, end) if shape == "code" else None
+        slot = code_slot(body, start, end) if shape == "code" else None
         context = str(req.inputs.get("question", "")) + "\n" + body[:start] + "\n" + body[end:]
         miner = self.miners.get(req.domain) or SpanMiner([])
         distractors = answer_edits(answer, shape, context, rng, self.edits_wanted, slot)

@@ -43,6 +43,7 @@ from goose_assets.core.terms import (
     term_class,
     term_occurrences,
 )
+from goose_assets.core.web_lexicon import STOP_WORDS
 
 NEIGHBOURS = 32
 # a mined span's length may differ from the answer's by this factor at most
@@ -51,6 +52,7 @@ _IDENT = re.compile(r"(?<![.\w])[A-Za-z_]\w*\b")
 _MATH_SEGMENT = re.compile(r"\$\$?[^$]+\$\$?|\\\(.+?\\\)|\\\[.+?\\\]", re.DOTALL)
 _MATH_LETTER = re.compile(r"(?<![\\\w])[a-zA-Z](?!\w)")
 _SELF = re.compile(r"\bself\b")
+_WORDS = re.compile(r"[a-z_][a-z0-9_]{2,}|\d+(?:\.\d+)?")
 _CALLED = re.compile(r"(?<![.\w])([A-Za-z_]\w*)\s*\(")
 
 
@@ -133,35 +135,41 @@ class SpanMiner:
         adapter = Adapter(shape, context, answer, body[: span[0]])
         seen = {option_key(answer)}
         out: list[tuple[str, str]] = []
+        context_words = _content_words(context)
+        # every run of every neighbour, best fit to this context first: the share of its
+        # words the context uses (the answer's strongest surface cue), then how near its
+        # document is; code takes only runs laid out like the answer, others do not parse
+        ranked = []
         neighbours = [int(j) for j in self._neighbours_of(key, body)]
-        tried: set[tuple[int, int, int]] = set()
+        for rank, j in enumerate(neighbours):
+            doc = self._prepared(j)
+            for start, end in _runs(doc, n_units, lo, hi, profile):
+                run_words = _content_words(doc.body[start:end])
+                fit = len(run_words & context_words) / max(1, len(run_words))
+                ranked.append((fit + 0.2 * (1 - rank / len(neighbours)) + 0.05 * rng.random(), j, start, end))
+        ranked.sort(reverse=True)
+        per_doc: dict[int, int] = {}
         max_parses = (slot.parses if slot else 0) + want + 12  # code: each check may be a parse
-        # a span per neighbour per pass (variety over depth); code takes only runs laid out
-        # like the answer, as others do not parse in its place
-        passes = [profile] * 3 if profile else [None, None, None]
-        for layout in passes:
-            for j in neighbours:
-                doc = self._prepared(j)
-                for start, end in _runs(doc, n_units, lo, hi, rng, layout):
-                    if (j, start, end) in tried:
-                        continue
-                    tried.add((j, start, end))
-                    raw = doc.body[start:end]
-                    if adapter.foreign(raw) or raw.strip() in body:
-                        continue
-                    text = adapter.adapt(raw, rng, first_indent=start - doc.body.rfind("\n", 0, start) - 1)
-                    okey = option_key(text)
-                    if okey in seen:
-                        continue
-                    if slot is not None and not slot.accepts(text):
-                        if slot.parses >= max_parses:
-                            return out
-                        continue
-                    seen.add(okey)
-                    out.append(("mined:adapted" if text != raw else "mined", text))
-                    if len(out) >= want:
-                        return out
+        for _, j, start, end in ranked:
+            if per_doc.get(j, 0) >= 2:  # variety: at most two spans of one neighbour
+                continue
+            doc = self.docs[j]
+            raw = doc.body[start:end]
+            if adapter.foreign(raw) or raw.strip() in body:
+                continue
+            text = adapter.adapt(raw, rng, first_indent=start - doc.body.rfind("\n", 0, start) - 1)
+            okey = option_key(text)
+            if okey in seen:
+                continue
+            if slot is not None and not slot.accepts(text):
+                if slot.parses >= max_parses:
                     break
+                continue
+            seen.add(okey)
+            per_doc[j] = per_doc.get(j, 0) + 1
+            out.append(("mined:adapted" if text != raw else "mined", text))
+            if len(out) >= want:
+                break
         return out
 
 
@@ -174,24 +182,24 @@ def _is_label(text: str, m: re.Match[str]) -> bool:
     return year or before in ("-", "v", "V") or after[:1] == "-" or (after[:1] == "." and after[1:2].isdigit())
 
 
-def _runs(doc: _Doc, n_units: int, lo: float, hi: float, rng: random.Random, profile: Layout | None) -> list[tuple[int, int]]:
-    """Candidate spans of a neighbour, as offsets: its key span when it fits, then runs of
-    `n_units` units within the length band, best reasoning score first. For code, only runs
-    with the answer's `Layout` when one is given: others would not parse in its place."""
+def _runs(doc: _Doc, n_units: int, lo: float, hi: float, profile: Layout | None) -> list[tuple[int, int]]:
+    """A neighbour's runs of `n_units` units within the length band, as offsets. For code,
+    only runs with the answer's `Layout`: others would not parse in its place."""
     units = doc.units or []
-    scored = []
+    out = []
     for i in range(0, max(0, len(units) - n_units + 1)):
-        run = units[i : i + n_units]
-        start, end = run[0].start, run[-1].end
-        if run[0].score <= 0 or not lo <= end - start <= hi:
+        start, end = units[i].start, units[i + n_units - 1].end
+        if units[i].score <= 0 or not lo <= end - start <= hi:
             continue
         if profile is not None and doc.indents is not None:
             if layout_of(doc.indents[i : i + n_units], doc.body[start:end]) != profile:
                 continue
-        key = (start, end) == doc.key_span
-        scored.append((key, sum(u.score for u in run) + rng.random() * 0.5, start, end))
-    scored.sort(reverse=True)
-    return [(s, e) for _, _, s, e in scored[:4]]
+        out.append((start, end))
+    return out
+
+
+def _content_words(text: str) -> set[str]:
+    return {w for w in _WORDS.findall(text.lower()) if w not in STOP_WORDS["en"]}
 
 
 class Adapter:

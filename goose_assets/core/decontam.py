@@ -20,8 +20,8 @@ Design choices, each against a measured failure of datatrove's NGramsDecontFilte
   whole normalized token sequence. It needs at least `MIN_WHOLE_TOKENS` tokens, and
   `MIN_WHOLE_INFORMATIVE` distinct informative ones, or one and
   `MIN_WHOLE_TOKENS_UNINFORMATIVE` tokens in all: `Simplify $2^{10}$.` (3 tokens, 1
-  informative) or a run of numbers would match by coincidence. Choices and answers are never matched whole: `B: 18` and
-  `Encryption` are everywhere.
+  informative) or a run of numbers would match by coincidence. Choices and answers are
+  never matched whole: `B: 18` and `Encryption` are everywhere.
 - n-grams are stored as 64-bit hashes in a sorted numpy array (8 bytes each plus a 4-byte
   item reference); a lookup is one vectorized `searchsorted` per text.
 """

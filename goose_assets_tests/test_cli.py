@@ -39,7 +39,9 @@ def _goose(home: Path, *args: str, timeout: float = 900, **env: str) -> subproce
                           capture_output=True, text=True, timeout=timeout)
 
 
-def test_goose_run_on_the_sample_prints_the_summary_and_writes_the_exports(tmp_path: Path) -> None:
+def test_goose_run_on_the_sample_prints_the_summary_and_writes_the_exports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     home = tmp_path / "home"
     done = _goose(home, "run", "--log-level", "WARNING")  # what `make run` runs, defaults and all
     assert done.returncode == 0, done.stderr[-4000:]
@@ -62,6 +64,7 @@ def test_goose_run_on_the_sample_prints_the_summary_and_writes_the_exports(tmp_p
     assert len((exports / "goosereason.jsonl").read_text().splitlines()) == wh.count("training_mix")
     # real Dagster runs in the instance `make ui` opens
     assert (home / "dagster" / "dagster.yaml").exists()
+    monkeypatch.setenv("DAGSTER_HOME", str(home / "dagster"))  # the instance storage's base_dir
     instance = dg.DagsterInstance.from_config(str(home / "dagster"))
     try:
         runs = instance.get_runs()

@@ -4,6 +4,14 @@ BENCHMARKS.md keeps hand-written analysis around generated blocks delimited by
 `<!-- bench:NAME:begin -->` / `<!-- bench:NAME:end -->`; only the blocks are rewritten.
 NAME is `headline` or a benchmark's result name. A missing result renders as "not run".
 
+A figure the prose states quotes the results instead of restating them:
+`<!-- bench:q RESULT PATH [FORMAT] -->89%<!-- /q -->` is rewritten with the value at PATH
+in `bench/results/RESULT.json`. PATH is dotted keys, where `key[field=value,...]` picks
+the one list element with those fields; FORMAT is `num` (the tables' number format, the
+default), `pct` (0.89 -> 89%), or `met>=GOAL` / `met<=GOAL` (met / not met against the
+value at path GOAL). So prose cannot claim more than the JSON says: `--check` names every
+quote that differs from it.
+
     python -m bench.report [--check]   (--check: exit 1 if BENCHMARKS.md is out of date)
 """
 
@@ -141,8 +149,46 @@ def render_block(name: str) -> str:
     return TABLES[name](res) + "\n\n" + provenance(res) + "\n"
 
 
+_QUOTE = re.compile(r"(?P<open><!-- bench:q (?P<result>[\w-]+) (?P<path>\S+?)(?: (?P<fmt>\S+))? -->)(?P<text>.*?)(?P<close><!-- /q -->)")
+MISSING = "(not in the results)"
+
+
+def _select(value: Any, path: str) -> Any:
+    for part in path.split("."):
+        key, _, where = part.partition("[")
+        value = value[key]
+        if where:
+            wanted = dict(kv.split("=", 1) for kv in where.rstrip("]").split(","))
+            (value,) = [v for v in value if all(str(v.get(k)) == w for k, w in wanted.items())]
+    return value
+
+
+def quote(result: str, path: str, form: str | None) -> str:
+    """The text a quote of `path` in `result`'s JSON renders as (MISSING if it is not there)."""
+    res = read_result(result)
+    try:
+        value = _select(res, path)
+        if form and form.startswith("met"):
+            op, goal = form[3:5], _select(res, form[5:])
+            return "met" if (value >= goal if op == ">=" else value <= goal) else "not met"
+    except (KeyError, TypeError, ValueError):
+        return MISSING
+    return f"{value:.0%}" if form == "pct" else fmt(value)
+
+
+def stale_quotes(text: str) -> list[str]:
+    """Every quote whose stated text is not what the results say."""
+    out = []
+    for m in _QUOTE.finditer(text):
+        want = quote(m["result"], m["path"], m["fmt"])
+        if m["text"] != want:
+            out.append(f"{m['result']} {m['path']}{' ' + m['fmt'] if m['fmt'] else ''}: prose says {m['text']!r}, results {want!r}")
+    return out
+
+
 def render(text: str) -> str:
-    return _BLOCK.sub(lambda m: m.group(1) + render_block(m.group("name")) + m.group(4), text)
+    text = _BLOCK.sub(lambda m: m.group(1) + render_block(m.group("name")) + m.group(4), text)
+    return _QUOTE.sub(lambda m: m["open"] + quote(m["result"], m["path"], m["fmt"]) + m["close"], text)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -152,7 +198,12 @@ def main(argv: list[str] | None = None) -> int:
     old = TARGET.read_text(encoding="utf-8")
     new = render(old)
     if args.check:
-        if new != old:
+        for problem in stale_quotes(old):
+            print(f"BENCHMARKS.md prose: {problem}")
+        unresolved = [m.group(0) for m in _QUOTE.finditer(new) if m["text"] == MISSING]
+        for q in unresolved:
+            print(f"BENCHMARKS.md prose quotes what no result holds: {q}")
+        if new != old or unresolved:
             print("BENCHMARKS.md is out of date: run python -m bench.report")
             return 1
         return 0

@@ -76,9 +76,15 @@ class CorpusResource(dg.ConfigurableResource):
         return Path(self.corpus_dir or os.environ.get("GOOSE_CORPUS_DIR", "") or SAMPLE_CORPUS)
 
     def benchmarks_dir(self) -> Path | None:
-        explicit = self.benchmarks or os.environ.get("GOOSE_BENCHMARKS_DIR", "")
-        candidate = Path(explicit) if explicit else self.corpus_root() / "benchmarks"
+        explicit = self.benchmarks_setting()
+        candidate = explicit or self.corpus_root() / "benchmarks"
         return candidate if candidate.is_dir() else None
+
+    def benchmarks_setting(self) -> Path | None:
+        """The benchmark folder set explicitly (field or GOOSE_BENCHMARKS_DIR): unlike the
+        default `<corpus>/benchmarks`, its absence is an error."""
+        explicit = self.benchmarks or os.environ.get("GOOSE_BENCHMARKS_DIR", "")
+        return Path(explicit) if explicit else None
 
     def shards_root(self) -> Path | None:
         return Path(self.shards_dir).resolve() if self.shards_dir else shards_dir()

@@ -315,7 +315,7 @@ def mcq_tasks(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -
                 if task is None:
                     quarantined.append(QuarantineRow("assembly", domain, item.item_id, "too_few_options", f"{len(item.distractors)} distractors"))
                     continue
-                task.leak_reasons = leakage.leak_reasons_for_options(task.context_masked, task.options, task.answer_index)
+                task.leak_reasons = leakage.leak_reasons_for_options(task.question, task.options, task.answer_index)
                 tasks.append(task)
             schema_problems.extend(mcq.schema_problems(tasks))
             for t in tasks:

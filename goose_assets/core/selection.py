@@ -33,12 +33,14 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 DISTRACTORS_SHOWN = 8
-MAX_ROUNDS = 6
+MAX_ROUNDS = 8
 FOLDS = 2
 # below this many items a fitted discriminator is noise: the model-free start is kept
 MIN_ITEMS_FOR_MODEL = 40
-# a round must lower the AUROC by at least this much to count as progress
+# a round must lower the AUROC by at least this much to count as progress; selection stops
+# after PATIENCE rounds without progress and keeps the best selection it measured
 MIN_IMPROVEMENT = 0.003
+PATIENCE = 2
 
 
 @dataclass(slots=True)
@@ -247,30 +249,34 @@ def select_options(
     )
     if not items:
         return result
-    current = [model_free_start(it, k) for it in items]
     if len(items) < min_items:
+        current = [model_free_start(it, k) for it in items]
         result.chosen = [[c - 1 for c in s] for s in current]
         result.replaced = _replaced(naive, current)
         result.model = "model-free (too few items to fit a discriminator)"
         return result
     make = make_model or (lambda: default_discriminator(seed))
     result.model = "gradient boosting, cross-fitted"
-    _, _, result.auroc_before, fits = crossfit_scores(items, naive, 0, make, folds, seed)
-    result.folds.extend(fits)
-    best_auroc, best = np.inf, current
-    for round_no in range(1, max_rounds + 1):
+    current = [list(s) for s in naive]
+    best_auroc, best, stale = np.inf, current, 0
+    for round_no in range(0, max_rounds + 1):
         member_scores, outsider_scores, auroc, fits = crossfit_scores(items, current, round_no, make, folds, seed)
         result.folds.extend(fits)
-        result.auroc_by_round.append(auroc)
+        if round_no == 0:
+            result.auroc_before = auroc
+        else:
+            result.auroc_by_round.append(auroc)
         result.rounds = round_no
         if log is not None:
             log(f"option selection round {round_no}: AUROC {auroc:.3f}")
         if auroc < best_auroc - MIN_IMPROVEMENT:
-            best_auroc, best = auroc, [list(s) for s in current]
-        elif round_no > 1:
-            break
+            best_auroc, best, stale = auroc, [list(s) for s in current], 0
+        else:
+            stale += 1
+            if stale >= PATIENCE:
+                break
         current = [
-            _swap(chosen, ms[1:], _unused(it, chosen), os_, max_swaps=3 if round_no == 1 else 2)
+            _swap(chosen, ms[1:], _unused(it, chosen), os_, max_swaps=4 if round_no < 2 else 2)
             for it, chosen, ms, os_ in zip(items, current, member_scores, outsider_scores, strict=True)
         ]
     result.auroc_after = best_auroc

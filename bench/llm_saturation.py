@@ -36,6 +36,10 @@ from bench.common import (
 
 CHILD = str(BENCH / "llm_client_child.py")
 MAIN_CLIENTS = ("ours", "openai_raw")
+# the full plan's size, which the ≥ 90% goal is judged at: with fewer requests the fixed
+# cost of the first round (opening C connections) weighs more, and a few hundred requests
+# at C=128 are 2-3 rounds, whose best is below 90% (round_cap)
+GOAL_REQUESTS = 1000
 PEER_CLIENTS = ("curator", "distilabel_llm")
 
 
@@ -135,7 +139,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if "req_per_s" in p and base and "req_per_s" in base:
             p["vs_openai_raw"] = round(p["req_per_s"] / base["req_per_s"], 3)
     result = {"latency_s": args.latency, "requests_per_point": args.requests, "repeats": args.repeats,
-              "goal_of_ceiling": 0.9, "load_avg_at_end": [round(x, 2) for x in os.getloadavg()], "points": points}
+              "goal_of_ceiling": 0.9, "goal_requests_per_point": GOAL_REQUESTS, "load_avg_at_end": [round(x, 2) for x in os.getloadavg()], "points": points}
     write_result("llm_saturation", result, argv)
     print(table(result))
     return result

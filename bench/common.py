@@ -1,8 +1,8 @@
 """Shared helpers for the benchmarks: paths, machine facts, results, tables, subprocesses.
 
-Every benchmark writes one JSON document to bench/results/<name>.json (plus the machine it
-ran on and the exact command) and prints a markdown table; bench/report.py rebuilds the
-BENCHMARKS.md tables from those files only.
+Every benchmark writes one JSON document to bench/results/<name>.json ($GOOSE_BENCH_RESULTS
+when set) with the machine it ran on and the exact command, and prints a markdown table;
+bench/report.py rebuilds the BENCHMARKS.md tables from those files only.
 """
 
 from __future__ import annotations

@@ -170,4 +170,7 @@ def test_tables_render_with_sizes_and_settings(smoke: dict[str, Any]) -> None:
         assert "not measured at this size" in row("§3 LLM client C=8, 16 requests × 1")
     if "cache_rerun" in ran:
         assert "not measured at this size" in row("§4 cache re-run wall ratio 2nd ÷ 1st, 5 docs/domain")
-    # (§5's headline rows compare with datatrove, so they are there only where its venv is)
+    if "dedup_decontam" in ran:  # below 100K docs, or datatrove's venv absent: not measured either way
+        assert "not measured" in row("§5 MinHash near-dedup, ") and "not measured" in row("§5 13-gram decontamination, ")
+    if "html_extraction" in ran:
+        row("§6 HTML main text (trafilatura) vs resiliparse, 12 pages")

@@ -136,17 +136,23 @@ class SpanMiner:
         seen = {option_key(answer)}
         out: list[tuple[str, str]] = []
         context_words = _content_words(context)
-        # every run of every neighbour, best fit to this context first: the share of its
-        # words the context uses (the answer's strongest surface cue), then how near its
-        # document is; code takes only runs laid out like the answer, others do not parse
+        answer_density = _density(units_for(shape, answer))
+        # every run of every neighbour, best first by: the share of its words the context
+        # uses (the answer's strongest surface cue), a reasoning density like the answer's
+        # (key steps are denser in numbers, operators and connectives than the text around
+        # them), and how near its document is. Code takes only runs laid out like the
+        # answer: others do not parse in its place
         ranked = []
         neighbours = [int(j) for j in self._neighbours_of(key, body)]
         for rank, j in enumerate(neighbours):
             doc = self._prepared(j)
-            for start, end in _runs(doc, n_units, lo, hi, profile):
+            for i, start, end in _runs(doc, n_units, lo, hi, profile):
                 run_words = _content_words(doc.body[start:end])
                 fit = len(run_words & context_words) / max(1, len(run_words))
-                ranked.append((fit + 0.2 * (1 - rank / len(neighbours)) + 0.05 * rng.random(), j, start, end))
+                density = _density((doc.units or [])[i : i + n_units])
+                likeness = 1.0 - min(1.0, abs(density - answer_density) / max(answer_density, 1e-9))
+                score = fit + 0.5 * likeness + 0.2 * (1 - rank / len(neighbours)) + 0.05 * rng.random()
+                ranked.append((score, j, start, end))
         ranked.sort(reverse=True)
         per_doc: dict[int, int] = {}
         max_parses = (slot.parses if slot else 0) + want + 12  # code: each check may be a parse
@@ -182,9 +188,15 @@ def _is_label(text: str, m: re.Match[str]) -> bool:
     return year or before in ("-", "v", "V") or after[:1] == "-" or (after[:1] == "." and after[1:2].isdigit())
 
 
-def _runs(doc: _Doc, n_units: int, lo: float, hi: float, profile: Layout | None) -> list[tuple[int, int]]:
-    """A neighbour's runs of `n_units` units within the length band, as offsets. For code,
-    only runs with the answer's `Layout`: others would not parse in its place."""
+def _density(units: Sequence[Unit]) -> float:
+    """Mean reasoning score of the units (core.spans)."""
+    return sum(u.score for u in units) / len(units) if units else 0.0
+
+
+def _runs(doc: _Doc, n_units: int, lo: float, hi: float, profile: Layout | None) -> list[tuple[int, int, int]]:
+    """A neighbour's runs of `n_units` units within the length band, as (first unit,
+    start, end). For code, only runs with the answer's `Layout`: others would not parse
+    in its place."""
     units = doc.units or []
     out = []
     for i in range(0, max(0, len(units) - n_units + 1)):
@@ -194,7 +206,7 @@ def _runs(doc: _Doc, n_units: int, lo: float, hi: float, profile: Layout | None)
         if profile is not None and doc.indents is not None:
             if layout_of(doc.indents[i : i + n_units], doc.body[start:end]) != profile:
                 continue
-        out.append((start, end))
+        out.append((i, start, end))
     return out
 
 
@@ -240,8 +252,8 @@ class Adapter:
         return self._terms(text, rng)
 
     def _numbers(self, span: str, rng: random.Random) -> str:
-        """Numbers above 3 become the context's numbers (nearest in magnitude first);
-        small ones stay, as they are exponents, counts and indices more often than data."""
+        """Numbers above 3 become the context's numbers of a similar magnitude; small ones
+        stay, as they are exponents, counts and indices more often than data."""
         pool = [(n, v) for n in self.numbers if (v := parse_number(n)) is not None and v > 3]
         if not pool:
             return span
@@ -251,12 +263,14 @@ class Adapter:
             raw, value = m.group(0), parse_number(m.group(0))
             if raw in mapping or value is None or value <= 3 or _is_label(span, m):
                 continue
-            # within a factor of ten: 17 may become 12 or 45, never 14400
-            choices = sorted((d, rng.random(), n) for n, v in pool if n not in used and (d := abs(np.log10(v / value))) <= 1)
+            # within a factor of ten: 17 may become 12 or 45, never 14400; a context number
+            # is used once while others are left
+            near = [n for n, v in pool if abs(np.log10(v / value)) <= 1]
+            choices = [n for n in near if n not in used] or near
             if not choices:
                 continue
-            mapping[raw] = choices[0][2]
-            used.add(choices[0][2])
+            mapping[raw] = rng.choice(choices)
+            used.add(mapping[raw])
         return NUMBER.sub(lambda m: mapping.get(m.group(0), m.group(0)), span) if mapping else span
 
     def _variables(self, span: str) -> str:

@@ -25,7 +25,7 @@ from goose_assets.core.baselines import mask_window
 from goose_assets.core.leakage import trigram_set
 from goose_assets.core.ngram import NgramModel, tokenize
 from goose_assets.core.records import MASK
-from goose_assets.core.selection import PoolItem
+from goose_assets.core.selection import PoolItem, Solver
 from goose_assets.core.terms import NUMBER
 from goose_assets.core.text import jaccard, words
 
@@ -36,6 +36,16 @@ STATIC_FEATURES: tuple[str, ...] = (
     "operator_share", "backslash_share", "bracket_share", "ends_with_period", "starts_upper",
     "window_overlap", "window_overlap_count", "number_overlap", "numbers",
     "fluency", "fluency_min", "edge_left", "edge_right", "semantic_similarity",
+)
+# the reasoning-free solvers option selection keeps from picking the answer: the longest
+# and the shortest option, the one sharing most words with the text around [MASK], the
+# one closest to it in meaning, and the most central one (core.baselines has their twins)
+SOLVERS: tuple[Solver, ...] = (
+    Solver("longest", STATIC_FEATURES.index("log_chars"), 1.0),
+    Solver("shortest", STATIC_FEATURES.index("log_chars"), -1.0),
+    Solver("lexical_overlap", STATIC_FEATURES.index("window_overlap"), 1.0),
+    Solver("semantic_similarity", STATIC_FEATURES.index("semantic_similarity"), 1.0),
+    Solver("most_central", None, 1.0),
 )
 _OPERATORS = re.compile(r"[-+*/=<>%^&|!~]")
 _PUNCT = re.compile(r"[^\w\s]")
@@ -81,14 +91,12 @@ class FeatureModels:
     def fit(cls, contexts: Iterable[tuple[str, str]]) -> FeatureModels:
         """`contexts`: (question, context_masked) per item. The model never sees an answer:
         each context is split at [MASK] into separate sequences."""
-        pieces: list[str] = []
+        documents: list[list[str]] = []
         windows: list[str] = []
         for question, context in contexts:
-            if question:
-                pieces.append(question)
-            pieces.extend(context.split(MASK))
+            documents.append([question, *context.split(MASK)] if question else context.split(MASK))
             windows.append(context.replace(MASK, " "))
-        return cls(NgramModel.fit(pieces), SemanticSpace.fit(windows) if windows else None)
+        return cls(NgramModel.fit(documents), SemanticSpace.fit(windows) if windows else None)
 
 
 def _share(count: int, total: int) -> float:

@@ -43,16 +43,18 @@ from goose_assets.core.terms import (
     term_class,
     term_occurrences,
 )
-from goose_assets.core.web_lexicon import STOP_WORDS
+from goose_assets.core.text import words
 
 NEIGHBOURS = 32
+# the words of the context a reader weighs an option against: as many as the overlap
+# solver of core.baselines reads on each side of [MASK]
+WINDOW_WORDS = 64
 # a mined span's length may differ from the answer's by this factor at most
 LENGTH_BAND = (0.6, 1.6)
 _IDENT = re.compile(r"(?<![.\w])[A-Za-z_]\w*\b")
 _MATH_SEGMENT = re.compile(r"\$\$?[^$]+\$\$?|\\\(.+?\\\)|\\\[.+?\\\]", re.DOTALL)
 _MATH_LETTER = re.compile(r"(?<![\\\w])[a-zA-Z](?!\w)")
 _SELF = re.compile(r"\bself\b")
-_WORDS = re.compile(r"[a-z_][a-z0-9_]{2,}|\d+(?:\.\d+)?")
 _CALLED = re.compile(r"(?<![.\w])([A-Za-z_]\w*)\s*\(")
 
 
@@ -135,7 +137,9 @@ class SpanMiner:
         adapter = Adapter(shape, context, answer, body[: span[0]])
         seen = {option_key(answer)}
         out: list[tuple[str, str]] = []
-        context_words = _content_words(context)
+        # the words around the slot, as a reader (or the lexical-overlap solver) sees them
+        before, after = body[: span[0]].split(), body[span[1] :].split()
+        window = set(words(" ".join(before[-WINDOW_WORDS:] + after[:WINDOW_WORDS])))
         answer_density = _density(units_for(shape, answer))
         # every run of every neighbour, best first by: the share of its words the context
         # uses (the answer's strongest surface cue), a reasoning density like the answer's
@@ -147,8 +151,8 @@ class SpanMiner:
         for rank, j in enumerate(neighbours):
             doc = self._prepared(j)
             for i, start, end in _runs(doc, n_units, lo, hi, profile):
-                run_words = _content_words(doc.body[start:end])
-                fit = len(run_words & context_words) / max(1, len(run_words))
+                run_words = set(words(doc.body[start:end]))
+                fit = len(run_words & window) / max(1, len(run_words))
                 density = _density((doc.units or [])[i : i + n_units])
                 likeness = 1.0 - min(1.0, abs(density - answer_density) / max(answer_density, 1e-9))
                 score = fit + 0.5 * likeness + 0.2 * (1 - rank / len(neighbours)) + 0.05 * rng.random()
@@ -208,10 +212,6 @@ def _runs(doc: _Doc, n_units: int, lo: float, hi: float, profile: Layout | None)
                 continue
         out.append((i, start, end))
     return out
-
-
-def _content_words(text: str) -> set[str]:
-    return {w for w in _WORDS.findall(text.lower()) if w not in STOP_WORDS["en"]}
 
 
 class Adapter:
@@ -302,7 +302,7 @@ class Adapter:
         present = {c for _, c in occurrences}
         # a few swaps per span: enough to bring in the context's things, few enough that
         # the sentence still reads as written
-        budget = max(1, len(span) // 300)
+        budget = max(1, len(span) // 150)
         pieces, pos = [], 0
         used: set[str] = set()
         for m, canonical in occurrences:

@@ -255,10 +255,10 @@ def _select_options(wh: Warehouse, scope: PartitionScope, log: dg.DagsterLogMana
     total = wh.count("masked_items", scope.domain, shard=scope.shard)
     progress = BatchProgress(Progress(log, f"{scope.label} option features", total))
     for batch in wh.iter_rows("masked_items", scope.domain, columns, batch_size=STREAM_BATCH, shard=scope.shard):
-        for r in batch:
-            if len(r["distractors"]) >= selection.DISTRACTORS_SHOWN:
-                pool.append(option_features.pool_item(models, r["item_id"], r["question"], r["context_masked"],
-                                                      r["answer"], r["distractors"]))
+        pool.extend(option_features.pool_items(models, [
+            option_features.ItemOptions(r["item_id"], r["question"], r["context_masked"], [r["answer"], *r["distractors"]])
+            for r in batch if len(r["distractors"]) >= selection.DISTRACTORS_SHOWN
+        ]))
         progress.next_batch(len(batch))
         progress(0)
     result = selection.select_options(pool, seed=0, log=log.info)

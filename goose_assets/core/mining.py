@@ -53,7 +53,7 @@ WINDOW_WORDS = 64
 LENGTH_BAND = (0.6, 1.6)
 _IDENT = re.compile(r"(?<![.\w])[A-Za-z_]\w*\b")
 _MATH_SEGMENT = re.compile(r"\$\$?[^$]+\$\$?|\\\(.+?\\\)|\\\[.+?\\\]", re.DOTALL)
-_MATH_LETTER = re.compile(r"(?<![\\\w])[a-zA-Z](?!\w)")
+_MATH_LETTER = re.compile(r"(?<![\\A-Za-z_])[a-zA-Z](?![A-Za-z_])")
 _SELF = re.compile(r"\bself\b")
 _CALLED = re.compile(r"(?<![.\w])([A-Za-z_]\w*)\s*\(")
 

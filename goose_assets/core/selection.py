@@ -86,6 +86,7 @@ class SelectionResult:
     pool_mean: float = 0.0
     pool_min: int = 0
     model: str = "none"
+    cpu_s: float = 0.0  # what features and rounds cost, set by the caller that timed them
     folds: list[dict[str, Any]] = field(default_factory=list)  # per fit: trained and scored item ids
 
     def to_row(self) -> dict[str, Any]:
@@ -93,7 +94,7 @@ class SelectionResult:
         meta = self.to_metadata()
         return {**{k: meta[k] for k in ("auroc_before", "auroc_after", "rounds", "options_replaced", "pool_mean",
                                          "pool_min", "discriminator")},
-                "auroc_by_round": json.dumps(meta["auroc_by_round"])}
+                "auroc_by_round": json.dumps(meta["auroc_by_round"]), "cpu_s": round(self.cpu_s, 3)}
 
     def to_metadata(self) -> dict[str, Any]:
         return {
@@ -105,6 +106,7 @@ class SelectionResult:
             "pool_mean": round(self.pool_mean, 2),
             "pool_min": self.pool_min,
             "discriminator": self.model,
+            "cpu_s": round(self.cpu_s, 3),
         }
 
 

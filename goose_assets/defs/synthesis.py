@@ -2,6 +2,7 @@
 
 
 import dataclasses
+import time
 from collections import Counter
 from collections.abc import Iterator
 
@@ -249,6 +250,7 @@ def _contexts(wh: Warehouse, scope: PartitionScope) -> Iterator[tuple[str, str]]
 def _select_options(wh: Warehouse, scope: PartitionScope, log: dg.DagsterLogManager) -> tuple[dict[str, list[int]], selection.SelectionResult]:
     """Option selection over the partition: the candidates' features (streamed, per item
     only its feature block is kept), then the cross-fitted rounds."""
+    started = time.process_time()
     models = option_features.FeatureModels.fit(_contexts(wh, scope))
     pool: list[selection.PoolItem] = []
     columns = ["item_id", "question", "context_masked", "answer", "distractors"]
@@ -261,7 +263,8 @@ def _select_options(wh: Warehouse, scope: PartitionScope, log: dg.DagsterLogMana
         ]))
         progress.next_batch(len(batch))
         progress(0)
-    result = selection.select_options(pool, seed=0, log=log.info)
+    result = selection.select_options(pool, seed=0, log=log.info, solvers=option_features.SOLVERS)
+    result.cpu_s = time.process_time() - started
     return {item.item_id: chosen for item, chosen in zip(pool, result.chosen, strict=True)}, result
 
 

@@ -175,23 +175,64 @@ def _mutations(answer: str, rng: random.Random) -> list[str]:
     return out
 
 
+_CODE_SWAPS = (("==", "!="), ("!=", "=="), ("<=", ">"), (">=", "<"), (" < ", " >= "), (" > ", " <= "),
+               (" + ", " - "), (" - ", " + "), (" * ", " // "), (" and ", " or "), (" or ", " and "),
+               ("True", "False"), ("False", "True"), ("min(", "max("), ("max(", "min("), ("+= ", "-= "),
+               ("[]", "{}"), ("-inf", "inf"), ("float(", "int("), ("abs(", "round("), ("if ", "while "),
+               ("lower", "upper"), ("append", "remove"), ("split(", "rsplit("), ("strip(", "lstrip("),
+               ("not ", ""), ("return ", "return not "), ("len(", "sum("), ("[0]", "[-1]"), ("range(", "reversed("))
+
+
+def _code_bugs(answer: str, rng: random.Random) -> list[str]:
+    """Bugs a code model would write: one or two operators flipped, numbers off by a few.
+    They stay valid Python, as a code distractor must (validation parses it in place)."""
+    singles: list[str] = []
+    for old, new in _CODE_SWAPS:
+        start = answer.find(old)
+        while start >= 0:
+            singles.append(answer[:start] + new + answer[start + len(old):])
+            start = answer.find(old, start + 1)
+    for m in _NUMBER.finditer(answer):
+        for k in (1, 2, 3):
+            singles.append(answer[: m.start()] + str(int(m.group()) + k) + answer[m.end() :])
+    names = sorted(set(re.findall(r"\b[a-z_][a-z0-9_]*\b", answer)) - {"if", "in", "for", "while", "return", "not", "and",
+                                                                       "or", "def", "is", "else", "elif", "none"})
+    for a in names:  # one use of a name becomes another name of the answer
+        for b in names:
+            if a != b and (m := re.search(rf"\b{a}\b", answer)):
+                singles.append(answer[: m.start()] + b + answer[m.end() :])
+    doubles = []
+    for a in singles[:12]:
+        for old, new in _CODE_SWAPS:
+            if old in a:
+                doubles.append(a.replace(old, new, 1))
+    rng.shuffle(doubles)
+    return singles + doubles
+
+
 def _distractors(body: str, units: list[tuple[int, int]], first: int, count: int, want: int,
-                 rng: random.Random) -> list[str]:
+                 rng: random.Random, code: bool = False) -> list[str]:
     answer = body[units[first][0] : units[first + count - 1][1]]
     alen = max(1, len(answer))
     candidates: list[str] = []
-    for i in range(len(units) - count + 1):
-        if abs(i - first) >= count:  # windows of other sentences of the same document
-            candidates.append(body[units[i][0] : units[i + count - 1][1]])
+    if code:
+        candidates += _code_bugs(answer, rng)
+    else:
+        for i in range(len(units) - count + 1):
+            if abs(i - first) >= count:  # windows of other sentences of the same document
+                candidates.append(body[units[i][0] : units[i + count - 1][1]])
     candidates += _mutations(answer, rng)
     seen = {" ".join(answer.lower().split())}
     # a good generator's distractors are not near-copies of each other (the leakage check
     # flags options at char-3-gram Jaccard >= 0.9): keep clear of that line
     kept_grams = [char_ngrams(answer)]
 
+    # the validator drops pairs at >= 0.9; code bugs are close to the answer by nature
+    line = 0.895 if code else 0.85
+
     def distinct(cand: str) -> bool:
         grams = char_ngrams(cand)
-        if any(jaccard(grams, g) >= 0.85 for g in kept_grams):
+        if any(jaccard(grams, g) >= line for g in kept_grams):
             return False
         kept_grams.append(grams)
         return True
@@ -206,7 +247,7 @@ def _distractors(body: str, units: list[tuple[int, int]], first: int, count: int
             break
     sentences = [body[a:b] for a, b in units]
     for _ in range(want * 20):  # short documents: splice halves of two of its sentences
-        if len(picked) >= want or len(sentences) < 2:
+        if len(picked) >= want or len(sentences) < 2 or code:
             break
         first, second = rng.sample(sentences, 2)
         a, b = first.split(), second.split()
@@ -233,7 +274,7 @@ def synthesis_object(body: str, keys: tuple[str, str, str], rng: random.Random,
     return {
         masked_key: body[:start] + "[MASK]" + body[end:],
         answer_key: answer,
-        distractor_key: _distractors(body, units, first, count, n_distractors, rng),
+        distractor_key: _distractors(body, units, first, count, n_distractors, rng, code=answer_key == "removed_lines"),
     }
 
 

@@ -30,11 +30,13 @@ OFFLINE_MODEL = "rule-based-v2"
 # (DESIGN §5). Edits come first; mined spans make up the rest, and at least a dozen.
 CANDIDATES_WANTED = 28
 MIN_MINED = 12
+# below this many candidates (a small corpus), edits of the answer make up the pool
+MIN_POOL = 16
 # Edits of the answer are off by default: measured on held-out documents of every domain
 # (BENCHMARKS.md, "Task quality"), a pool with them gives tasks that a surface classifier
 # solves more often, as the answer is the least perturbed member of the cluster its edits
 # form, and the most central option with one or two of them shown. Set `edits_wanted` to
-# offer them.
+# offer them always; they make up the pool where mining comes up short.
 EDITS_WANTED = 0
 
 
@@ -81,9 +83,15 @@ class OfflineBackend:
         slot = code_slot(body, start, end) if shape == "code" else None
         context = str(req.inputs.get("question", "")) + "\n" + body[:start] + "\n" + body[end:]
         miner = self.miners.get(req.domain) or SpanMiner([])
-        distractors = answer_edits(answer, shape, context, rng, self.edits_wanted, slot)
+        distractors = answer_edits(answer, shape, context, rng, self.edits_wanted, slot) if self.edits_wanted else []
         mined_wanted = max(MIN_MINED, self.candidates_wanted - len(distractors))
         distractors += miner.mine(req.ref_id, body, shape, answer, span, rng, mined_wanted, slot)
+        if len(distractors) < MIN_POOL:
+            # a small corpus mines little (the bundled sample has 6-8 documents a domain):
+            # edits of the answer make up the pool, so every item still gets its task
+            seen = {text for _, text in distractors}
+            edits = answer_edits(answer, shape, context, rng, MIN_POOL - len(distractors) + 4, slot)
+            distractors += [(kind, text) for kind, text in edits if text not in seen]
         masked_key, answer_key, distractor_key = OUTPUT_KEYS[family(shape)]
         payload = {
             masked_key: body[:start] + MASK + body[end:],

@@ -201,6 +201,10 @@ def _code_bugs(answer: str, rng: random.Random) -> list[str]:
         for b in names:
             if a != b and (m := re.search(rf"\b{a}\b", answer)):
                 singles.append(answer[: m.start()] + b + answer[m.end() :])
+    for name in names:  # a use of a name becomes an expression of it
+        if (m := re.search(rf"(?<![.\w]){name}\b(?!\s*=[^=])", answer)):
+            for form in (f"{name} + 1", f"({name} - 1)", f"-{name}", f"not {name}", f"len({name})"):
+                singles.append(answer[: m.start()] + form + answer[m.end() :])
     doubles = []
     for a in singles[:12]:
         for old, new in _CODE_SWAPS:

@@ -158,10 +158,12 @@ class SpanMiner:
                 score = fit + 0.5 * likeness + 0.2 * (1 - rank / len(neighbours)) + 0.05 * rng.random()
                 ranked.append((score, j, start, end))
         ranked.sort(reverse=True)
+        # variety: two spans per neighbour, more only where there are few neighbours
+        cap = max(2, -(-want // max(1, len(neighbours))))
         per_doc: dict[int, int] = {}
         max_parses = (slot.parses if slot else 0) + want + 12  # code: each check may be a parse
         for _, j, start, end in ranked:
-            if per_doc.get(j, 0) >= 2:  # variety: at most two spans of one neighbour
+            if per_doc.get(j, 0) >= cap:
                 continue
             doc = self.docs[j]
             raw = doc.body[start:end]

@@ -90,11 +90,12 @@ class SelectionResult:
     folds: list[dict[str, Any]] = field(default_factory=list)  # per fit: trained and scored item ids
 
     def to_row(self) -> dict[str, Any]:
-        """The partition's `option_selection` row (without its domain and item count)."""
+        """The partition's `option_selection` row (without its domain and item count): what
+        is the same on every re-run (CPU seconds go to the metadata only)."""
         meta = self.to_metadata()
         return {**{k: meta[k] for k in ("auroc_before", "auroc_after", "rounds", "options_replaced", "pool_mean",
                                          "pool_min", "discriminator")},
-                "auroc_by_round": json.dumps(meta["auroc_by_round"]), "cpu_s": round(self.cpu_s, 3)}
+                "auroc_by_round": json.dumps(meta["auroc_by_round"])}
 
     def to_metadata(self) -> dict[str, Any]:
         return {

@@ -49,7 +49,7 @@ class FakeEngine:
             payload = {"messages": messages, "response_format": {"type": "json_schema", "json_schema": {"schema": request.json_schema}}}
             prompt = parse_prompt(payload)
             rng = random.Random(self.prompts)
-            texts = [reply_text(prompt, None if follow_up else self.fault, rng, 12) for _ in range(request.n)]
+            texts = [reply_text(prompt, None if follow_up else self.fault, rng, 16) for _ in range(request.n)]
             outs.append(FakeRequestOutput(list(range(100)), [FakeCompletion(t, list(range(len(t) // 4))) for t in texts]))
         return outs
 

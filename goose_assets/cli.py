@@ -7,7 +7,8 @@ the filled partitions, the check results and the metadata. Its exit code:
     0  every run succeeded and at least one task was exported
     1  a partition run failed (one line per failed step names it)
     2  stopped before any run: a corpus, shards or benchmarks path that does not exist
-       or cannot be read (one line names the setting and the path)
+       or cannot be read, or a shards folder without shard files (one line names the
+       setting and the path)
     3  every run succeeded, but no task was exported (one line says why, per domain)
 """
 
@@ -70,6 +71,12 @@ def _failure_lines(result: Any, partition_key: str) -> list[str]:
         # a user-code error is wrapped once by Dagster: its cause holds the real message
         inner = error.cause if error is not None and error.cause is not None else error
         message = inner.message.strip().splitlines()[0] if inner is not None and inner.message.strip() else "failed"
+        if inner is not None and inner.cls_name:
+            # "dagster._core.definitions.events.Failure: <text>" -> "<text>"; other
+            # exceptions keep their short class name, which often says what happened
+            qualified, sep, text = message.partition(f"{inner.cls_name}: ")
+            if sep and " " not in qualified:
+                message = text if inner.cls_name == "Failure" else f"{inner.cls_name}: {text}"
         lines.append(f"goose run: {partition_key}: {event.step_key} failed: {message}")
     return lines or [f"goose run: {partition_key}: the run failed (see `make ui` for its log)"]
 
@@ -98,7 +105,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     failures: list[str] = []
     failure_lines: list[str] = []
     started = time.monotonic()
-    plan = run_plan(instance, args.domains)
+    try:
+        plan = run_plan(instance, args.domains)
+    except NothingToRunError as exc:
+        print(f"goose run: {exc}", file=sys.stderr)
+        return EXIT_BAD_SOURCE
     for stage, domain, partition_key in tqdm(plan, desc="partition runs", unit="run", file=sys.stderr):
         if domain in failures:
             continue
@@ -143,6 +154,10 @@ def export_outcome(home: Path, mix_name: str = DEFAULT_MIX) -> tuple[int, str]:
     return sum(manifest["rows"].values()), one_line(gaps, list(DOMAINS)) or "no domain kept a task"
 
 
+class NothingToRunError(Exception):
+    """The configured sources give no partition to run; the message says which setting."""
+
+
 def run_plan(instance: dg.DagsterInstance, domains: list[str]) -> list[tuple[list[Any], str, str]]:
     """(assets, domain, partition key) in backfill order: every domain through filtering
     before the mix, which reads all of them. With GOOSE_SHARDS_DIR, the per-item stages run
@@ -157,7 +172,7 @@ def run_plan(instance: dg.DagsterInstance, domains: list[str]) -> list[tuple[lis
     root = shards_dir()
     found = discover(root) if root else {}
     if not found:
-        raise SystemExit(f"GOOSE_SHARDS_DIR={root} holds no shard files (see README 'Sharded corpora')")
+        raise NothingToRunError(f"GOOSE_SHARDS_DIR={root} holds no shard files (see README 'Sharded corpora')")
     known = set(instance.get_dynamic_partitions(shard_partitions.name))
     instance.add_dynamic_partitions(shard_partitions.name, [k for k in found if k not in known])
     plan: list[tuple[list[Any], str, str]] = [(SHARDED_STAGES, d, item_key(d, k)) for d in domains for k in found]

@@ -23,7 +23,7 @@ import datasets
 import pyarrow.parquet as pq
 import pytest
 
-from goose_assets.cli import EXIT_BAD_SOURCE, EXIT_NOTHING_EXPORTED, _failure_lines
+from goose_assets.cli import EXIT_BAD_SOURCE, EXIT_NOTHING_EXPORTED, _failure_lines, source_problems
 from goose_assets.core.export import CARD_FILE, GOOSEREASON_FILE, HF_DATASET_DIR, MANIFEST_FILE
 from goose_assets.core.records import DOMAINS
 from goose_assets.definitions import ALL_ASSETS
@@ -135,18 +135,28 @@ def test_each_unreadable_setting_is_one_line_naming_it_and_its_path(
     assert CorpusResource().benchmarks_problem() == f"GOOSE_BENCHMARKS_DIR={tmp_path}/benchmarkz: does not exist"
 
 
-def test_raw_documents_fails_with_the_line_goose_run_prints(tmp_path: Path) -> None:
-    missing = tmp_path / "does-not-exist"
-    resources = {"warehouse": WarehouseResource(home=str(tmp_path / "home")),
-                 "corpus": CorpusResource(corpus_dir=str(missing)), "llm": LLMResource()}
+def _raw_documents_failure(home: Path, corpus: CorpusResource) -> tuple[dg.ExecuteInProcessResult, str]:
+    resources = {"warehouse": WarehouseResource(home=str(home)), "corpus": corpus, "llm": LLMResource()}
     raw = [a for a in ALL_ASSETS if a.key.path[-1] == "raw_documents"]
     result = dg.materialize(ALL_ASSETS, selection=raw, partition_key="cyber", resources=resources, raise_on_error=False)
     assert not result.success
     (failure,) = result.get_step_failure_events()
     error = failure.step_failure_data.error
     assert error is not None and error.cls_name == "Failure"
-    assert error.message.strip().endswith(f"Failure: corpus.corpus_dir={missing}: does not exist")
+    return result, error.message.strip()
+
+
+def test_raw_documents_fails_with_the_line_goose_run_prints(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    missing = tmp_path / "does-not-exist"
+    result, message = _raw_documents_failure(tmp_path / "home", CorpusResource(corpus_dir=str(missing)))
+    assert message.endswith(f"Failure: corpus.corpus_dir={missing}: does not exist")
     assert _failure_lines(result, "cyber") == [f"goose run: cyber: raw_documents failed: corpus.corpus_dir={missing}: does not exist"]
+    # the code location's own resource reads GOOSE_CORPUS_DIR: the run and goose run's
+    # check before any run say the same line
+    monkeypatch.setenv("GOOSE_CORPUS_DIR", str(missing))
+    _, message = _raw_documents_failure(tmp_path / "home", CorpusResource())
+    assert source_problems() == [f"GOOSE_CORPUS_DIR={missing}: does not exist"]
+    assert message.endswith(f"Failure: {source_problems()[0]}")
 
 
 def test_a_missing_corpus_folder_stops_goose_run_before_any_run(tmp_path: Path) -> None:

@@ -137,7 +137,12 @@ def read_source(spec: SourceSpec, domain: str) -> Iterator[RawRow | QuarantineRo
 def _read_jsonl(path: Path, domain: str) -> Iterator[RawRow | QuarantineRow]:
     files = sorted(path.glob("*.jsonl")) if path.is_dir() else [path]
     for f in files:
-        with f.open("rb") as fh:
+        try:
+            fh = f.open("rb")
+        except OSError as exc:  # one unreadable file of a folder is one quarantine row
+            yield QuarantineRow("ingest", domain, f.name, "unreadable_file", str(exc)[:200])
+            continue
+        with fh:
             for lineno, raw in enumerate(fh, 1):
                 origin = f"{f.name}:{lineno}"
                 if not raw.strip():
@@ -207,8 +212,12 @@ def _read_hub(dataset_id: str, domain: str) -> Iterator[RawRow | QuarantineRow]:
 def _read_html_dir(path: Path, domain: str) -> Iterator[RawRow | QuarantineRow]:
     files = sorted(p for p in path.rglob("*") if p.suffix.lower() in (".html", ".htm")) if path.is_dir() else [path]
     for f in files:
-        raw = f.read_bytes()
         rel = str(f.relative_to(path)) if path.is_dir() else f.name
+        try:
+            raw = f.read_bytes()
+        except OSError as exc:
+            yield QuarantineRow("ingest", domain, rel, "unreadable_file", str(exc)[:200])
+            continue
         yield RawRow({"id": rel, "html": raw, "url_or_path": str(f), "source": "html_dir"}, rel)
 
 

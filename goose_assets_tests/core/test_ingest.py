@@ -213,3 +213,18 @@ def test_empty_source_warning_says_why_a_domain_ingested_nothing(tmp_path: Path)
         "no math document: all 5 rows of its sources were quarantined"
     )
     assert empty_source_warning(plan, 2, 0, Counter({web.path: 2})) is None
+
+
+def test_an_unreadable_file_inside_a_source_folder_is_one_quarantine_row(tmp_path: Path) -> None:
+    folder = tmp_path / "math"
+    folder.mkdir()
+    (folder / "a.jsonl").write_text(json.dumps(_row(1)) + "\n")
+    (folder / "b.jsonl").symlink_to(tmp_path / "moved-away.jsonl")  # listed, cannot be opened
+    html = tmp_path / "pages"
+    html.mkdir()
+    (html / "gone.html").symlink_to(tmp_path / "moved-away.html")
+    docs, quarantined = _split(ingest([SourceSpec(kind="jsonl", path=str(folder))], "math"))
+    assert [d.source_id for d in docs] == ["d1"]
+    assert [(q.ref_id, q.reason) for q in quarantined] == [("b.jsonl", "unreadable_file")]
+    _, quarantined = _split(ingest([SourceSpec(kind="html_dir", path=str(html))], "cyber"))
+    assert [(q.ref_id, q.reason) for q in quarantined] == [("gone.html", "unreadable_file")]

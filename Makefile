@@ -10,7 +10,7 @@ export GOOSE_HOME
 TORCH_INDEX ?=
 PIP = $(VENV)/bin/python -m pip
 
-.PHONY: install run test test-fast ui bench bench-full lint clean
+.PHONY: install run test test-fast ui bench bench-full bench-smoke lint clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -39,6 +39,10 @@ bench: install
 
 bench-full: install
 	$(VENV)/bin/python -m bench.run --full
+
+# every benchmark at its smallest size, results in a temp folder (part of `make test` too)
+bench-smoke: install
+	$(VENV)/bin/python -m pytest -q -p no:cacheprovider goose_assets_tests/test_bench_smoke.py
 
 lint: install
 	$(VENV)/bin/ruff check goose_assets goose_assets_tests bench

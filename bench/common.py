@@ -1,8 +1,8 @@
 """Shared helpers for the benchmarks: paths, machine facts, results, tables, subprocesses.
 
-Every benchmark writes one JSON document to bench/results/<name>.json (plus the machine it
-ran on and the exact command) and prints a markdown table; bench/report.py rebuilds the
-BENCHMARKS.md tables from those files only.
+Every benchmark writes one JSON document to bench/results/<name>.json ($GOOSE_BENCH_RESULTS
+when set) with the machine it ran on and the exact command, and prints a markdown table;
+bench/report.py rebuilds the BENCHMARKS.md tables from those files only.
 """
 
 from __future__ import annotations
@@ -21,9 +21,16 @@ from typing import Any, TypeVar
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
-DATA = BENCH / ".data"  # gitignored: generated corpora, warehouses, logs
-RESULTS = BENCH / "results"
-CORPORA = Path(os.environ.get("GOOSE_SHARED_CORPORA", REPO.parent / "shared" / "corpora"))
+# Both overridable so that a smoke run (CI, goose_assets_tests/test_bench_smoke.py) can
+# write to a temp folder: the committed bench/results/*.json and a developer's bench/.data
+# (corpora, warehouses) are then never touched. Children inherit the environment.
+DATA = Path(os.environ.get("GOOSE_BENCH_DATA") or BENCH / ".data")  # gitignored: corpora, warehouses, logs
+RESULTS = Path(os.environ.get("GOOSE_BENCH_RESULTS") or BENCH / "results")
+COMMITTED_RESULTS = BENCH / "results"
+# The shared corpora: $GOOSE_SHARED_CORPORA, else ../shared/corpora beside the repository
+# (where the lead's checkout and the worktrees live). A clone elsewhere (/tmp, a user's
+# machine) has neither; the benchmarks that need it are then skipped with this reason.
+CORPORA = Path(os.environ.get("GOOSE_SHARED_CORPORA") or REPO.parent / "shared" / "corpora")
 PEER_VENV = BENCH / ".venv-peer"
 PEER_LLM_VENV = BENCH / ".venv-peer-llm"
 DOMAINS = ("math", "code", "science", "cyber")
@@ -57,12 +64,26 @@ def machine() -> dict[str, Any]:
     }
 
 
-def write_result(name: str, data: dict[str, Any]) -> Path:
-    """Atomically write bench/results/<name>.json with the machine and the command."""
+def corpora_missing() -> str | None:
+    """Why the shared corpora cannot be used, or None when they can."""
+    if (CORPORA / "math.jsonl").is_file():
+        return None
+    return (f"shared corpora not found at {CORPORA} (set GOOSE_SHARED_CORPORA to a folder with "
+            f"math/code/science/cyber.jsonl, web_raw.jsonl and benchmarks/)")
+
+
+def write_result(name: str, data: dict[str, Any], argv: Sequence[str] | None = None,
+                 module: str | None = None) -> Path:
+    """Atomically write bench/results/<name>.json with the machine and the command.
+
+    `argv` are the arguments the benchmark's main() got: when bench.run calls it, the
+    process's own sys.argv is bench.run's (`--quick`), not the benchmark's. `module`
+    names the benchmark module when the result name differs (dedup_decontam_100k)."""
     RESULTS.mkdir(parents=True, exist_ok=True)
+    args = sys.argv[1:] if argv is None else list(argv)
     doc = {
         "benchmark": name,
-        "command": "python -m bench." + name + " " + " ".join(sys.argv[1:]),
+        "command": " ".join(["python -m bench." + (module or name), *args]),
         "finished_at": time.strftime("%Y-%m-%d %H:%M:%S"),
         "machine": machine(),
         **data,
@@ -72,6 +93,13 @@ def write_result(name: str, data: dict[str, Any]) -> Path:
     tmp.write_text(json.dumps(doc, indent=2, sort_keys=False) + "\n")
     tmp.replace(path)
     return path
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write a file that a concurrent benchmark may be reading or writing too."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
 
 
 def read_result(name: str) -> dict[str, Any] | None:

@@ -9,8 +9,10 @@ variant is not a near duplicate and dedup does not empty the corpus. Structural 
 pairs and code. Web pages are scaled in the same proportion; only their text between tags
 is perturbed.
 
-Files go to bench/.data/corpus-<n>/ (gitignored) in the corpus schema, with a symlink to
-the shared benchmarks folder for decontamination (a link, not a copy).
+Files go to bench/.data/corpus-<n>/ (gitignored; $GOOSE_BENCH_DATA moves it) in the corpus
+schema, with a symlink to the shared benchmarks folder for decontamination (a link, not a
+copy). A build is atomic (temp folder, then rename), so concurrent callers are safe, and
+a finished corpus is reused by every later run.
 
     python -m bench.corpus 10000
 """
@@ -19,9 +21,13 @@ from __future__ import annotations
 
 import json
 import keyword
+import os
 import random
 import re
+import shutil
 import sys
+import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -112,24 +118,65 @@ def generate(stem: str, rows: list[dict[str, Any]], n: int, seed: int) -> Iterat
         yield out
 
 
-def build(n_docs: int, seed: int = 0, root: Path = DATA) -> Path:
-    """bench/.data/corpus-<n_docs>/, built once per generator version and reused."""
-    out = root / f"corpus-{n_docs}"
+def _current(out: Path) -> bool:
+    """A finished corpus of this generator version (MANIFEST.json is written last)."""
     stamp = out / "MANIFEST.json"
-    if stamp.exists() and json.loads(stamp.read_text()).get("version") == GENERATOR_VERSION:
+    try:
+        return json.loads(stamp.read_text()).get("version") == GENERATOR_VERSION
+    except (OSError, ValueError):
+        return False
+
+
+def build(n_docs: int, seed: int = 0, root: Path | None = None) -> Path:
+    """bench/.data/corpus-<n_docs>/, built once per generator version and reused.
+
+    Safe when several processes or threads ask for the same corpus at once (`pipeline
+    --parallel` runs its modes side by side; two `make bench` may overlap): each builds
+    into its own temp folder and renames it into place, so a reader never sees a half
+    written corpus and two builders never write the same file. The loser of the race
+    drops its copy and uses the winner's (both are the same bytes: seeded)."""
+    root = DATA if root is None else root
+    out = root / f"corpus-{n_docs}"
+    if _current(out):
         return out
-    out.mkdir(parents=True, exist_ok=True)
-    rows = real_rows()
-    counts = _targets(n_docs, {k: len(v) for k, v in rows.items()})
-    for i, (stem, n) in enumerate(sorted(counts.items())):
-        with open(out / f"{stem}.jsonl", "w", encoding="utf-8") as fh:
-            for row in generate(stem, rows[stem], n, seed * 1000 + i):
-                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-    bench_link = out / "benchmarks"
-    if not bench_link.exists():
-        bench_link.symlink_to(CORPORA / "benchmarks")
-    stamp.write_text(json.dumps({"version": GENERATOR_VERSION, "n_docs": n_docs, "seed": seed, "counts": counts}))
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".corpus-{n_docs}.", dir=root))
+    tmp.chmod(0o755)  # mkdtemp makes it private; the finished corpus is an ordinary folder
+    try:
+        rows = real_rows()
+        counts = _targets(n_docs, {k: len(v) for k, v in rows.items()})
+        for i, (stem, n) in enumerate(sorted(counts.items())):
+            with open(tmp / f"{stem}.jsonl", "w", encoding="utf-8") as fh:
+                for row in generate(stem, rows[stem], n, seed * 1000 + i):
+                    fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+        if (CORPORA / "benchmarks").is_dir():
+            # a link, not a copy: the benchmark files are never duplicated into the repo
+            (tmp / "benchmarks").symlink_to(CORPORA / "benchmarks")
+        manifest = {"version": GENERATOR_VERSION, "n_docs": n_docs, "seed": seed, "counts": counts}
+        (tmp / "MANIFEST.json").write_text(json.dumps(manifest))
+        _install(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # gone already when it was renamed into place
     return out
+
+
+def _install(tmp: Path, out: Path) -> None:
+    """Rename the finished `tmp` to `out`; a stale `out` (older generator) is moved aside first."""
+    for _ in range(3):
+        try:
+            tmp.rename(out)
+            return
+        except OSError:
+            # `out` exists: another builder finished first, or it is a stale version
+            if _current(out):
+                return
+            aside = out.with_name(f".{out.name}.stale-{os.getpid()}-{time.monotonic_ns()}")
+            try:
+                out.rename(aside)
+            except OSError:
+                continue  # someone else moved it aside or replaced it: look again
+            shutil.rmtree(aside, ignore_errors=True)
+    raise RuntimeError(f"could not install the corpus at {out}")
 
 
 def manifest(corpus_dir: Path) -> dict[str, Any]:

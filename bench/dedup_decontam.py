@@ -15,6 +15,8 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -43,9 +45,28 @@ def _bin(j: float) -> str:
 def prepare(n_docs: int, n_planted: int, seed: int = 0) -> Path:
     """bench/.data/dedup-<n>-<planted>/: input/part-{0,1}.jsonl, planted.json, benchmarks.jsonl."""
     work = DATA / f"dedup-{n_docs}-{n_planted}"
-    if (work / "planted.json").exists():
+    if (work / "planted.json").exists():  # written last: a finished folder
         return work
     corpus = build(n_docs - n_planted)
+    # built in a temp folder and renamed into place, as bench.corpus.build: two runs at
+    # once never write the same file, and a reader never sees half a folder
+    final, work = work, Path(tempfile.mkdtemp(prefix=f".dedup-{n_docs}-{n_planted}.", dir=DATA))
+    try:
+        _write_work(work, corpus, n_planted, seed)
+        if final.exists() and not (final / "planted.json").exists():
+            shutil.rmtree(final, ignore_errors=True)  # a half-written folder of an interrupted older run
+        try:
+            work.rename(final)
+        except OSError:
+            if not (final / "planted.json").exists():
+                raise
+            # another run finished the same (seeded) folder first: use it
+    finally:
+        shutil.rmtree(work, ignore_errors=True)  # gone already when it was renamed into place
+    return final
+
+
+def _write_work(work: Path, corpus: Path, n_planted: int, seed: int) -> None:
     docs: list[tuple[str, str]] = []
     for d in DOMAINS:
         docs.extend((r["id"], r["text"]) for r in read_jsonl(corpus / f"{d}.jsonl"))
@@ -76,7 +97,6 @@ def prepare(n_docs: int, n_planted: int, seed: int = 0) -> Path:
                 fh.write(json.dumps({"benchmark": r.get("benchmark") or f.stem, "question": r.get("question") or "",
                                      "answer": str(r.get("answer") or ""), "choices": r.get("choices") or []}) + "\n")
     (work / "planted.json").write_text(json.dumps(pairs))
-    return work
 
 
 def load_docs(work: Path) -> list[tuple[str, str]]:
@@ -209,7 +229,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     work = prepare(args.n_docs, args.n_planted)
     n = sum(1 for f in (work / "input").glob("*.jsonl") for _ in open(f, encoding="utf-8"))
     planted = json.loads((work / "planted.json").read_text())
-    result: dict[str, Any] = {"n_docs": n, "n_planted": len(planted)}
+    result: dict[str, Any] = {"n_docs": n, "requested_n_docs": args.n_docs, "n_planted": len(planted)}
     for section, tools in (("minhash", ["goose-minhash", "datasketch-minhash", "datatrove-minhash"]),
                            ("decontamination", ["goose-decont", "datatrove-decont"])):
         runs = {t: run_tool(t, work) for t in tools if t not in args.skip}
@@ -228,9 +248,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             if r.get("seconds") and goose.get("seconds"):
                 r["goose_speedup"] = round(r["seconds"] / goose["seconds"], 2)
         result[section] = rows
-    write_result(args.result_name, result)
+    write_result(args.result_name, result, argv, module="dedup_decontam")
     print(table(result))
     return result
+
+
+def settings_note(result: dict[str, Any]) -> str:
+    """Size and the settings that differ from `make run` (issue 17 point 4, issue 20)."""
+    return (f"Size: {result['n_docs']:,} docs, {result['n_planted']:,} planted near duplicates. Settings: "
+            "`core.dedup.deduplicate` and `core.decontam.BenchmarkIndex` with the defaults that `filtered_tasks` uses "
+            "in `make run` (MinHash threshold 0.8 on word 5-grams, 13-gram decontamination), run alone on raw "
+            "document texts rather than inside the pipeline.")
 
 
 def table(result: dict[str, Any]) -> str:
@@ -247,7 +275,7 @@ def table(result: dict[str, Any]) -> str:
                 rec.get("0.8-0.9", {}).get("recall") if rec else None, rec.get("0.7-0.8", {}).get("recall") if rec else None,
                 r.get("agreement_jaccard_vs_goose", "reference"), r.get("agreement_involved_vs_goose", "reference" if section == "minhash" else None),
             ])
-    return md_table(["task", "tool", "docs/s", "goose speed-up (its s ÷ ours)", "peak RSS MB (main proc)", "flagged",
+    return settings_note(result) + "\n\n" + md_table(["task", "tool", "docs/s", "goose speed-up (its s ÷ ours)", "peak RSS MB (main proc)", "flagged",
                      "recall J 0.8-0.9", "recall J 0.7-0.8", "agreement: dropped ids (Jaccard vs goose)",
                      "agreement: ids in a duplicate pair"], rows)
 

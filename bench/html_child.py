@@ -2,7 +2,7 @@
 process on one core. Stand-alone (stdlib at import) so resiliparse runs in bench/.venv-peer.
 Prints one JSON line: CPU and wall seconds (best of `repeats`), words per page.
 
-    python bench/html_child.py EXTRACTOR WEB_RAW_JSONL REPEATS
+    python bench/html_child.py EXTRACTOR WEB_RAW_JSONL REPEATS [MAX_PAGES]
 EXTRACTOR: goose_main_text | goose_chain | resiliparse | trafilatura_plain
 """
 
@@ -44,10 +44,13 @@ def extractor(name: str) -> Callable[[str, str], tuple[str, str | None]]:
 
 def main() -> None:
     name, path, repeats = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    max_pages = int(sys.argv[4]) if len(sys.argv) > 4 else 0
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core, as the peer figure
     with open(path, encoding="utf-8") as fh:
         pages = [(r["html"], r.get("domain", "")) for r in map(json.loads, fh)]
+    if max_pages:
+        pages = pages[:max_pages]
     fn = extractor(name)
     fn(pages[0][0], pages[0][1])  # warm-up: imports and lazy tables are not per-page cost
     best_cpu = best_wall = float("inf")

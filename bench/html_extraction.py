@@ -4,7 +4,7 @@ against resiliparse (bench/.venv-peer) and plain trafilatura.extract, each in it
 process pinned to one core. Pages/s is computed from CPU time (the machine is shared, so
 wall time measures the neighbours too); wall time is recorded beside it.
 
-    python -m bench.html_extraction [--repeats 3]
+    python -m bench.html_extraction [--repeats 3] [--max-pages N]
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ def summarize(run: dict[str, Any]) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--max-pages", type=int, default=0, help="the first N pages only (0: all; the smoke run's size)")
     args = ap.parse_args(argv)
     path = str(CORPORA / "web_raw.jsonl")
     rows = []
@@ -53,7 +54,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             continue
         env = {"PYTHONPATH": ""} if name == "resiliparse" else None
         try:
-            rows.append(summarize(run_json_child([str(BENCH / "html_child.py"), name, path, str(args.repeats)],
+            rows.append(summarize(run_json_child([str(BENCH / "html_child.py"), name, path, str(args.repeats),
+                                                  str(args.max_pages)],
                                                  python=py, env=env, timeout=1800)))
         except Exception as exc:  # noqa: BLE001 - recorded, not fatal
             rows.append({"extractor": name, "error": str(exc)[-600:]})
@@ -61,10 +63,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for r in rows:
         if base and "cpu_s" in r:
             r["speed_vs_goose_main_text"] = round(base["cpu_s"] / r["cpu_s"], 2)
-    result = {"repeats": args.repeats, "cores": 1, "extractors": rows}
-    write_result("html_extraction", result)
+    result = {"repeats": args.repeats, "cores": 1, "max_pages": args.max_pages, "extractors": rows}
+    write_result("html_extraction", result, argv)
     print(table(result))
     return result
+
+
+def settings_note(result: dict[str, Any]) -> str:
+    """Size and the settings that differ from `make run` (issue 17 point 4, issue 20)."""
+    pages = next((r["pages"] for r in result["extractors"] if "pages" in r), None)
+    size = f"{pages:,} pages of web_raw.jsonl" if pages is not None else "no extractor ran"
+    if result.get("max_pages"):
+        size += f" (the first {result['max_pages']:,} only)"
+    return (f"Size: {size}, best of {result['repeats']} pass(es), one core per extractor. Settings: `core.web` "
+            "with its defaults, as `extracted_passages` calls it in `make run` (which reads the bundled sample, not "
+            "these pages).")
 
 
 def table(result: dict[str, Any]) -> str:
@@ -76,7 +89,7 @@ def table(result: dict[str, Any]) -> str:
         out.append([r["extractor"], r["pages_per_s_cpu"], r["speed_vs_goose_main_text"], r["words_median"],
                     f"{r['words_p10']:.0f}–{r['words_p90']:.0f}" if r["words_p10"] is not None else None,
                     r["empty_outputs"], r["pages"], ""])
-    return md_table(["extractor", "pages/s (CPU, 1 core)", "× goose main text", "median words", "p10–p90 words",
+    return settings_note(result) + "\n\n" + md_table(["extractor", "pages/s (CPU, 1 core)", "× goose main text", "median words", "p10–p90 words",
                      "empty / dropped", "pages", "note"], out)
 
 

@@ -11,6 +11,10 @@ Three modes over the same data, so overhead can be attributed:
   warehouse: what a script without any platform would do.
 
     python -m bench.pipeline_run --corpus bench/.data/corpus-1000 --mode plain --home /tmp/h
+
+Settings are `make run`'s (`goose run`): the offline backend, the default mix and the
+embedding baseline on in `task_difficulty`. `--no-embeddings` turns the baseline off (what
+every run before issue 20 did); the result records which.
 """
 
 from __future__ import annotations
@@ -102,6 +106,8 @@ def current_rss_mb() -> float:
 
 
 PROGRESS = _ProgressLog(None)
+# `goose run` turns the embedding baseline on unless --no-embeddings; so does this
+USE_EMBEDDINGS = True
 
 
 def run_dagster(home: Path, corpus_dir: Path) -> tuple[dict[str, float], dict[str, int]]:
@@ -118,7 +124,7 @@ def run_dagster(home: Path, corpus_dir: Path) -> tuple[dict[str, float], dict[st
         "corpus": CorpusResource(corpus_dir=str(corpus_dir)),
         "llm": LLMResource(),
     }
-    ops: dict[str, Any] = {"task_difficulty": {"config": {"use_embeddings": False}}}
+    ops: dict[str, Any] = {"task_difficulty": {"config": {"use_embeddings": USE_EMBEDDINGS}}}
     stage_s: dict[str, float] = defaultdict(float)
     for stage in (UPSTREAM_ASSETS, MIX_ASSETS):
         for domain in DOMAINS:
@@ -156,7 +162,7 @@ def run_direct(home: Path, corpus_dir: Path) -> tuple[dict[str, float], dict[str
             if name == "config":
                 config_cls = param.annotation
                 config_cls = fn.__globals__[config_cls] if isinstance(config_cls, str) else config_cls
-                extra = {"use_embeddings": False} if "use_embeddings" in config_cls.model_fields else {}
+                extra = {"use_embeddings": USE_EMBEDDINGS} if "use_embeddings" in config_cls.model_fields else {}
                 kwargs[name] = config_cls(**extra)
             else:
                 kwargs[name] = resources[name]
@@ -261,7 +267,7 @@ def run_plain(home: Path, corpus_dir: Path) -> tuple[dict[str, float], dict[str,
         tasks_by_domain[domain] = tasks
 
         def gates(domain: str = domain, tasks: list[dict[str, Any]] = tasks) -> None:
-            report = baselines.run_baselines(tasks, use_embeddings=False)
+            report = baselines.run_baselines(tasks, use_embeddings=USE_EMBEDDINGS)
             for v in report.tasks:
                 r = difficulty.Rollouts(n=v.n_votes, n_correct=v.n_correct_votes)
                 # the asset's task_difficulty row (filtering.decide reads `trivial` and the pass rate)
@@ -343,8 +349,11 @@ def main() -> None:
     ap.add_argument("--mode", choices=sorted(MODES), required=True)
     ap.add_argument("--home", type=Path, required=True)
     ap.add_argument("--progress", type=Path, default=None, help="append one JSON line per finished step here")
+    ap.add_argument("--no-embeddings", action="store_true",
+                    help="skip the embedding baseline (`goose run --no-embeddings`); on by default, as in `make run`")
     args = ap.parse_args()
-    global PROGRESS
+    global PROGRESS, USE_EMBEDDINGS
+    USE_EMBEDDINGS = not args.no_embeddings
     _quiet()
     args.home.mkdir(parents=True, exist_ok=True)
     import goose_assets.definitions  # noqa: F401 - import cost is not the pipeline's work
@@ -357,7 +366,7 @@ def main() -> None:
     print(json.dumps({
         "mode": args.mode, "wall_s": round(wall, 3), "cpu_s": round(time.process_time() - cpu0, 3),
         "stage_s": {k: round(v, 3) for k, v in stage_s.items()}, "counts": counts,
-        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "peak_rss_mb": round(peak_rss_mb(), 1), "settings": {"embedding_baseline": USE_EMBEDDINGS},
     }))
 
 

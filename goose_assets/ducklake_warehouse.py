@@ -323,7 +323,8 @@ def _ensure_lake_schema(con: duckdb.DuckDBPyConnection, name: str, timeout_s: fl
                 # a lake written by an older release: add the columns it lacks
                 for col, typ in cols:
                     if col not in existing[table]:
-                        con.execute(f'ALTER TABLE {table} ADD COLUMN "{col}" {_lake_type(typ)} DEFAULT \'\'')
+                        default = "[]" if typ.endswith("[]") else "''"
+                        con.execute(f'ALTER TABLE {table} ADD COLUMN "{col}" {_lake_type(typ)} DEFAULT {default}')
                 continue
             defs = []
             for col, typ in cols:

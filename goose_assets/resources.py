@@ -89,16 +89,22 @@ class CorpusResource(dg.ConfigurableResource):
         return CORPUS_DIR_ENV if os.environ.get(CORPUS_DIR_ENV, "") else None
 
     def benchmarks_dir(self) -> Path | None:
-        explicit = self.benchmarks or os.environ.get(BENCHMARKS_DIR_ENV, "")
-        candidate = Path(explicit) if explicit else self.corpus_root() / "benchmarks"
+        explicit = self.benchmarks_setting()
+        candidate = explicit or self.corpus_root() / "benchmarks"
         return candidate if candidate.is_dir() else None
 
-    def benchmarks_problem(self) -> str | None:
-        """One line when a benchmarks folder was named but cannot be read (else the
-        decontamination screen would silently run without it)."""
-        setting = "corpus.benchmarks" if self.benchmarks else BENCHMARKS_DIR_ENV
+    def benchmarks_setting(self) -> Path | None:
+        """The benchmark folder set explicitly (field or GOOSE_BENCHMARKS_DIR): unlike the
+        default `<corpus>/benchmarks`, its absence is an error."""
         explicit = self.benchmarks or os.environ.get(BENCHMARKS_DIR_ENV, "")
-        problem = path_problem(Path(explicit), folder=True) if explicit else None
+        return Path(explicit) if explicit else None
+
+    def benchmarks_problem(self) -> str | None:
+        """One line when the explicitly set benchmark folder cannot be read, so `goose run`
+        stops before any run instead of failing at the screening stage."""
+        explicit = self.benchmarks_setting()
+        problem = path_problem(explicit, folder=True) if explicit is not None else None
+        setting = "corpus.benchmarks" if self.benchmarks else BENCHMARKS_DIR_ENV
         return f"{setting}={explicit}: {problem}" if problem else None
 
     def _overrides(self) -> dict[str, list[SourceSpec]]:

@@ -56,7 +56,15 @@ TABLES: dict[str, list[tuple[str, str]]] = {
         ("task_id", "VARCHAR"), ("item_id", "VARCHAR"), ("doc_id", "VARCHAR"),
         ("domain", "VARCHAR"), ("shape", "VARCHAR"), ("question", "VARCHAR"),
         ("options", "VARCHAR[]"), ("answer_letter", "VARCHAR"), ("answer_index", "INTEGER"),
-        ("context_masked", "VARCHAR"), ("leak_reasons", "VARCHAR[]"), ("shard", "VARCHAR"),
+        ("context_masked", "VARCHAR"), ("leak_reasons", "VARCHAR[]"), ("option_kinds", "VARCHAR[]"),
+        ("shard", "VARCHAR"),
+    ],
+    # what option selection did in each partition of mcq_tasks (one row per partition)
+    "option_selection": [
+        ("domain", "VARCHAR"), ("n_items", "INTEGER"), ("pool_mean", "DOUBLE"), ("pool_min", "INTEGER"),
+        ("auroc_before", "DOUBLE"), ("auroc_after", "DOUBLE"), ("auroc_by_round", "VARCHAR"),
+        ("rounds", "INTEGER"), ("options_replaced", "INTEGER"), ("discriminator", "VARCHAR"),
+        ("shard", "VARCHAR"),
     ],
     "task_difficulty": [
         ("task_id", "VARCHAR"), ("domain", "VARCHAR"), ("student", "VARCHAR"),
@@ -382,7 +390,8 @@ def _ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
         # a warehouse written by an older release: add the columns it lacks ('' for old rows)
         for name, typ in cols:
             if name not in existing[table]:
-                con.execute(f'ALTER TABLE {table} ADD COLUMN "{name}" {typ} DEFAULT \'\'')
+                default = "[]" if typ.endswith("[]") else "''"
+                con.execute(f'ALTER TABLE {table} ADD COLUMN "{name}" {typ} DEFAULT {default}')
 
 
 _ARROW_TYPES = {

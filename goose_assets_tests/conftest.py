@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-CORPORA = (REPO_ROOT / ".." / "shared" / "corpora").resolve()
+# as bench/common.py: $GOOSE_SHARED_CORPORA, else ../shared/corpora beside the checkout
+CORPORA = Path(os.environ.get("GOOSE_SHARED_CORPORA") or REPO_ROOT / ".." / "shared" / "corpora").resolve()
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -21,7 +22,8 @@ warnings.filterwarnings("ignore", message=".*is currently in (preview|beta).*")
 @pytest.fixture(scope="session")
 def corpora_dir() -> Path:
     if not CORPORA.is_dir():
-        pytest.skip(f"../shared/corpora not found at {CORPORA}: real-corpus tests need the shared data folder")
+        pytest.skip(f"../shared/corpora not found at {CORPORA}: real-corpus tests need the shared data folder "
+                    "(or GOOSE_SHARED_CORPORA)")
     return CORPORA
 
 

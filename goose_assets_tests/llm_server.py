@@ -5,7 +5,7 @@ It answers `/v1/chat/completions` with realistic replies built from the request'
 
 - synthesis prompts (their schema or prompt names `removed_steps`, `removed_lines` or
   `removed_content`): 2-3 consecutive sentences (lines, for code) of the document body are
-  masked, and >= 10 distinct distractors of similar length are built from other sentences of
+  masked, and >= 16 distinct distractors of similar length are built from other sentences of
   the same document and from mutations of the answer;
 - extraction prompts (key `passage`): the first ~300 words of the document;
 - student prompts: "Answer: X", X drawn from the options present, a different draw per
@@ -94,7 +94,7 @@ class ServerConfig:
     seed: int = 0
     retry_after_s: float = 0.05
     hang_s: float = 30.0
-    distractors: int = 12
+    distractors: int = 16
 
     def __post_init__(self) -> None:
         named = [self.fault, *self.faults_by_call.values(), *self.faults_by_attempt.values(), *self.fault_rates]
@@ -172,12 +172,6 @@ def _mutations(answer: str, rng: random.Random) -> list[str]:
         changed = list(words)
         changed[i] = _SWAPS[words[i].lower()]
         out.append(" ".join(changed))
-    for _ in range(6):
-        shuffled = list(words)
-        if len(shuffled) > 3:
-            i, j = sorted(rng.sample(range(len(shuffled)), 2))
-            shuffled[i], shuffled[j] = shuffled[j], shuffled[i]
-            out.append(" ".join(shuffled))
     return out
 
 
@@ -210,14 +204,16 @@ def _distractors(body: str, units: list[tuple[int, int]], first: int, count: int
             picked.append(cand)
         if len(picked) >= want:
             break
-    for _ in range(want * 20):  # short documents: scrambled variants keep the count honest
-        if len(picked) >= want:
+    sentences = [body[a:b] for a, b in units]
+    for _ in range(want * 20):  # short documents: splice halves of two of its sentences
+        if len(picked) >= want or len(sentences) < 2:
             break
-        words = answer.split()
-        rng.shuffle(words)
-        cand = _NUMBER.sub(lambda m: str(int(m.group()) + rng.randint(1, 9)), " ".join(words))
+        first, second = rng.sample(sentences, 2)
+        a, b = first.split(), second.split()
+        cand = " ".join(a[: max(1, len(a) // 2)] + b[len(b) // 2 :])
+        cand = _NUMBER.sub(lambda m: str(int(m.group()) + rng.randint(1, 9)), cand)
         key = " ".join(cand.lower().split())
-        if key not in seen and distinct(cand):
+        if key not in seen and 0.25 <= len(cand) / alen <= 4.0 and distinct(cand):
             seen.add(key)
             picked.append(cand)
     rng.shuffle(picked)

@@ -17,6 +17,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import dagster as dg
 import datasets
@@ -59,7 +60,9 @@ def assert_clean(proc: subprocess.CompletedProcess[str]) -> None:
 
 
 def run_statuses(home: Path) -> Counter[str]:
-    with dg.DagsterInstance.from_config(str(home / "dagster")) as instance:
+    # the project's instance storage finds its folder through DAGSTER_HOME (dagster.yaml)
+    with mock.patch.dict(os.environ, {"DAGSTER_HOME": str(home / "dagster")}), \
+            dg.DagsterInstance.from_config(str(home / "dagster")) as instance:
         return Counter(r.dagster_run.status.value for r in instance.get_run_records())
 
 

@@ -84,3 +84,18 @@ def test_lineage_query_traces_an_export_row_to_its_source(two_runs) -> None:  # 
     assert history["doc_id"] == row["source_doc_id"] and history["kept"]
     text = format_lineage(history)
     assert "raw_documents" in text and "training_mix" in text and "default:" in text
+
+
+def test_the_sample_benchmark_drops_the_problem_it_repeats(two_runs) -> None:  # noqa: ANN001
+    # sample_corpus/benchmarks holds items written for the project; one repeats the problem
+    # of sample-math-006, so the default run decontaminates something
+    home, *_, results = two_runs
+    wh = Warehouse(home / "warehouse.duckdb")
+    dropped = wh.query(
+        "SELECT d.source_id, f.detail FROM filtered_tasks f JOIN mcq_tasks t USING (task_id) "
+        "JOIN raw_documents d ON d.doc_id = t.doc_id WHERE f.drop_reason = 'contaminated'"
+    )
+    assert [(r["source_id"], r["detail"]) for r in dropped] == [("sample-math-006", "Goose sample benchmark")]
+    overlap = [e for r in results for e in r.get_asset_check_evaluations() if e.check_name == "benchmark_overlap"]
+    assert len(overlap) == len(DOMAINS) and all(e.passed for e in overlap)
+    assert all(e.metadata["benchmarks_indexed"].value == ["Goose sample benchmark"] for e in overlap)

@@ -184,8 +184,10 @@ def test_never_raises_and_stays_in_range(text: str, n_options: int) -> None:
 @settings(max_examples=150, deadline=None)
 @given(st.binary(max_size=400))
 def test_never_raises_on_bytes(data: bytes) -> None:
-    extract_choice(data)
-    compute_score(None, data, "A", {"n_options": "nine"})
+    choice = extract_choice(data)
+    assert choice is None or (isinstance(choice, str) and choice in LETTERS_9)
+    reward = compute_score(None, data, "A", {"n_options": "nine"})
+    assert type(reward) is float and reward in (0.0, 1.0)
 
 
 @settings(max_examples=300, deadline=None)

@@ -26,6 +26,23 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _non_loopback_ipv4() -> list[str]:
+    """The machine's IPv4 addresses other than 127.0.0.0/8: the host name's, and the one
+    a datagram socket would route from (connect on UDP sends nothing)."""
+    found = set()
+    try:
+        found.update(info[4][0] for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET))
+    except OSError:
+        pass
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("203.0.113.1", 9))  # TEST-NET-3: a route lookup only
+            found.add(s.getsockname()[0])
+        except OSError:
+            pass
+    return sorted(a for a in found if not a.startswith("127.") and a != "0.0.0.0")
+
+
 def _graphql(port: int, query: str) -> dict:
     req = urllib.request.Request(
         f"http://127.0.0.1:{port}/graphql", data=json.dumps({"query": query}).encode(),
@@ -71,9 +88,16 @@ def test_dagster_dev_serves_the_asset_graph(tmp_path: Path) -> None:
             "task_gallery": ["filtered_tasks"],
             "quality_report": ["filtered_tasks"],
         }
-        # bound to loopback only
+        # bound to loopback only: served on 127.0.0.1, refused on the machine's other addresses
         with socket.socket() as s:
             assert s.connect_ex(("127.0.0.1", port)) == 0
+        others = _non_loopback_ipv4()
+        if not others:
+            pytest.skip("this machine has no non-loopback IPv4 address to test the binding against")
+        for address in others:
+            with socket.socket() as s:
+                s.settimeout(5)
+                assert s.connect_ex((address, port)) != 0, f"dagster dev answers on {address}:{port}"
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:

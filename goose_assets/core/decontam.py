@@ -2,7 +2,8 @@
 
 The index holds hashed word 13-grams of benchmark questions, choices and answers, read from
 a folder of jsonl files with the schema {id, benchmark, question, choices?, answer?}.
-A text is contaminated by a benchmark item when it shares at least one indexed 13-gram.
+A text is contaminated by a benchmark item when it shares at least one indexed 13-gram, or
+holds the whole of a question that no 13-gram represents (below).
 
 Design choices, each against a measured failure of datatrove's NGramsDecontFilter:
 - Tokens are `text.words` (lowercase, punctuation dropped) but **digits are kept**. Mapping
@@ -13,6 +14,14 @@ Design choices, each against a measured failure of datatrove's NGramsDecontFilte
 - **Template n-grams are not indexed**: an n-gram found in more than `max_item_df`
   benchmark items is boilerplate shared by the benchmark's prompts, not item content.
 - Fields are indexed separately, so an n-gram never spans question and answer.
+- **A question no n-gram can represent is matched whole** (the GPT-3 paper's rule for items
+  shorter than n): a question shorter than n tokens, or one whose every n-gram is
+  degenerate (`If $g(x)=4x^2-7$, what is $g(g(2))$?`), contaminates a text that holds its
+  whole normalized token sequence. It needs at least `MIN_WHOLE_TOKENS` tokens, and
+  `MIN_WHOLE_INFORMATIVE` distinct informative ones, or one and
+  `MIN_WHOLE_TOKENS_UNINFORMATIVE` tokens in all: `Simplify $2^{10}$.` (3 tokens, 1
+  informative) or a run of numbers would match by coincidence. Choices and answers are
+  never matched whole: `B: 18` and `Encryption` are everywhere.
 - n-grams are stored as 64-bit hashes in a sorted numpy array (8 bytes each plus a 4-byte
   item reference); a lookup is one vectorized `searchsorted` per text.
 """
@@ -31,12 +40,17 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from goose_assets.core.hashing import EMPTY_U64, ngram_hashes, word_hashes
+from goose_assets.core.hashing import EMPTY_U64, ngram_hashes, ngram_hashes_at, word_hashes
 from goose_assets.core.text import words
 
 DEFAULT_NGRAM = 13
 DEFAULT_MIN_DISTINCT = 5
 DEFAULT_MAX_ITEM_DF = 10
+MIN_WHOLE_TOKENS = 3
+MIN_WHOLE_INFORMATIVE = 2
+MIN_WHOLE_TOKENS_UNINFORMATIVE = 5
+# the shared-n-gram count of a whole-question match: above any count of n-grams
+WHOLE_MATCH = 1 << 30
 
 # prefilter bitmap over the top 22 bits of each n-gram hash: 4 MB, ~6% occupied at 270K keys
 _BITMAP_BITS = 22
@@ -87,22 +101,20 @@ class _NgramStream:
     starts: np.ndarray  # position of each n-gram's first token in the concatenation
     word_hashes: np.ndarray  # uint64 hash per token of the concatenation
     tokens: list[str]  # the concatenation
+    token_owner: np.ndarray  # index of the list each token came from
 
 
 def _stream(token_lists: Sequence[Sequence[str]], n: int) -> _NgramStream:
     # concatenating first avoids per-text numpy overhead, which dominates for short texts
     lengths = np.fromiter((len(t) for t in token_lists), dtype=np.int64, count=len(token_lists))
     flat = [tok for tokens in token_lists for tok in tokens]
-    empty = np.empty(0, dtype=np.int64)
-    if len(flat) < n:
-        return _NgramStream(EMPTY_U64, empty, empty, EMPTY_U64, flat)
     wh = word_hashes(flat)
-    hashes = ngram_hashes(wh, n)
     owner_of_token = np.repeat(np.arange(len(token_lists)), lengths)
+    hashes = ngram_hashes(wh, n)
     # a window is valid when its first and last token belong to the same list
     valid = owner_of_token[: len(hashes)] == owner_of_token[n - 1 :]
     starts = np.flatnonzero(valid)
-    return _NgramStream(hashes[valid], owner_of_token[starts], starts, wh, flat)
+    return _NgramStream(hashes[valid], owner_of_token[starts], starts, wh, flat, owner_of_token)
 
 
 def _non_degenerate(stream: _NgramStream, n: int, min_distinct: int) -> np.ndarray:
@@ -144,8 +156,109 @@ class DecontamResult:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class _WholeIndex:
+    """Questions matched whole, per token length: sorted hashes of the whole normalized
+    token sequence with their item. A match must start with one of `anchors` (the
+    questions' first bigrams), so the per-length hashing runs only where a question could
+    start, not at every token of every text."""
+
+    by_length: dict[int, tuple[np.ndarray, np.ndarray]]  # length -> (sorted hashes, item indices)
+    anchors: np.ndarray  # sorted unique uint64 bigram hashes
+
+    @classmethod
+    def empty(cls) -> _WholeIndex:
+        return cls({}, EMPTY_U64)
+
+    @classmethod
+    def build(
+        cls, questions: Sequence[tuple[int, list[str]]], max_item_df: int
+    ) -> tuple[_WholeIndex, int]:
+        """From (item, question tokens) pairs; also returns how many template questions (in
+        more than `max_item_df` items, e.g. "What is the value of x?") were left out."""
+        entries: dict[tuple[int, int], set[int]] = {}
+        anchors: set[int] = set()
+        for item, tokens in questions:
+            wh = word_hashes(tokens)
+            key = (len(tokens), int(ngram_hashes(wh, len(tokens))[0]))
+            entries.setdefault(key, set()).add(item)
+            anchors.add(int(ngram_hashes(wh[:2], 2)[0]))
+        grouped: dict[int, list[tuple[int, int]]] = {}
+        templates = 0
+        for (length, h), owners in entries.items():
+            if len(owners) > max_item_df:
+                templates += 1
+                continue
+            grouped.setdefault(length, []).extend((h, item) for item in owners)
+        by_length = {}
+        for length, pairs in grouped.items():
+            pairs.sort()
+            by_length[length] = (
+                np.fromiter((h for h, _ in pairs), dtype=np.uint64, count=len(pairs)),
+                np.fromiter((i for _, i in pairs), dtype=np.int32, count=len(pairs)),
+            )
+        anchor_array = np.array(sorted(anchors), dtype=np.uint64) if by_length else EMPTY_U64
+        return cls(by_length, anchor_array), templates
+
+    def __len__(self) -> int:
+        return sum(len(h) for h, _ in self.by_length.values())
+
+    def matches(self, stream: _NgramStream) -> list[tuple[int, int]]:
+        """(token list, item) for every question found whole inside one token list."""
+        wh, owner = stream.word_hashes, stream.token_owner
+        if not self.by_length or len(wh) < 2:
+            return []
+        bigrams = ngram_hashes(wh, 2)
+        at = np.searchsorted(self.anchors, bigrams)
+        at[at == len(self.anchors)] = 0
+        candidates = np.flatnonzero(self.anchors[at] == bigrams)
+        found: list[tuple[int, int]] = []
+        for length, (keys, key_items) in self.by_length.items():
+            starts = candidates[candidates + length <= len(wh)]
+            starts = starts[owner[starts] == owner[starts + length - 1]]
+            if len(starts) == 0:
+                continue
+            hashes = ngram_hashes_at(wh, starts, length)
+            lo = np.searchsorted(keys, hashes, side="left")
+            hi = np.searchsorted(keys, hashes, side="right")
+            for pos in np.flatnonzero(hi > lo).tolist():
+                text = int(owner[starts[pos]])
+                found.extend((text, int(item)) for item in key_items[lo[pos] : hi[pos]].tolist())
+        return found
+
+
+def _read_benchmark_file(file: Path) -> list[dict[str, Any]]:
+    """The records of one benchmark jsonl; ValueError names the first bad line."""
+    out = []
+    with file.open(encoding="utf-8") as fh:
+        for line_no, line in enumerate(fh):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"line {line_no + 1}: not JSON ({exc.msg})") from exc
+            if not isinstance(record, dict) or not benchmark_fields(record):
+                raise ValueError(f"line {line_no + 1}: not a benchmark record (needs a question, choices or answer)")
+            record.setdefault("benchmark", file.stem)
+            record.setdefault("id", f"{file.stem}:{line_no}")
+            out.append(record)
+    return out
+
+
+def _matchable_whole(tokens: Sequence[str]) -> bool:
+    """A question specific enough to be matched whole without matching by coincidence:
+    `what is vishing` (two informative tokens) or `evaluate 2 1 2 2 1 2` (one, but long),
+    and never `simplify 2 10` or a run of numbers alone."""
+    informative = {t for t in tokens if _is_informative(t)}
+    if len(tokens) < MIN_WHOLE_TOKENS or not informative:
+        return False
+    return len(informative) >= MIN_WHOLE_INFORMATIVE or len(tokens) >= MIN_WHOLE_TOKENS_UNINFORMATIVE
+
+
 class BenchmarkIndex:
-    """Sorted hashed 13-grams of benchmark items; `hits(text)` finds the items a text shares."""
+    """Sorted hashed 13-grams of benchmark items; `hits(text)` finds the items a text shares.
+    Questions that no 13-gram represents are matched whole (`_WholeIndex`)."""
 
     def __init__(
         self,
@@ -154,14 +267,17 @@ class BenchmarkIndex:
         items: list[BenchmarkHit],
         n: int,
         stats: dict[str, Any],
+        whole: _WholeIndex | None = None,
     ) -> None:
         self._keys = keys  # sorted uint64 n-gram hashes, repeated once per item holding it
         self._key_items = key_items  # int32 item index, aligned with _keys
         self._items = items
+        self._whole = whole or _WholeIndex.empty()
         self._bitmap = np.zeros(1 << _BITMAP_BITS, dtype=bool)
         self._bitmap[keys >> _BITMAP_SHIFT] = True
         self.n = n
         self.stats = stats
+        self.load_errors: dict[str, str] = {}  # benchmark -> why it was not indexed (from_folder)
         self.items_per_benchmark: Counter[str] = Counter(b for b, _ in items)
         self.ngrams_per_benchmark: Counter[str] = Counter(
             {b: int(c) for b, c in stats.get("ngrams_per_benchmark", {}).items()}
@@ -187,14 +303,23 @@ class BenchmarkIndex:
         items: list[BenchmarkHit] = []
         field_tokens: list[list[str]] = []
         field_item: list[int] = []
+        question_field: dict[int, int] = {}  # item -> index of its question among the fields
         for record in records:
             items.append((str(record["benchmark"]), str(record["id"])))
+            if str(record.get("question") or "").strip():
+                question_field[len(items) - 1] = len(field_tokens)
             for text in benchmark_fields(record):
                 field_tokens.append(words(text))
                 field_item.append(len(items) - 1)
         stream = _stream(field_tokens, n)
         usable = _non_degenerate(stream, n, min_distinct)
         degenerate = int((~usable).sum())
+        represented = set(np.unique(stream.owner[usable]).tolist())
+        whole_candidates = [
+            (item, field_tokens[f]) for item, f in question_field.items() if f not in represented
+        ]
+        matchable = [(i, t) for i, t in whole_candidates if _matchable_whole(t)]
+        whole, whole_templates = _WholeIndex.build(matchable, max_item_df)
         item_of_ngram = np.asarray(field_item, dtype=np.int64)[stream.owner[usable]]
         # one entry per (n-gram, item): fields of one item may repeat an n-gram
         pairs = np.unique(
@@ -220,38 +345,53 @@ class BenchmarkIndex:
             "ngrams_per_benchmark": dict(sorted(per_bench.items())),
             "min_distinct": min_distinct,
             "max_item_df": max_item_df,
+            # questions without an indexable n-gram: matched whole, or too short to match at all
+            "n_whole_questions": len(whole),
+            "n_whole_too_short": len(whole_candidates) - len(matchable),
+            "n_whole_template_skipped": whole_templates,
         }
-        return cls(keys, key_items, items, n, stats)
+        return cls(keys, key_items, items, n, stats, whole)
 
     @classmethod
     def from_folder(cls, path: str | Path, **kwargs: Any) -> BenchmarkIndex:
-        """Index every `*.jsonl` file in `path` (sorted, so the index is reproducible)."""
+        """Index every `*.jsonl` file in `path` (sorted, so the index is reproducible).
+
+        A file that cannot be read or parsed is left out whole and named in `load_errors`
+        (benchmark name -> why): half a benchmark screens nothing reliably, and the caller
+        must be able to fail on it rather than on every file.
+        """
         folder = Path(path)
         if not folder.is_dir():
             raise FileNotFoundError(f"benchmark folder not found: {folder}")
-
-        def records() -> Iterable[Mapping[str, Any]]:
-            for file in sorted(folder.glob("*.jsonl")):
-                with file.open(encoding="utf-8") as fh:
-                    for line_no, line in enumerate(fh):
-                        if not line.strip():
-                            continue
-                        record = json.loads(line)
-                        record.setdefault("benchmark", file.stem)
-                        record.setdefault("id", f"{file.stem}:{line_no}")
-                        yield record
-
-        return cls.from_records(records(), **kwargs)
+        records: list[Mapping[str, Any]] = []
+        errors: dict[str, str] = {}
+        files = sorted(folder.glob("*.jsonl"))
+        for file in files:
+            try:
+                records.extend(_read_benchmark_file(file))
+            except (OSError, UnicodeDecodeError, ValueError, TypeError) as exc:
+                errors[file.stem] = f"{file.name}: {exc}"
+        if not files:
+            errors["(none)"] = f"no *.jsonl benchmark file in {folder}"
+        index = cls.from_records(records, **kwargs)
+        index.load_errors = errors
+        return index
 
     def match_counts(self, text: str) -> Counter[int]:
-        """Item index -> number of distinct shared n-grams, for items sharing at least one."""
+        """Item index -> number of distinct shared n-grams, for items sharing at least one.
+        An item whose question the text holds whole counts `WHOLE_MATCH`: no overlap is
+        stronger, so it passes any `min_shared`."""
         return self._match_counts_batch([words(text)])[0]
 
     def _match_counts_batch(self, token_lists: Sequence[Sequence[str]]) -> list[Counter[int]]:
         out: list[Counter[int]] = [Counter() for _ in token_lists]
-        if len(self._keys) == 0:
+        if len(self._keys) == 0 and not self._whole.by_length:
             return out
         stream = _stream(token_lists, self.n)
+        for owner, item in self._whole.matches(stream):
+            out[owner][item] = WHOLE_MATCH
+        if len(self._keys) == 0:
+            return out
         # almost every query misses: a bitmap on the top hash bits rejects most of them
         # with one gather, before the binary search (measured 3x faster scans)
         maybe = np.flatnonzero(self._bitmap[stream.hashes >> _BITMAP_SHIFT])
@@ -273,7 +413,10 @@ class BenchmarkIndex:
             if (owner, lo) in seen:
                 continue
             seen.add((owner, lo))
-            out[owner].update(self._key_items[lo:hi].tolist())
+            counts = out[owner]
+            for item in self._key_items[lo:hi].tolist():
+                if counts[item] != WHOLE_MATCH:
+                    counts[item] += 1
         return out
 
     def _ranked(self, counts: Counter[int], min_shared: int) -> list[BenchmarkHit]:
@@ -285,9 +428,15 @@ class BenchmarkIndex:
 
     def hits(self, text: str, min_shared: int = 1) -> list[BenchmarkHit]:
         """(benchmark, item id) of every item sharing >= `min_shared` distinct n-grams with
-        `text`, most shared first. The default (1) is the strict rule: one 13-gram is enough.
+        `text`, or whose question `text` holds whole, most shared first. The default (1) is
+        the strict rule: one 13-gram is enough.
         """
         return self._ranked(self.match_counts(text), min_shared)
+
+    def hits_many(self, texts: Sequence[str], min_shared: int = 1) -> list[list[BenchmarkHit]]:
+        """`hits` for many texts in one vectorized look-up (what a batch of tasks needs)."""
+        counts = self._match_counts_batch([words(t) for t in texts])
+        return [self._ranked(c, min_shared) for c in counts]
 
     def scan(
         self, docs: Iterable[tuple[str, str]], min_shared: int = 1, batch_size: int = 256

@@ -1,104 +1,96 @@
-"""Offline distractors: meaning-changing mutations of the answer and corpus-mined spans.
+"""Offline distractors of the second kind: whole-token, meaning-changing edits of the answer.
 
-Mutations stay on topic (same symbols, same style) but change the meaning: numbers,
-operators, comparisons, negations, swapped identifiers, off-by-one edits and reordered
-steps. Several mutations are stacked on one candidate so that code distractors are not
-all single-operator edits (the audit's complaint about GooseReason). Mined spans come from
-other documents of the same domain with a similar length, so length alone does not give
-the answer away.
+Every edit swaps whole tokens and keeps the text well-formed: a recomputed number, a
+swapped operator or comparison, an antonym, another identifier or term defined in the
+context, an off-by-one, or a reordered pair of dependent steps. Nothing moves words
+around: a shuffled sentence is ungrammatical, and any reader (or language model) spots the
+one grammatical option at a glance.
+
+Edits are stacked as a star around a hidden hub: the hub is the answer with a few edits,
+and every distractor is the hub with as many fresh ones. The answer is then one leaf among
+the others at the same distance from the hub; editing the answer directly would make it
+the centroid of its mutants, which a most-central-option solver spots every time.
 """
 
 from __future__ import annotations
 
-import bisect
 import random
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable
 
+from goose_assets.core.code_check import CodeSlot
 from goose_assets.core.leakage import option_key, trigram_set
 from goose_assets.core.spans import units_for
-from goose_assets.core.text import jaccard
-
-_NUM = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?![\w.])")
-_IDENT = re.compile(r"\b[a-z_][a-z0-9_]*\b")
-_PY_RESERVED = frozenset(
-    "and as assert async await break class continue def del elif else except finally for from "
-    "global if import in is lambda nonlocal not or pass raise return try while with yield self "
-    "True False None print len range int str float list dict set tuple min max abs sum sorted".split()
+from goose_assets.core.terms import (
+    NUMBER,
+    ContextTerms,
+    code_names,
+    code_only,
+    format_number,
+    matching_case,
+    math_variables,
+    numbers_of,
+    parse_number,
+    term_class,
+    term_occurrences,
 )
+from goose_assets.core.text import jaccard
 
 OPERATOR_SWAPS: tuple[tuple[str, str], ...] = (
     (" + ", " - "), (" * ", " / "), (" <= ", " >= "), (" < ", " > "), (" == ", " != "),
-    (" and ", " or "), ("True", "False"), ("min(", "max("), ("+=", "-="), ("//", "%"),
-    (r"\times", "+"), (r"\le", r"\ge"), (r"\sin", r"\cos"), ("^2", "^3"), (r"\cdot", "+"),
-    ("append(", "insert(0, "), ("[0]", "[-1]"), ("sqrt", "log"),
+    (" and ", " or "), ("True", "False"), ("min(", "max("), ("+=", "-="), (" // ", " % "),
+    (r"\times", r"\div"), (r"\le ", r"\ge "), (r"\leq", r"\geq"), (r"\sin", r"\cos"), ("^2", "^3"),
+    ("[0]", "[-1]"), ("sqrt", "log"), (r"\cup", r"\cap"), (" is not ", " is "), ("any(", "all("),
 )
 WORD_SWAPS: tuple[tuple[str, str], ...] = (
-    ("increases", "decreases"), ("increase", "decrease"), ("more", "less"), ("higher", "lower"),
-    ("larger", "smaller"), ("greater", "smaller"), ("before", "after"), ("always", "never"),
-    ("positive", "negative"), ("acid", "base"), ("gains", "loses"), ("gain", "lose"),
-    ("can", "cannot"), ("should", "should not"), ("must", "must not"), ("allows", "blocks"),
-    ("encrypt", "decrypt"), ("client", "server"), ("input", "output"), ("public", "private"),
-    ("maximum", "minimum"), ("first", "last"), ("left", "right"), ("inside", "outside"),
-    ("add", "subtract"), ("multiply", "divide"), ("sum", "difference"), ("even", "odd"),
-    ("absorbs", "releases"), ("oxidation", "reduction"), ("attacker", "defender"),
-    ("trusted", "untrusted"), ("valid", "invalid"), ("is", "is not"), ("are", "are not"),
+    ("increases", "decreases"), ("increase", "decrease"), ("increased", "decreased"),
+    ("more", "less"), ("higher", "lower"), ("larger", "smaller"), ("greater", "smaller"),
+    ("before", "after"), ("always", "never"), ("positive", "negative"), ("acid", "base"),
+    ("acidic", "basic"), ("gains", "loses"), ("gain", "lose"), ("can", "cannot"),
+    ("allows", "blocks"), ("encrypt", "decrypt"), ("encrypted", "decrypted"), ("client", "server"),
+    ("input", "output"), ("public", "private"), ("maximum", "minimum"), ("first", "last"),
+    ("left", "right"), ("inside", "outside"), ("add", "subtract"), ("multiply", "divide"),
+    ("sum", "difference"), ("even", "odd"), ("absorbs", "releases"), ("oxidation", "reduction"),
+    ("trusted", "untrusted"), ("valid", "invalid"), ("inner", "outer"), ("upper", "lower"),
+    ("minimum", "maximum"), ("inhibits", "stimulates"), ("contracts", "relaxes"),
+    ("anterior", "posterior"), ("superior", "inferior"), ("exothermic", "endothermic"),
+    ("oxidized", "reduced"), ("donates", "accepts"), ("weak", "strong"), ("low", "high"),
+    ("safe", "unsafe"), ("secure", "insecure"), ("enable", "disable"), ("enabled", "disabled"),
+    ("allow", "deny"), ("accept", "reject"), ("include", "exclude"), ("read", "write"),
+    ("lowest", "highest"), ("smallest", "largest"), ("fewer", "more"), ("decreasing", "increasing"),
 )
 OFF_BY_ONE: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"range\(([^(),]+)\)"), r"range(\1 - 1)"),
     (re.compile(r"range\(([^(),]+), ([^(),]+)\)"), r"range(\1 + 1, \2)"),
     (re.compile(r"\[(\w+)\]"), r"[\1 + 1]"),
-    (re.compile(r"len\((\w+)\)"), r"len(\1) - 1"),
+    (re.compile(r"len\((\w+)\)(?! - 1)"), r"len(\1) - 1"),
+    (re.compile(r"(?<![<>=!])<(?![=<])"), "<="),
+    (re.compile(r"(?<![<>=!-])>(?![=>])"), ">="),
 )
 
 
-def _mutate_number(text: str, rng: random.Random, pool: Sequence[str] = ()) -> str | None:
-    """Change one number; half the time to another number of the same document, so a
-    distractor's numbers overlap the context as much as the answer's do."""
-    nums = list(_NUM.finditer(text))
-    if not nums:
-        return None
-    m = rng.choice(nums)
-    raw = m.group(0)
-    others = [p for p in pool if p != raw]
-    if others and rng.random() < 0.5:
-        return text[: m.start()] + rng.choice(others) + text[m.end() :]
-    value = float(raw)
-    options = [value + 1, value - 1, value * 2, value + 10, value / 2 if value else 3]
-    if len(raw) > 1 and "." not in raw:
-        options.append(float(raw[::-1]))
-    new = rng.choice([o for o in options if o != value] or [value + 2])
-    new_raw = str(int(new)) if "." not in raw and float(new).is_integer() else f"{new:g}"
-    return text[: m.start()] + new_raw + text[m.end() :]
-
-
 def _trie_pattern(keys: Iterable[str], fold: bool) -> str:
-    """A regex matching any of `keys`, written as a prefix tree.
-
-    It matches exactly what the longest-first alternation `k1|k2|...` matches (at a
-    position, the longest key that fits, the word boundary after it included), but the
-    regex engine walks one branch per character instead of trying every key at every
-    position: ~3x faster on the word table."""
+    """A regex matching any of `keys`, written as a prefix tree: the same matches as the
+    longest-first alternation, with one branch walked per character."""
     trie: dict[str, dict] = {}
     for key in keys:
         node = trie
         for ch in key.lower() if fold else key:
             node = node.setdefault(ch, {})
-        node[""] = {}  # a key ends here
+        node[""] = {}
 
     def emit(node: dict[str, dict]) -> str:
         branches = [re.escape(ch) + emit(child) for ch, child in sorted(node.items()) if ch]
         if not branches:
             return ""
         body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
-        # a longer key is tried first; ending here is the backtracking fallback
         return f"(?:{body})?" if "" in node else body
 
     return emit(trie)
 
 
 def _swap_table(pairs: Iterable[tuple[str, str]], words: bool) -> tuple[re.Pattern[str], dict[str, str]]:
-    """One regex for every pair, both directions: a single scan per mutation."""
     table: dict[str, str] = {}
     for a, b in pairs:
         table.setdefault(a, b)
@@ -108,9 +100,25 @@ def _swap_table(pairs: Iterable[tuple[str, str]], words: bool) -> tuple[re.Patte
     return re.compile(pattern, re.IGNORECASE if words else 0), {k.lower() if words else k: v for k, v in table.items()}
 
 
-def _swap_pair(text: str, table: tuple[re.Pattern[str], dict[str, str]], rng: random.Random, words: bool) -> str | None:
-    pattern, swaps = table
+_OPERATOR_TABLE = _swap_table(OPERATOR_SWAPS, words=False)
+_WORD_TABLE = _swap_table(WORD_SWAPS, words=True)
+
+
+def _editable(pattern: re.Pattern[str], text: str, ctx: EditContext) -> list[re.Match[str]]:
+    """Matches an edit may change: in code, never inside a string literal or a comment
+    (a changed docstring or doctest leaves the program as it was)."""
     found = list(pattern.finditer(text))
+    if ctx.shape != "code" or not found:
+        return found
+    code = code_only(text)
+    return [m for m in found if code[m.start()] != " "]
+
+
+def _swap_pair(
+    text: str, table: tuple[re.Pattern[str], dict[str, str]], rng: random.Random, words: bool, ctx: EditContext
+) -> str | None:
+    pattern, swaps = table
+    found = _editable(pattern, text, ctx)
     if not found:
         return None
     m = rng.choice(found)
@@ -121,195 +129,207 @@ def _swap_pair(text: str, table: tuple[re.Pattern[str], dict[str, str]], rng: ra
     return text[: m.start()] + dst + text[m.end() :]
 
 
-_OPERATOR_TABLE = _swap_table(OPERATOR_SWAPS, words=False)
-_WORD_TABLE = _swap_table(WORD_SWAPS, words=True)
+class EditContext:
+    """What the edits may borrow from the text around the span: its numbers, its variables
+    or identifiers, its named terms. Built once per item."""
+
+    def __init__(self, shape: str, context: str, answer: str) -> None:
+        self.shape = shape
+        self.numbers = [n for n in dict.fromkeys(numbers_of(context)) if n not in numbers_of(answer)]
+        if shape == "code":
+            # variables only: swapping in the enclosing function's own name reads as a slip
+            # no programmer makes
+            self.names = [n for n, _ in code_names(context + "\n" + answer, functions=False).most_common()]
+        elif shape == "qa":
+            self.names = [n for n, _ in math_variables(context + " " + answer).most_common()]
+        else:
+            self.names = []
+        self.terms = ContextTerms.of(context)
 
 
-def _mutate_operator(text: str, rng: random.Random) -> str | None:
-    return _swap_pair(text, _OPERATOR_TABLE, rng, words=False)
-
-
-def _mutate_word(text: str, rng: random.Random) -> str | None:
-    return _swap_pair(text, _WORD_TABLE, rng, words=True)
-
-
-def _swap_identifiers(text: str, rng: random.Random) -> str | None:
-    found = list(_IDENT.finditer(text))
-    names = sorted({m.group(0) for m in found} - _PY_RESERVED)
-    if len(names) < 2:
+def _recompute_number(text: str, rng: random.Random, ctx: EditContext) -> str | None:
+    """One number changes value: to another number of the context half the time (a
+    distractor's numbers then overlap the context as much as the answer's), else to a
+    plausible slip (off by one, doubled, halved, ten more, digits swapped)."""
+    found = _editable(NUMBER, text, ctx)
+    if not found:
         return None
-    a, b = rng.sample(names, 2)
-    # the scan above already holds every identifier: swap the two in place (what
-    # `_IDENT.sub` with a swap table did, without a second scan and a call per name)
-    out, pos = [], 0
-    for m in found:
-        name = m.group(0)
-        if name == a or name == b:
-            out.append(text[pos : m.start()])
-            out.append(b if name == a else a)
-            pos = m.end()
-    out.append(text[pos:])
-    return "".join(out)
+    m = rng.choice(found)
+    raw = m.group(0)
+    value = parse_number(raw)
+    if value is None:
+        return None
+    others = [n for n in ctx.numbers if parse_number(n) not in (None, value)]
+    if others and rng.random() < 0.5:
+        new_raw = rng.choice(others)
+    else:
+        slips = [value + 1, value - 1, value * 2, value + 10, value / 2 if value % 2 == 0 else value + 2]
+        if len(raw) > 1 and raw.isdigit() and raw[::-1] != raw and not raw.endswith("0"):
+            slips.append(float(raw[::-1]))
+        slips = [s for s in slips if s != value and (s >= 0 or value < 0)]
+        if not slips:
+            return None
+        new_raw = format_number(rng.choice(slips), raw)
+    if parse_number(new_raw) == value:
+        return None
+    return text[: m.start()] + new_raw + text[m.end() :]
 
 
-def _off_by_one(text: str, rng: random.Random) -> str | None:
+def _swap_operator(text: str, rng: random.Random, ctx: EditContext) -> str | None:
+    return _swap_pair(text, _OPERATOR_TABLE, rng, False, ctx)
+
+
+def _antonym(text: str, rng: random.Random, ctx: EditContext) -> str | None:
+    return _swap_pair(text, _WORD_TABLE, rng, True, ctx)
+
+
+_IDENT = re.compile(r"(?<![.\w])[A-Za-z_]\w*\b")
+_MATH_VAR = re.compile(r"(?<![\\\w])[a-zA-Z](?!\w)")
+
+
+def _other_identifier(text: str, rng: random.Random, ctx: EditContext) -> str | None:
+    """Every use of one name in the span becomes another name the context defines (code),
+    another variable of the problem (math), or another term of the same form (prose)."""
+    if ctx.shape == "passage":
+        return _other_term(text, rng, ctx)
+    pattern = _IDENT if ctx.shape == "code" else _MATH_VAR
+    present = [m.group(0) for m in pattern.finditer(code_only(text) if ctx.shape == "code" else text)]
+    known = set(ctx.names)
+    names = sorted({n for n in present if n in known})
+    if not names:
+        return None
+    old = rng.choice(names)
+    choices = [n for n in ctx.names[:12] if n != old and n not in present]
+    if not choices:
+        return None
+    new = rng.choice(choices)
+    if ctx.shape != "code":
+        return pattern.sub(lambda m: new if m.group(0) == old else m.group(0), text)
+    blanked = code_only(text)  # strings and comments keep their words
+    return pattern.sub(lambda m: new if m.group(0) == old and blanked[m.start()] != " " else m.group(0), text)
+
+
+def _other_term(text: str, rng: random.Random, ctx: EditContext) -> str | None:
+    """A salient word of the span that the context also uses becomes another word of the
+    context of the same form (acronym, name, or word with the same ending)."""
+    present = {canonical for _, canonical in term_occurrences(text)}
+    found = [(m, c) for m, c in term_occurrences(text) if c in ctx.terms]
+    rng.shuffle(found)
+    for m, canonical in found:
+        swaps = [t for t in ctx.terms.by_class(term_class(canonical))[:10] if t not in present]
+        if swaps:
+            return text[: m.start()] + matching_case(rng.choice(swaps), m.group(0)) + text[m.end() :]
+    return None
+
+
+def _off_by_one(text: str, rng: random.Random, ctx: EditContext) -> str | None:
     candidates = [(p, r) for p, r in OFF_BY_ONE if p.search(text)]
+    if ctx.shape != "code":
+        candidates = [(p, r) for p, r in candidates if "range" not in p.pattern and "len" not in p.pattern]
     if not candidates:
         return None
     pattern, repl = rng.choice(candidates)
-    return pattern.sub(repl, text, count=1)
-
-
-def _reorder_steps(text: str, rng: random.Random, shape: str) -> str | None:
-    units = units_for(shape, text)
-    if len(units) < 2:
+    found = _editable(pattern, text, ctx)
+    if not found:
         return None
-    pieces = [text[u.start : u.end] for u in units]
-    order = list(range(len(pieces)))
-    while order == sorted(order):
-        rng.shuffle(order)
-    # keep the separators (indentation, newlines) in place, move only the unit texts
-    out, pos = [], 0
-    for slot, u in enumerate(units):
-        out.append(text[pos : u.start])
-        out.append(pieces[order[slot]])
-        pos = u.end
-    out.append(text[pos:])
-    return "".join(out)
+    m = rng.choice(found)
+    return text[: m.start()] + m.expand(repl) + text[m.end() :]
 
 
-Mutation = Callable[[str, random.Random], str | None]
-MUTATIONS: dict[str, Mutation] = {
-    "number": _mutate_number,
-    "operator": _mutate_operator,
-    "negation": _mutate_word,
-    "identifier_swap": _swap_identifiers,
+Edit = Callable[[str, random.Random, EditContext], "str | None"]
+EDITS: dict[str, Edit] = {
+    "number": _recompute_number,
+    "operator": _swap_operator,
+    "antonym": _antonym,
+    "identifier": _other_identifier,
     "off_by_one": _off_by_one,
 }
 
 
-# options at char-3-gram Jaccard >= 0.9 count as near-duplicates (the leakage check); a
-# mutant is edited until it sits clearly below that line
-MAX_MUTANT_SIMILARITY = 0.85
+def reorder_dependent_steps(text: str, shape: str, rng: random.Random) -> str | None:
+    """Two adjacent steps swapped where the second uses what the first produces (a name it
+    assigns, a number it introduces): the order then matters, so the swap is wrong.
+    Separators (indentation, newlines) stay where they are."""
+    if shape not in ("qa", "code"):
+        return None
+    units = units_for(shape, text)
+    pairs = []
+    for a, b in zip(units, units[1:], strict=False):
+        first, second = text[a.start : a.end], text[b.start : b.end]
+        if shape == "code":
+            if first.rstrip().endswith(":") or second.rstrip().endswith(":"):
+                continue
+            if _indent_at(text, a.start) != _indent_at(text, b.start):
+                continue
+            assigned = set(re.findall(r"^\s*([A-Za-z_]\w*)\s*(?:[-+*/%]?=)(?!=)", first))
+            if not assigned or not assigned & set(_IDENT.findall(second.split("=", 1)[-1])):
+                continue
+        else:
+            introduced = set(numbers_of(first)) - set(numbers_of(text[: a.start]))
+            if not introduced & set(numbers_of(second)):
+                continue
+        pairs.append((a, b))
+    if not pairs:
+        return None
+    a, b = rng.choice(pairs)
+    return text[: a.start] + text[b.start : b.end] + text[a.end : b.start] + text[a.start : a.end] + text[b.end :]
 
 
-def mutations(
-    answer: str, shape: str, rng: random.Random, want: int, context: str = ""
+def _indent_at(text: str, pos: int) -> int:
+    line_start = text.rfind("\n", 0, pos) + 1
+    return pos - line_start if text[line_start:pos].strip() == "" else -1
+
+
+# options at char-3-gram Jaccard >= 0.9 count as near-duplicates (the leakage check); an
+# edited option gets more edits until it sits clearly below that line
+MAX_EDIT_SIMILARITY = 0.85
+
+
+def answer_edits(
+    answer: str, shape: str, context: str, rng: random.Random, want: int, slot: CodeSlot | None = None
 ) -> list[tuple[str, str]]:
-    """Up to `want` distinct meaning-changing variants of `answer`, each (kind, text).
-
-    Built as a star around a hidden hub: the hub is the answer with a few edits, and every
-    distractor is the hub with as many fresh edits. The answer is then one leaf among nine
-    at the same distance from the hub; editing the answer directly would make it the
-    centroid of its mutants, which a most-central-option baseline spots every time. Each
-    leaf gets edits until it is no near-duplicate of the answer, so long spans get several
-    changes and code distractors are not single-operator edits. `context` lends numbers."""
-    number_pool = sorted(set(_NUM.findall(context)))
-    edits: dict[str, Mutation] = {**MUTATIONS, "number": lambda t, r: _mutate_number(t, r, number_pool)}
-    seen = {option_key(answer)}
-    answer_grams = trigram_set(answer)
-    out: list[tuple[str, str]] = []
-    # only the edits that find something to change in this answer: failed tries cost scans
-    kinds = [k for k, fn in edits.items() if fn(answer, random.Random(0)) not in (None, answer)]
+    """Up to `want` distinct, well-formed, meaning-changing edits of `answer`, as
+    (kind, text). `context` is the text around the span (what edits borrow from); `slot`,
+    for code, rejects edits that do not parse or leave the syntax tree unchanged."""
+    ctx = EditContext(shape, context, answer)
+    kinds = [k for k, fn in EDITS.items() if fn(answer, random.Random(0), ctx) not in (None, answer)]
     if not kinds:
-        return out
-    per_leaf = min(6, max(1, len(answer) // 120))
+        return []
+    per_leaf = min(4, max(1, len(answer) // 150))
 
     def edit(text: str, budget: int, applied: list[str]) -> str:
-        for _ in range(budget):
+        for _ in range(budget * 2):
+            if budget <= 0:
+                break
             kind = rng.choice(kinds)
-            mutated = edits[kind](text, rng)
-            if mutated and mutated != text:
-                text = mutated
+            edited = EDITS[kind](text, rng, ctx)
+            if edited and edited != text:
+                text = edited
                 applied.append(kind)
+                budget -= 1
         return text
 
     hub = edit(answer, per_leaf, [])
-    for _ in range(want * 2):
-        if len(out) >= want:
-            break
+    seen = {option_key(answer)}
+    answer_grams = trigram_set(answer)
+    out: list[tuple[str, str]] = []
+    misses = 0
+    # a long passage with few editable words yields few edits: stop trying early
+    while len(out) < want and misses < 8:
         applied: list[str] = []
         text = edit(hub, per_leaf, applied)
-        similarity = jaccard(answer_grams, trigram_set(text))
-        for _top_up in range(2):
-            if similarity < MAX_MUTANT_SIMILARITY:
-                break
-            text = edit(text, 2, applied)
-            similarity = jaccard(answer_grams, trigram_set(text))
-        # reordered sentences of a passage can still be right; order matters in steps and code
-        if shape in ("qa", "code") and rng.random() < 0.15 and (reordered := _reorder_steps(text, rng, shape)):
+        if rng.random() < 0.2 and (reordered := reorder_dependent_steps(text, shape, rng)):
             text = reordered
             applied.append("reorder")
+        similarity = jaccard(answer_grams, trigram_set(text))
+        if similarity >= MAX_EDIT_SIMILARITY and applied:
+            text = edit(text, 2, applied)
+            similarity = jaccard(answer_grams, trigram_set(text))
         key = option_key(text)
-        if applied and key not in seen and similarity < MAX_MUTANT_SIMILARITY:
-            seen.add(key)
-            out.append(("+".join(applied), text))
+        if not applied or key in seen or similarity >= MAX_EDIT_SIMILARITY or (slot is not None and not slot.accepts(text)):
+            misses += 1
+            continue
+        misses = 0
+        seen.add(key)
+        out.append(("edit:" + "+".join(sorted(Counter(applied))), text))
     return out
-
-
-class SpanPool:
-    """Candidate spans mined from a domain's corpus, indexed by length for near-length picks.
-
-    Bounded: at most `per_bucket` spans per 16-character length bucket, chosen
-    deterministically, so memory stays flat however large the corpus is."""
-
-    def __init__(self, per_bucket: int = 64) -> None:
-        self.per_bucket = per_bucket
-        self._buckets: dict[int, list[tuple[str, str]]] = {}
-        self._lengths: list[int] = []
-
-    def add_text(self, doc_key: str, shape: str, body: str, rng: random.Random) -> None:
-        units = units_for(shape, body)
-        if len(units) < 2:
-            return
-        for _ in range(3):
-            k = rng.choice((1, 2, 2, 3))
-            i = rng.randrange(0, max(1, len(units) - k + 1))
-            j = min(len(units) - 1, i + k - 1)
-            span = body[units[i].start : units[j].end]
-            if 20 <= len(span) <= 800:
-                bucket = self._buckets.setdefault(len(span) // 16, [])
-                if len(bucket) < self.per_bucket:
-                    bucket.append((doc_key, span))
-                else:
-                    bucket[rng.randrange(self.per_bucket)] = (doc_key, span)
-        self._lengths = sorted(self._buckets)
-
-    def near_length(self, length: int, exclude_in: str, rng: random.Random, want: int) -> list[str]:
-        """Spans within ~35% of `length`, none of which occurs in `exclude_in` (the source)."""
-        if not self._lengths:
-            return []
-        lo, hi = int(length * 0.65) // 16, int(length * 1.35) // 16 + 1
-        keys = self._lengths[bisect.bisect_left(self._lengths, lo) : bisect.bisect_right(self._lengths, hi)]
-        pool = [span for key in keys for _, span in self._buckets[key]]
-        rng.shuffle(pool)
-        out: list[str] = []
-        seen: set[str] = set()
-        for span in pool:
-            norm = option_key(span)
-            if norm in seen or span in exclude_in:
-                continue
-            seen.add(norm)
-            out.append(span)
-            if len(out) >= want:
-                break
-        return out
-
-
-def offline_distractors(
-    answer: str, source: str, shape: str, pool: SpanPool, rng: random.Random, want: int = 12
-) -> list[tuple[str, str]]:
-    """At least `want` (kind, text) distractors when the material allows: mutations first
-    (on topic, hard), then mined spans of similar length."""
-    candidates = mutations(answer, shape, rng, want=want * 2, context=source)
-    n_mutations = max(6, want * 2 // 3)
-    out, spare = candidates[:n_mutations], candidates[n_mutations:]
-    seen = {option_key(t) for _, t in out} | {option_key(answer)}
-    for span in pool.near_length(len(answer), source, rng, want=want * 2):
-        if len(out) >= want:
-            break
-        if option_key(span) not in seen:
-            seen.add(option_key(span))
-            out.append(("mined", span))
-    # a small corpus mines little: top up with the remaining mutations
-    return out + spare[: max(0, want - len(out))]

@@ -76,3 +76,13 @@ def ngram_hashes(word_hash_array: np.ndarray, n: int) -> np.ndarray:
         h *= _POLY
         h += word_hash_array[i : i + count]
     return mix64(h)
+
+
+def ngram_hashes_at(word_hash_array: np.ndarray, starts: np.ndarray, n: int) -> np.ndarray:
+    """`ngram_hashes(word_hash_array, n)[starts]` without hashing the other positions
+    (each start needs `start + n <= len(word_hash_array)`)."""
+    h = word_hash_array[starts].copy()
+    for i in range(1, n):
+        h *= _POLY
+        h += word_hash_array[starts + i]
+    return mix64(h)

@@ -8,6 +8,13 @@ A leak is any cue that gives the answer away without reasoning about the context
 - `answer_sentence_repeated`: a sentence (or code line) of the answer is repeated
   elsewhere in the context.
 
+"The context" is everything the student reads besides the options: for a QA or code task
+the problem statement as well as the masked solution, since a statement often repeats what
+the solution says (Asymptote code, an equation). Text is compared as word sequences with
+punctuation removed, for every shape; code and math keep their operators, so a mirror-image
+line (`d - 1` for `d + 1`) is no repeat, while marks that only lay text out (LaTeX `&`
+alignment, markdown emphasis and bullets, doctest prompts) count as punctuation.
+
 Each detector has a length floor, because a 1-word answer like "x = 2" occurs in
 contexts and options by coincidence, not as a leak.
 """
@@ -60,6 +67,15 @@ _OPERATOR = re.compile(r"\*\*|//|==|!=|<=|>=|->|<<|>>|[-+*/%<>=^&|~]")
 # an answer with one of these is treated as code/math (the hyphen alone is prose too)
 _OPERATOR_HINT = re.compile(r"[+*/%<>=^&|~]")
 _NON_WORD = re.compile(r"[^\w]+")
+# layout, not meaning: LaTeX's `&` column mark (a lone `&`: `&&` is an operator), a
+# markdown bullet or a doctest prompt opening a line, and emphasis stars that touch a word
+# on one side only (`**Note**`; `a*b` and `a * b` stay multiplication)
+_LAYOUT = re.compile(
+    r"(?<!&)&(?!&)"
+    r"|^[ \t]*(?:[-*][ \t]+|>>>[ \t]?)"
+    r"|(?<![\w*])\*{1,2}(?=\w)|(?<=\w)\*{1,2}(?![\w*])",
+    re.MULTILINE,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,10 +143,10 @@ def normalize_symbolic(text: str) -> str:
 
     Loose normalization maps `(d - 1) % 4` and `(d + 1) % 4` to the same string, so a code
     answer would "appear" in a context that holds its mirror-image line. Prose punctuation
-    (. , ; : ! ? quotes, brackets) is still dropped.
+    (. , ; : ! ? quotes, brackets) is still dropped, and so are layout marks (`_LAYOUT`).
     """
     text = unicodedata.normalize("NFKC", text)
-    text = _LATEX_SPACING.sub(" ", text).lower()
+    text = _LAYOUT.sub(" ", _LATEX_SPACING.sub(" ", text)).lower()
     text = _OPERATOR.sub(lambda m: f" {m.group(0)} ", text)
     parts = [tok if _OPERATOR.fullmatch(tok) else _NON_WORD.sub(" ", tok) for tok in text.split()]
     return collapse_ws(" ".join(parts))
@@ -158,10 +174,22 @@ class _ContextForms:
     def contains(self, fragment: str) -> bool:
         """Whether `fragment` occurs, operator-exact when it has operators, else loosely."""
         if _has_operator(fragment):
-            needle = normalize_symbolic(fragment)
-            return any(_contains_phrase(p, needle) for p in self.symbolic)
+            needle = _strip_edge_relations(normalize_symbolic(fragment))
+            return bool(needle) and any(_contains_phrase(p, needle) for p in self.symbolic)
         needle = normalize_loose(fragment)
         return any(_contains_phrase(p, needle) for p in self.loose)
+
+
+def _strip_edge_relations(symbolic: str) -> str:
+    """Drop `=` opening or closing a fragment: an aligned line `&= a + b` shows the same
+    expression as a context that reads `... = a + b` or `a + b` alone. Signs stay, since
+    `-x + 1` and `x + 1` differ."""
+    tokens = symbolic.split()
+    while tokens and tokens[0] == "=":
+        tokens.pop(0)
+    while tokens and tokens[-1] == "=":
+        tokens.pop()
+    return " ".join(tokens)
 
 
 def _answer_units(answer: str) -> list[str]:
@@ -261,11 +289,15 @@ def leak_reasons(context_masked: str, answer: str, distractors: Sequence[str]) -
 
 
 def leak_reasons_for_options(
-    context_masked: str, options: Sequence[str], answer_index: int
+    question: str, options: Sequence[str], answer_index: int
 ) -> list[str]:
-    """`leak_reasons` for an assembled task (options list plus the answer's index)."""
+    """`leak_reasons` for an assembled task (options list plus the answer's index).
+
+    Pass the task's rendered `question`, which holds the problem statement as well as the
+    masked context: an answer the statement repeats is as visible as one the solution does.
+    """
     distractors = [o for k, o in enumerate(options) if k != answer_index]
-    return leak_reasons(context_masked, options[answer_index], distractors)
+    return leak_reasons(question, options[answer_index], distractors)
 
 
 @dataclass(slots=True)

@@ -13,7 +13,8 @@ from goose_assets.core.synthesis import (
 )
 from goose_assets.llm.base import LLMRequest, LLMResponse
 
-MIN_DISTRACTORS = 10
+# the prompts ask for this many candidates: option selection keeps the 8 hardest
+MIN_DISTRACTORS = 16
 
 
 def synthesis_request(p: Passage, temperature: float = 0.7, max_tokens: int = 4096) -> LLMRequest:

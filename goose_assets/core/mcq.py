@@ -1,9 +1,10 @@
 """Assemble a 9-option fill-in-the-middle multiple-choice task from a masked item.
 
-The shuffle seed comes from the task id, so answer letters are uniform across tasks and the
-same item always gives the same task. Distractors are picked so that the answer's length
-rank among the options is itself uniform: the longest/shortest-option baselines then sit at
-chance instead of learning "the answer is the median-length option".
+Which distractors a task shows is decided by option selection (core.selection); where the
+answer goes is decided per partition (`balanced_answer_positions`): a seeded, shuffled
+cycle of the letters in task-id order, so that every letter's count differs by at most
+one. The distractors fill the other slots in an order seeded by the task id, so the same
+item always gives the same task.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import random
 import string
+from collections.abc import Sequence
 
 from goose_assets.core.leakage import option_key
 from goose_assets.core.prompts import INSTRUCTIONS, TOPICS
@@ -23,27 +25,21 @@ def _rng(key: str) -> random.Random:
     return random.Random(int(hashlib.sha256(key.encode()).hexdigest()[:16], 16))
 
 
-def pick_distractors(answer: str, distractors: list[str], k: int, rng: random.Random) -> list[str]:
-    """k distinct distractors placing the answer at a random length rank."""
-    # distractors arrive validated (core.synthesis.usable_distractors: distinct, no
-    # near-duplicates); this only guards against a repeated string
-    seen = {option_key(answer)}
-    unique = []
-    for d in distractors:
-        key = option_key(d)
-        if key and key not in seen:
-            seen.add(key)
-            unique.append(d)
-    if len(unique) <= k:
-        return unique
-    alen = len(answer)
-    shorter = sorted((d for d in unique if len(d) < alen), key=lambda d: alen - len(d))
-    longer = sorted((d for d in unique if len(d) >= alen), key=lambda d: len(d) - alen)
-    # the answer's length rank is drawn uniformly among the ranks the material allows,
-    # so "pick the longest/shortest" is right by chance, no more and no less
-    lowest, highest = max(0, k - len(longer)), min(k, len(shorter))
-    take_shorter = rng.randint(lowest, highest)
-    return shorter[:take_shorter] + longer[: k - take_shorter]
+def task_id_for(item_id: str, n_options: int = 9) -> str:
+    return stable_id("task", item_id, str(n_options))
+
+
+def balanced_answer_positions(task_ids: Sequence[str], n_options: int, seed: str) -> dict[str, int]:
+    """The answer's index for each task: in task-id order, block after block of
+    `n_options` tasks, each block a seeded shuffle of every position. Every position is
+    used equally often, to within one, and no position can be guessed from the order."""
+    positions: dict[str, int] = {}
+    for block, start in enumerate(range(0, len(task_ids), n_options)):
+        cycle = list(range(n_options))
+        _rng(f"{seed}:{block}").shuffle(cycle)
+        for task_id, position in zip(sorted(task_ids)[start : start + n_options], cycle, strict=False):
+            positions[task_id] = position
+    return positions
 
 
 def render_question(domain: str, shape: str, question: str, context_masked: str) -> str:
@@ -60,16 +56,23 @@ def render_options(options: list[str]) -> str:
     return "Options:\n" + "\n".join(f"({LETTERS[i]}) {o}" for i, o in enumerate(options))
 
 
-def assemble_task(item: MaskedItem, n_options: int = 9) -> McqTask | None:
-    """None when the item has too few distinct distractors for `n_options`."""
-    task_id = stable_id("task", item.item_id, str(n_options))
-    rng = _rng(task_id)
-    chosen = pick_distractors(item.answer, item.distractors, n_options - 1, rng)
-    if len(chosen) < n_options - 1:
+def assemble_task(item: MaskedItem, chosen: Sequence[int], answer_index: int, n_options: int = 9) -> McqTask | None:
+    """The task showing the item's distractors `chosen` (indices into `item.distractors`)
+    with the answer at `answer_index`; None when fewer than `n_options - 1` distinct ones
+    are given."""
+    task_id = task_id_for(item.item_id, n_options)
+    seen = {option_key(item.answer)}
+    picked: list[tuple[str, str]] = []
+    for i in chosen:
+        key = option_key(item.distractors[i])
+        if key and key not in seen:
+            seen.add(key)
+            picked.append((item.distractors[i], item.distractor_kinds[i] if i < len(item.distractor_kinds) else ""))
+    if len(picked) < n_options - 1:
         return None
-    options = [item.answer, *chosen]
-    rng.shuffle(options)
-    answer_index = options.index(item.answer)
+    picked = picked[: n_options - 1]
+    _rng(task_id).shuffle(picked)
+    picked.insert(answer_index, (item.answer, "answer"))
     return McqTask(
         task_id=task_id,
         item_id=item.item_id,
@@ -77,10 +80,11 @@ def assemble_task(item: MaskedItem, n_options: int = 9) -> McqTask | None:
         domain=item.domain,
         shape=item.shape,
         question=render_question(item.domain, item.shape, item.question, item.context_masked),
-        options=options,
+        options=[text for text, _ in picked],
         answer_letter=LETTERS[answer_index],
         answer_index=answer_index,
         context_masked=item.context_masked,
+        option_kinds=[kind for _, kind in picked],
     )
 
 

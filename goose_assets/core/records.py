@@ -126,6 +126,7 @@ class McqTask:
     answer_index: int
     context_masked: str = ""
     leak_reasons: list[str] = field(default_factory=list)
+    option_kinds: list[str] = field(default_factory=list)  # "answer", or how each distractor was made
 
     def to_row(self) -> dict[str, Any]:
         return asdict(self)

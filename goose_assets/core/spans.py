@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from goose_assets.core.terms import code_only
 from goose_assets.core.text import sentence_spans
 
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
@@ -28,6 +29,7 @@ _CODE_SIGNAL = re.compile(
 _HEADING = re.compile(r"^\s*(#{1,6}\s|[-*]\s*$|\|)")
 _COMMENT = re.compile(r"^\s*#")
 _DOCSTRING_QUOTES = re.compile(r'"""|\'\'\'')
+_DEFINITION = re.compile(r"(?:async\s+)?(?:def|class)\b")
 
 
 @dataclass(slots=True)
@@ -38,10 +40,15 @@ class Unit:
 
 
 def code_units(body: str) -> list[Unit]:
-    """Code lines, excluding blank lines, comments, docstrings and doctest lines."""
+    """Logical code lines: a statement continued over several lines (open brackets, a
+    trailing backslash) is one unit. Blank lines, comments, docstrings and doctest lines
+    are not units."""
     units: list[Unit] = []
     in_doc = False
     pos = 0
+    depth = 0  # open brackets at the start of the line: > 0 means a continuation line
+    continued = False
+    code = code_only(body)
     for line in body.splitlines(keepends=True):
         stripped = line.strip()
         quotes = len(_DOCSTRING_QUOTES.findall(line))
@@ -52,10 +59,16 @@ def code_units(body: str) -> list[Unit]:
                 in_doc = False
         elif starts_doc and quotes % 2 == 1:
             in_doc = True
-        if not skip and not stripped.startswith((">>>", "...", "@", "import ", "from ")):
-            content = line.rstrip("\r\n")
+        content = line.rstrip("\r\n")
+        if (depth > 0 or continued) and units and not skip:
+            units[-1].end = pos + len(content)  # the statement goes on
+        elif not skip and not stripped.startswith((">>>", "...", "@", "import ", "from ")):
             lead = len(content) - len(content.lstrip())
             units.append(Unit(pos + lead, pos + len(content), _code_score(stripped)))
+        if not in_doc and not starts_doc:
+            code_line = code[pos : pos + len(line)]
+            depth = max(0, depth + sum(code_line.count(c) for c in "([{") - sum(code_line.count(c) for c in ")]}"))
+            continued = code_line.rstrip().endswith("\\")
         pos += len(line)
     return units
 
@@ -106,6 +119,7 @@ def choose_span(shape: str, body: str) -> tuple[int, int] | None:
         return None
     best: tuple[float, int, int] | None = None
     n = len(units)
+    indents = [u.start - body.rfind("\n", 0, u.start) - 1 for u in units] if shape == "code" else []
     for i in range(n):
         total = 0.0
         for k in range(1, kmax + 1):
@@ -114,6 +128,8 @@ def choose_span(shape: str, body: str) -> tuple[int, int] | None:
                 break
             if units[j].score <= 0 and k == 1:
                 break  # never start a span on a heading or an empty signal unit
+            if indents and k > 1 and (indents[j] < indents[i] or _DEFINITION.match(body, units[j].start)):
+                break  # code: stay inside the block the span starts in, and inside its function
             total += units[j].score
             if k < kmin:
                 continue
@@ -123,6 +139,8 @@ def choose_span(shape: str, body: str) -> tuple[int, int] | None:
                 continue
             if units[j].score <= 0:
                 continue
+            if indents and code_only(body[start:end]).rstrip().endswith(":"):
+                continue  # a block header without its block is no step of reasoning
             # prefer the middle: the first unit restates the problem, the last often
             # states the final answer that the context repeats
             centre = (i + j) / 2 / max(1, n - 1)

@@ -19,6 +19,7 @@ from functools import cache
 from itertools import islice
 from typing import Any
 
+from goose_assets.core.code_check import code_slot
 from goose_assets.core.leakage import NEAR_DUPLICATE_JACCARD, option_key
 from goose_assets.core.prompts import OUTPUT_KEYS, family
 from goose_assets.core.records import MASK
@@ -147,6 +148,10 @@ def validate_generation(obj: dict[str, Any], shape: str, source: str) -> ValidSp
     # canonicalize: the stored context is cut from the source itself, so the rebuild is exact
     context = source[: start[0]] + MASK + source[start[1] :]
     usable = usable_distractors(exact, [d for d in distractors if isinstance(d, str)])
+    if family(shape) == "code":
+        # code must parse wherever the answer parses, and must not be the answer in disguise
+        slot = code_slot(source, start[0], start[1])
+        usable = [d for d in usable if slot.accepts(d)]
     if len(usable) < MIN_USABLE_DISTRACTORS:
         raise ParseError("too_few_distractors", f"{len(usable)} usable of {len(distractors)}")
     return ValidSpan(context, exact, usable, start[0], start[1])
@@ -209,10 +214,12 @@ def replay_validation(record: Any, shape: str, source: str) -> tuple[ValidSpan, 
 
 def usable_distractors(answer: str, distractors: list[str]) -> list[str]:
     """Distinct (after whitespace/case normalization), not the answer, within the length
-    band, and no near-duplicate (char 3-gram Jaccard >= 0.9) of the answer or of another
-    kept distractor: such a pair would be flagged by the leakage check downstream."""
+    band, no reordering of the words of the answer or of another kept distractor (a
+    shuffled sentence is no distractor: it reads as broken), and no near-duplicate (char
+    3-gram Jaccard >= 0.9) of either: such a pair would be flagged by the leakage check."""
     answer_key = option_key(answer)
     seen = {answer_key}
+    bags = {word_bag(answer)}
     answer_grams = _key_trigrams(answer_key)
     kept: list[tuple[set[Any], int]] = [(answer_grams, len(answer_grams))]
     lo, hi = LENGTH_RATIO_BAND
@@ -225,15 +232,25 @@ def usable_distractors(answer: str, distractors: list[str]) -> list[str]:
             continue
         if not lo <= len(d.strip()) / alen <= hi:
             continue
+        bag = word_bag(d)
+        if bag in bags:
+            continue
         grams = _key_trigrams(key)
         n = len(grams)
         probe = set(islice(grams, n // 4 + 8))
         if any(_near_duplicate(grams, n, probe, g, m) for g, m in kept):
             continue
         seen.add(key)
+        bags.add(bag)
         kept.append((grams, n))
         out.append(d)
     return out
+
+
+def word_bag(text: str) -> tuple[str, ...]:
+    """The text's words and symbols in sorted order: equal for two texts that differ only
+    in word order."""
+    return tuple(sorted(re.findall(r"\w+|[^\w\s]", text.lower())))
 
 
 def _key_trigrams(key: str) -> set[Any]:

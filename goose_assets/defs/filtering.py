@@ -6,7 +6,8 @@ from collections import Counter
 
 import dagster as dg
 
-from goose_assets.core import baselines, dedup, difficulty, filtering
+from goose_assets.core import baselines, decontam, dedup, difficulty, filtering
+from goose_assets.core import screening as screening_logic
 from goose_assets.defs import screening
 from goose_assets.defs.checks import (
     BENCHMARK_OVERLAP,
@@ -133,10 +134,10 @@ def task_difficulty(
     pool=WRITE_POOL,
     deps=[fan_in(task_difficulty)],
     automation_condition=fan_in_automation(),
-    code_version=code_version(filtering, dedup),
+    code_version=code_version(filtering, dedup, decontam, screening_logic, screening),
     check_specs=[
         spec(DUPLICATES, "filtered_tasks", "Exact and near-duplicate (MinHash, J >= 0.8) sources and tasks, across domains."),
-        spec(BENCHMARK_OVERLAP, "filtered_tasks", "Tasks or sources sharing a 13-gram with a public benchmark."),
+        spec(BENCHMARK_OVERLAP, "filtered_tasks", "Re-screens the kept tasks (question, options, source) against the benchmark index; fails on any overlap or on a benchmark that failed to load."),
     ],
 )
 def filtered_tasks(
@@ -144,8 +145,9 @@ def filtered_tasks(
 ) -> dg.MaterializeResult:
     """Every task of the domain with `kept` and, for dropped ones, the reason: answer
     leakage, a duplicate source or task (exact or MinHash near-duplicate, across domains),
-    benchmark contamination (13-gram overlap), triviality (a majority of baselines solve
-    it), or solved in every student rollout (the paper's 16/16 rule). Nothing is lost
+    benchmark contamination (a 13-gram shared with a benchmark item, or a short benchmark
+    question held whole, in the task's question, options or source), triviality (a
+    majority of baselines solve it), or solved in every student rollout (the paper's 16/16 rule). Nothing is lost
     silently: dropped tasks keep their row. With sharded sources it reads every shard of
     the domain, so duplicates across shards are found here like any other."""
     domain = context.partition_key
@@ -154,7 +156,8 @@ def filtered_tasks(
     # through the benchmark look-up and only the dedup text of each task is kept
     difficulty_columns = ["task_id", "trivial", "baselines_correct", "n_baselines", "student", "n_rollouts", "n_correct"]
     difficulty_by_task = {r["task_id"]: r for r in wh.read("task_difficulty", domain, difficulty_columns)}
-    screener = screening.screener(wh, domain, corpus.benchmarks_dir())
+    loaded = screening.load_index(corpus)
+    screener = screening.screener(wh, domain, loaded.index)
     tasks: list[dict[str, object]] = []
     columns = ["task_id", "doc_id", "question", "context_masked", "options", "leak_reasons"]
     for batch in wh.iter_rows("mcq_tasks", domain, columns, order_by="task_id", batch_size=STREAM_BATCH):
@@ -168,6 +171,8 @@ def filtered_tasks(
     written = wh.replace_partition("filtered_tasks", domain, decision.rows)
     reasons = Counter(r["drop_reason"] for r in decision.rows if not r["kept"])
     kept = sum(1 for r in decision.rows if r["kept"])
+    # what was written, re-screened apart from the decision: a check that can fail
+    overlap = screening.overlap_check(wh, domain, loaded, reasons.get("contaminated", 0))
     return dg.MaterializeResult(
         metadata={
             "rows_in": len(decision.rows),
@@ -186,8 +191,8 @@ def filtered_tasks(
             ),
             dg.AssetCheckResult(
                 check_name=BENCHMARK_OVERLAP,
-                passed=not screen.kept_contaminated(decision.rows),
-                metadata=screen.contamination_metadata(),
+                passed=overlap.passed,
+                metadata={**overlap.to_metadata(), "hits_per_benchmark": dict(screen.benchmark_hits)},
             ),
         ],
     )

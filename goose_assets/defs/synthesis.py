@@ -7,7 +7,23 @@ from collections.abc import Iterator
 
 import dagster as dg
 
-from goose_assets.core import distractors, leakage, masking, mcq, passages, spans, synthesis, web
+from goose_assets.core import (
+    code_check,
+    code_layout,
+    distractors,
+    leakage,
+    masking,
+    mcq,
+    mining,
+    ngram,
+    option_features,
+    passages,
+    selection,
+    spans,
+    synthesis,
+    terms,
+    web,
+)
 from goose_assets.core.balance import letter_balance
 from goose_assets.core.records import Document, MaskedItem, Passage, QuarantineRow
 from goose_assets.defs.checks import (
@@ -29,7 +45,7 @@ from goose_assets.defs.common import (
     table_preview,
 )
 from goose_assets.llm import offline
-from goose_assets.partitions import item_partitions, scope_of
+from goose_assets.partitions import PartitionScope, item_partitions, scope_of
 from goose_assets.resources import LLMResource, WarehouseResource
 from goose_assets.warehouse import Warehouse
 
@@ -157,7 +173,7 @@ def extracted_passages(
     kinds={"duckdb", "python"},
     pool=WRITE_POOL,
     deps=[extracted_passages],
-    code_version=code_version(masking, synthesis, spans, distractors, offline),
+    code_version=code_version(masking, synthesis, spans, distractors, mining, terms, code_check, code_layout, offline),
 )
 def masked_items(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, llm: LLMResource
@@ -223,13 +239,39 @@ def masked_items(
     return dg.MaterializeResult(metadata=metadata)  # type: ignore[arg-type]
 
 
+def _contexts(wh: Warehouse, scope: PartitionScope) -> Iterator[tuple[str, str]]:
+    for batch in wh.iter_rows("masked_items", scope.domain, ["item_id", "question", "context_masked"],
+                              batch_size=STREAM_BATCH, shard=scope.shard):
+        for r in batch:
+            yield r["question"], r["context_masked"]
+
+
+def _select_options(wh: Warehouse, scope: PartitionScope, log: dg.DagsterLogManager) -> tuple[dict[str, list[int]], selection.SelectionResult]:
+    """Option selection over the partition: the candidates' features (streamed, per item
+    only its feature block is kept), then the cross-fitted rounds."""
+    models = option_features.FeatureModels.fit(_contexts(wh, scope))
+    pool: list[selection.PoolItem] = []
+    columns = ["item_id", "question", "context_masked", "answer", "distractors"]
+    total = wh.count("masked_items", scope.domain, shard=scope.shard)
+    progress = BatchProgress(Progress(log, f"{scope.label} option features", total))
+    for batch in wh.iter_rows("masked_items", scope.domain, columns, batch_size=STREAM_BATCH, shard=scope.shard):
+        for r in batch:
+            if len(r["distractors"]) >= selection.DISTRACTORS_SHOWN:
+                pool.append(option_features.pool_item(models, r["item_id"], r["question"], r["context_masked"],
+                                                      r["answer"], r["distractors"]))
+        progress.next_batch(len(batch))
+        progress(0)
+    result = selection.select_options(pool, seed=0, log=log.info)
+    return {item.item_id: chosen for item, chosen in zip(pool, result.chosen, strict=True)}, result
+
+
 @dg.asset(
     partitions_def=item_partitions,
     group_name="synthesis",
     kinds={"duckdb", "python"},
     pool=WRITE_POOL,
     deps=[masked_items],
-    code_version=code_version(mcq, leakage),
+    code_version=code_version(mcq, leakage, selection, option_features, ngram),
     check_specs=[
         spec(ANSWER_LEAKAGE, "mcq_tasks", f"Leaking tasks (answer in context, duplicate options) are flagged and later dropped; fails above {MAX_LEAK_SHARE:.0%}.", blocking=True, per_item=True),
         spec(LETTER_BALANCE, "mcq_tasks", "Chi-square test of answer letters against uniform; warns at p < 0.01.", per_item=True),
@@ -238,11 +280,17 @@ def masked_items(
 )
 def mcq_tasks(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """9-option fill-in-the-middle tasks: the paper's per-domain instruction, the masked
-    context, the answer plus 8 distractors shuffled with a seed from the task id, and the
-    answer letter. Items with too few distinct distractors are quarantined."""
+    context, the answer and the 8 distractors that option selection keeps from the item's
+    candidate pool (the ones a cross-fitted discriminator finds hardest to tell from the
+    answer), and the answer letter, from a balanced seeded cycle over the partition.
+    Items with too few distinct distractors are quarantined."""
     scope = scope_of(context.partition_key)
     domain = scope.domain
     wh = warehouse.warehouse()
+    chosen_by_item, chosen_stats = _select_options(wh, scope, context.log)
+    positions = mcq.balanced_answer_positions([mcq.task_id_for(i) for i in chosen_by_item], 9, scope.label)
+    wh.replace_partition("option_selection", domain, [{"domain": domain, "n_items": len(chosen_by_item),
+                         **chosen_stats.to_row()}], shard=scope.shard)
     quarantined: list[QuarantineRow] = []
     columns = [f.name for f in dataclasses.fields(MaskedItem)]
     # per task only what the checks need: id, leak reasons, letter, option count
@@ -251,6 +299,7 @@ def mcq_tasks(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -
     n_options: list[int] = []
     schema_problems: list[str] = []
     preview: list[dict[str, object]] = []
+    option_kinds: Counter[str] = Counter()
     rows_in = 0
 
     def task_rows() -> Iterator[dict[str, object]]:
@@ -261,17 +310,19 @@ def mcq_tasks(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -
             tasks = []
             for r in batch:
                 item = MaskedItem(**r)
-                task = mcq.assemble_task(item)
+                chosen = chosen_by_item.get(item.item_id)
+                task = None if chosen is None else mcq.assemble_task(item, chosen, positions[mcq.task_id_for(item.item_id)])
                 if task is None:
                     quarantined.append(QuarantineRow("assembly", domain, item.item_id, "too_few_options", f"{len(item.distractors)} distractors"))
                     continue
-                task.leak_reasons = leakage.leak_reasons_for_options(task.context_masked, task.options, task.answer_index)
+                task.leak_reasons = leakage.leak_reasons_for_options(task.question, task.options, task.answer_index)
                 tasks.append(task)
             schema_problems.extend(mcq.schema_problems(tasks))
             for t in tasks:
                 leaks.append((t.task_id, t.leak_reasons))
                 letters_in_order.append(t.answer_letter)
                 n_options.append(len(t.options))
+                option_kinds.update(k.split(":")[0].split("+")[0] for k in t.option_kinds if k != "answer")
                 row = t.to_row()
                 if len(preview) < 3:
                     preview.append(row)
@@ -290,6 +341,10 @@ def mcq_tasks(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -
             "drop_reasons": counts_md(Counter(q.reason for q in quarantined)),
             "leaking": leak_summary.n_flagged,
             "answer_letters": dict(sorted(letters.items())),
+            "option_selection": chosen_stats.to_metadata(),
+            "selection_auroc_before": chosen_stats.auroc_before,
+            "selection_auroc_after": chosen_stats.auroc_after,
+            "shown_option_kinds": dict(option_kinds),
             "preview": table_preview(preview, ["question", "options", "answer_letter"], width=600),
             "dagster/row_count": written,
         },

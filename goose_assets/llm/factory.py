@@ -42,7 +42,7 @@ def make_backend(
     if name == "offline":
         from goose_assets.llm.offline import OfflineBackend
 
-        accepted = {k: v for k, v in options.items() if k == "min_distractors"}
+        accepted = {k: v for k, v in options.items() if k in ("candidates_wanted", "edits_wanted")}
         return OfflineBackend(**accepted)
     if name == "openai":
         from goose_assets.llm.openai_backend import OpenAIBackend

@@ -1,9 +1,11 @@
 """The default backend: a deterministic, rule-based generator with no model.
 
 It answers the same synthesis request an LLM would, in the paper's JSON format, so its
-output goes through the same parser and validator. It is honest about its quality: spans
-are picked by reasoning-signal heuristics and distractors are mutations plus mined spans,
-which is good enough to run the pipeline end to end on a laptop, not a substitute for a
+output goes through the same parser, validator and option selection. It is honest about
+its quality: spans are picked by reasoning-signal heuristics, and the candidate
+distractors are real spans mined from the nearest documents and adapted to the context
+(core.mining) plus well-formed, meaning-changing edits of the answer (core.distractors).
+That is good enough to run the pipeline end to end on a laptop, not a substitute for a
 strong generator model.
 """
 
@@ -12,15 +14,23 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
-from goose_assets.core.distractors import SpanPool, offline_distractors
+from goose_assets.core.code_check import code_slot
+from goose_assets.core.distractors import answer_edits
+from goose_assets.core.mining import SpanMiner
 from goose_assets.core.prompts import OUTPUT_KEYS, family
 from goose_assets.core.records import MASK
 from goose_assets.core.spans import choose_span
 from goose_assets.llm.base import LLMRequest, LLMResponse, ProgressFn, ResponseCache
 
-OFFLINE_MODEL = "rule-based-v1"
+OFFLINE_MODEL = "rule-based-v2"
+# candidates offered per item (>= 24 where the material allows, some lost to validation):
+# option selection keeps the 8 that a discriminator finds hardest to tell from the answer
+# (DESIGN §5). Edits come first; mined spans make up the rest, and at least a dozen.
+CANDIDATES_WANTED = 28
+EDITS_WANTED = 12
+MIN_MINED = 12
 
 
 def _rng(key: str) -> random.Random:
@@ -32,15 +42,13 @@ class OfflineBackend:
     model = OFFLINE_MODEL
     uses_cache = False  # recomputing is cheaper than a cache look-up
 
-    def __init__(self, min_distractors: int = 12) -> None:
-        self.min_distractors = min_distractors
-        self.pools: dict[str, SpanPool] = {}
+    def __init__(self, candidates_wanted: int = CANDIDATES_WANTED, edits_wanted: int = EDITS_WANTED) -> None:
+        self.candidates_wanted, self.edits_wanted = candidates_wanted, edits_wanted
+        self.miners: dict[str, SpanMiner] = {}
 
-    def prepare(self, domain: str, corpus: Sequence[tuple[str, str, str]]) -> None:
-        pool = SpanPool()
-        for key, shape, body in corpus:
-            pool.add_text(key, shape, body, _rng("pool" + key))
-        self.pools[domain] = pool
+    def prepare(self, domain: str, corpus: Iterable[tuple[str, str, str]]) -> None:
+        """Index the domain's passages (key, shape, body) for mining neighbours' spans."""
+        self.miners[domain] = SpanMiner(corpus)
 
     def generate(
         self,
@@ -65,8 +73,12 @@ class OfflineBackend:
         start, end = span
         answer = body[start:end]
         rng = _rng(req.ref_id)
-        pool = self.pools.get(req.domain) or SpanPool()
-        distractors = offline_distractors(answer, body, shape, pool, rng, want=self.min_distractors)
+        slot = code_slot(body, start, end) if shape == "code" else None
+        context = str(req.inputs.get("question", "")) + "\n" + body[:start] + "\n" + body[end:]
+        miner = self.miners.get(req.domain) or SpanMiner([])
+        distractors = answer_edits(answer, shape, context, rng, self.edits_wanted, slot)
+        mined_wanted = max(MIN_MINED, self.candidates_wanted - len(distractors))
+        distractors += miner.mine(req.ref_id, body, shape, answer, span, rng, mined_wanted, slot)
         masked_key, answer_key, distractor_key = OUTPUT_KEYS[family(shape)]
         payload = {
             masked_key: body[:start] + MASK + body[end:],

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from goose_assets.core.decontam import BenchmarkIndex, benchmark_fields
+from goose_assets.core.text import words
 
 QUESTION = (
     "A farmer has 17 sheep and buys 3 more every spring; after the storm only the "
@@ -18,6 +19,10 @@ HUMANEVAL_SOLUTION = (
     "                distance = abs(elem - elem2)\n"
     "                if distance < threshold:\n"
     "                    return True\n\n    return False\n"
+)
+HUMANEVAL_QUESTION = (
+    "def has_close_elements(numbers, threshold):\n"
+    '    """Return True when two of the numbers lie closer together than the given threshold."""\n'
 )
 DIGITS = " ".join(["0"] * 20) + " " + " ".join(str(i) for i in range(1, 30))
 TRAIN = (
@@ -38,7 +43,7 @@ def _write_benchmarks(folder: Path) -> Path:
         {
             "id": "HumanEval/0",
             "benchmark": "HumanEval",
-            "question": "def has_close_elements(numbers, threshold):",
+            "question": HUMANEVAL_QUESTION,
             "answer": HUMANEVAL_SOLUTION,
         },
         {
@@ -103,7 +108,8 @@ def test_code_answer_and_choices_are_indexed(index: BenchmarkIndex) -> None:
 
 def test_ngrams_never_span_two_fields(index: BenchmarkIndex) -> None:
     # end of HumanEval's question + start of its answer: 13 tokens only across fields
-    text = "def has_close_elements numbers threshold for idx elem in enumerate numbers for idx2"
+    text = "closer together than the given threshold for idx elem in enumerate numbers for"
+    assert len(text.split()) == 13
     assert index.hits(text) == []
 
 
@@ -175,3 +181,62 @@ def test_shared_benchmarks_catch_planted_items_without_code_false_positives(
     result = index.scan(code_docs)
     # datatrove's digit-to-0 normalization produced hundreds of HumanEval hits here
     assert result.docs_per_benchmark.get("HumanEval", 0) < 10
+
+
+# questions written for these tests: no 13-gram of theirs is indexable
+SHORT = "Compute the cosine of 150 degrees."
+DEGENERATE = "If $g(x)=4x^2-7$ and $h(x)=2x+3$, what is $g(h(2))-h(g(1))$ when $x$ is 5?"
+TOO_SHORT = "Simplify $2^{10}$."
+
+
+@pytest.fixture()
+def short_index() -> BenchmarkIndex:
+    records = [
+        {"id": "s:1", "benchmark": "Short", "question": SHORT, "answer": "-0.866"},
+        {"id": "s:2", "benchmark": "Short", "question": DEGENERATE},
+        {"id": "s:3", "benchmark": "Short", "question": TOO_SHORT, "choices": ["A: 1024", "B: 2048"]},
+        {"id": "s:4", "benchmark": "Short", "question": "Which is safe?", "choices": ["A: Encryption of data at rest"]},
+    ]
+    return BenchmarkIndex.from_records(records)
+
+
+def test_a_question_shorter_than_n_is_matched_whole(short_index: BenchmarkIndex) -> None:
+    # the GPT-3 rule: an item shorter than n tokens is matched whole, after normalization
+    assert len(SHORT.split()) < 13
+    planted = "Problem:\nCOMPUTE the cosine of 150   degrees!\n\nSolution:\nUse the unit circle."
+    assert short_index.hits(planted) == [("Short", "s:1")]
+    assert short_index.hits("Compute the cosine of 151 degrees.") == []
+    assert short_index.hits("the cosine of 150 degrees") == []  # part of it is not the item
+
+
+def test_a_question_whose_every_ngram_is_degenerate_is_matched_whole(short_index: BenchmarkIndex) -> None:
+    assert len(words(DEGENERATE)) >= 13 and short_index.stats["n_whole_questions"] == 3
+    assert short_index.hits(f"Solve this.\n{DEGENERATE}\nThen check.") == [("Short", "s:2")]
+    assert short_index.hits(DEGENERATE.replace("is 5", "is 6")) == []
+
+
+def test_too_short_questions_choices_and_answers_are_never_matched_whole(short_index: BenchmarkIndex) -> None:
+    # "simplify 2 10" or a lone choice would match unrelated texts by coincidence
+    assert short_index.hits("We simplify $2^{10}$ to 1024.") == []
+    assert short_index.hits("Encryption of data at rest is required.") == []
+    assert short_index.hits("The cosine is -0.866 here.") == []
+    assert short_index.stats["n_whole_too_short"] == 1
+
+
+def test_a_whole_match_passes_any_min_shared(short_index: BenchmarkIndex) -> None:
+    assert short_index.hits(SHORT, min_shared=5) == [("Short", "s:1")]
+
+
+def test_a_file_that_fails_to_load_is_named_and_the_rest_indexed(tmp_path: Path) -> None:
+    folder = _write_benchmarks(tmp_path / "benchmarks")
+    (folder / "broken.jsonl").write_text('{"id": "x:1", "question": "fine"}\n{"id": "x:2", "question": \n')
+    (folder / "empty_record.jsonl").write_text('{"id": "y:1"}\n')
+    index = BenchmarkIndex.from_folder(folder)
+    assert set(index.load_errors) == {"broken", "empty_record"}
+    assert "line 2" in index.load_errors["broken"] and "line 1" in index.load_errors["empty_record"]
+    assert index.hits(QUESTION) == [("ToyMath", "toy:1")]
+
+
+def test_a_folder_without_benchmark_files_is_a_load_error(tmp_path: Path) -> None:
+    (tmp_path / "benchmarks").mkdir()
+    assert BenchmarkIndex.from_folder(tmp_path / "benchmarks").load_errors

@@ -154,3 +154,70 @@ def test_code_answer_in_context_is_operator_exact() -> None:
     assert ANSWER_IN_CONTEXT not in leak_reasons(
         "def fib(n):\n    # return fib(n+1)+fib(n+2)\n    [MASK]", answer, ["return 0"]
     )
+
+
+# written for these tests: a statement whose Asymptote code the solution draws again,
+# spaced and punctuated differently
+ASY_QUESTION = (
+    "The graph of $y = f(x)$ is drawn below.\n\n[asy]\nunitsize(0.4 cm);\nreal f(real x) {\n  real y;\n"
+    "  if (x >= -2 && x <= 1) {y = 3 - 2*x;}\n  if (x >= 1 && x <= 4) {y = x - 1;}\n  return(y);\n}\n"
+    "draw(graph(f,-2,4),blue);\n[/asy]\n\nWhat is $f(0) + f(3)$?"
+)
+ASY_ANSWER = "if(x>=-2&&x<=1){ y=3-2*x; }\n  if(x>=1&&x<=4){ y=x-1; }"
+ASY_SOLUTION_MASKED = (
+    "The graph is made of two pieces, drawn by this code:\n[asy]\nreal f(real x) {\n  real y;\n  [MASK]\n"
+    "  return(y);\n}\n[/asy]\nOn the first piece $f(0) = 3$, on the second $f(3) = 2$, so the sum is $\\boxed{5}$."
+)
+ASY_DISTRACTORS = [
+    "if(x>=-2&&x<=1){ y=3+2*x; }\n  if(x>=1&&x<=4){ y=x+1; }",
+    "if(x>=-2&&x<=1){ y=2-3*x; }\n  if(x>=1&&x<=4){ y=x-2; }",
+]
+
+
+def test_code_the_problem_statement_repeats_is_a_leak() -> None:
+    from goose_assets.core.mcq import render_question
+
+    question = render_question("math", "qa", ASY_QUESTION, ASY_SOLUTION_MASKED)
+    options = [ASY_ANSWER, *ASY_DISTRACTORS]
+    assert ANSWER_IN_CONTEXT in leak_reasons_for_options(question, options, 0)
+    # the masked solution alone does not show it: the statement is what leaks
+    assert leak_reasons_for_options(ASY_SOLUTION_MASKED, options, 0) == []
+    # a distractor is not in the statement: an operator differs, punctuation aside
+    assert ANSWER_IN_CONTEXT not in leak_reasons_for_options(question, [ASY_DISTRACTORS[0], ASY_ANSWER], 0)
+
+
+def test_latex_alignment_marks_count_as_punctuation() -> None:
+    context = (
+        "Problem: Compute $(3^{1001}+7^{1002})^2-(3^{1001}-7^{1002})^2$, and show that it equals "
+        "\\beta^5 + \\beta^4 + \\beta^3 + \\beta^2 + \\beta + 12 for a suitable $\\beta$.\n\n"
+        "Solution: \\begin{align*}\n[MASK]\n\\end{align*}"
+    )
+    first_line = "&(3^{1001}+7^{1002})^2-(3^{1001}-7^{1002})^2\\\\\n&= 4 \\cdot 3^{1001} \\cdot 7^{1002}"
+    assert leak_reasons(context, first_line, ["&= 0"]) == [ANSWER_SENTENCE_REPEATED]
+    # an aligned `&=` line shows the expression that the statement holds after "equals"
+    aligned = "&= \\beta^5 + \\beta^4 + \\beta^3 + \\beta^2 + \\beta + 12 \\\\\n&= 4 \\cdot 3^{1001}"
+    assert leak_reasons(context, aligned, ["&= 0"]) == [ANSWER_SENTENCE_REPEATED]
+    # a sign is not layout: the same line with -2 is no repeat
+    assert leak_reasons(context, aligned.replace("+ 12", "- 12"), ["&= 0"]) == []
+
+
+def test_markdown_emphasis_bullets_and_doctest_prompts_count_as_punctuation() -> None:
+    heading = "**How to Test for Path Traversal Flaws**:\n\n- Send `../` sequences in every parameter."
+    context = "## How to Test for Path Traversal Flaws\n\nStart with the inputs. [MASK]\n\nThen report."
+    assert ANSWER_SENTENCE_REPEATED in leak_reasons(context, heading, ["Use the scanner only."])
+    code = "result_total = add_numbers(first_value, second_value)\nprint_report(result_total, report_format)"
+    doctest = (
+        'def run():\n    """\n    >>> result_total = add_numbers(first_value, second_value)\n'
+        '    >>> print_report(result_total, report_format)\n    """\n    [MASK]\n'
+    )
+    assert ANSWER_IN_CONTEXT in leak_reasons(doctest, code, ["return None"])
+
+
+def test_operators_that_change_meaning_are_still_not_punctuation() -> None:
+    # a sign, or `|` for `&` in a shell command, makes a different line: no repeat
+    context = "If $a = 1,$ then the equation $a^2 - ab + b^2 = 1$ becomes $b^2 - b = 0$. [MASK]"
+    answer = "If $a = -1,$ then the equation $a^2 - ab + b^2 = 1$ becomes\n\\[b^2 + b = 0.\\]"
+    assert leak_reasons(context, answer, ["No solution exists."]) == []
+    shell = "- `cmd1&cmd2` : cmd2 will be executed whether cmd1 succeeds or not.\n[MASK]"
+    piped = "- `cmd1|cmd2` : cmd2 will be executed whether cmd1 succeeds or not."
+    assert leak_reasons(shell, piped, ["- `cmd1;cmd2` : both always run."]) == []

@@ -6,6 +6,7 @@ import json
 import random
 from collections import Counter
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -119,10 +120,9 @@ def test_json_repair_and_empty_answer() -> None:
     assert repaired and obj == {"a": "x", "b": ["y", "z"]}
     assert parse_object("<answer></answer>") == (None, False)
     assert json.loads(repair_json('{"a": [1, 2,')) == {"a": [1, 2]}
-    try:
+    with pytest.raises(ParseError) as raised:
         parse_object("I refuse to answer in JSON.")
-    except ParseError as exc:
-        assert exc.reason == "invalid_json"
+    assert raised.value.reason == "invalid_json"
 
 
 def test_tasks_have_nine_distinct_options_and_uniform_letters() -> None:

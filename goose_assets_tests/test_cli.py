@@ -1,0 +1,115 @@
+"""The README's commands as a user runs them: `goose run` (what `make run` calls) in a
+subprocess on the bundled sample, and `goose estimate` against the loopback
+OpenAI-compatible server, whose call counter says what a following run really asked for."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pytest
+
+from goose_assets.core.records import DOMAINS
+from goose_assets.definitions import UPSTREAM_ASSETS
+from goose_assets.defs.filtering import task_difficulty
+from goose_assets.defs.sources import raw_documents
+from goose_assets.defs.synthesis import extracted_passages, masked_items, mcq_tasks
+from goose_assets.resources import CorpusResource, LLMResource, WarehouseResource
+from goose_assets.warehouse import Warehouse
+from goose_assets_tests.llm_server import LoopbackLLMServer, ServerConfig
+
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[1]
+ROLLOUTS = 4
+
+
+def _env(home: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GOOSE_", "DAGSTER_"))}
+    env.update(GOOSE_HOME=str(home), PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""), **extra)
+    return env
+
+
+def _goose(home: Path, *args: str, timeout: float = 900, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "goose_assets.cli", *args], env=_env(home, **env), cwd=str(home.parent),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_goose_run_on_the_sample_prints_the_summary_and_writes_the_exports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    done = _goose(home, "run", "--log-level", "WARNING")  # what `make run` runs, defaults and all
+    assert done.returncode == 0, done.stderr[-4000:]
+    out = done.stdout
+    assert "Golden Goose pipeline: per-domain summary" in out
+    assert re.search(r"domain\s+documents\s+passages\s+items\s+tasks\s+screened\s+kept\s+in mix\s+quarantined", out)
+    # every domain's row says what the warehouse holds
+    wh = Warehouse(home / "warehouse.duckdb")
+    for domain in DOMAINS:
+        (row,) = [line.split() for line in out.splitlines() if line.split()[:1] == [domain]]
+        kept = wh.query("SELECT count(*) AS n FROM filtered_tasks WHERE domain = ? AND kept", [domain])[0]["n"]
+        expected = [wh.count(t, domain) for t in ("raw_documents", "extracted_passages", "masked_items", "mcq_tasks", "filtered_tasks")]
+        assert [int(c) for c in row[1:]] == [*expected, kept, wh.count("training_mix", domain), wh.count("quarantine", domain)]
+        assert kept > 0
+    exports = home / "exports" / "default"
+    assert f"exports:    {exports}" in out
+    assert (exports / "goosereason.jsonl").stat().st_size > 0
+    for part in ("verl", "openrlhf", "hf_dataset", "README.md"):
+        assert (exports / part).exists(), part
+    assert len((exports / "goosereason.jsonl").read_text().splitlines()) == wh.count("training_mix")
+    # real Dagster runs in the instance `make ui` opens
+    assert (home / "dagster" / "dagster.yaml").exists()
+    monkeypatch.setenv("DAGSTER_HOME", str(home / "dagster"))  # the instance storage's base_dir
+    instance = dg.DagsterInstance.from_config(str(home / "dagster"))
+    try:
+        runs = instance.get_runs()
+        assert len(runs) == 2 * len(DOMAINS) and all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
+    finally:
+        instance.dispose()
+
+
+def _estimated_calls(stdout: str, section: str) -> int:
+    """The TOTAL row's `calls` column of one section of `goose estimate`'s report."""
+    lines = stdout.split(section, 1)[1].splitlines()
+    (total,) = [line.split() for line in lines if line.startswith("TOTAL")][:1]
+    return int(total[3])  # TOTAL requests cached calls ...
+
+
+def _materialize(home: Path, llm: LLMResource, selection: list[Any]) -> None:
+    resources = {"warehouse": WarehouseResource(home=str(home)), "corpus": CorpusResource(), "llm": llm}
+    for domain in DOMAINS:
+        result = dg.materialize(UPSTREAM_ASSETS, selection=selection, partition_key=domain, resources=resources)
+        assert result.success
+
+
+def test_goose_estimate_counts_the_calls_a_following_run_makes(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    with LoopbackLLMServer(ServerConfig()) as server:
+        env = {"GOOSE_LLM_BACKEND": "openai", "GOOSE_LLM_BASE_URL": server.base_url, "GOOSE_LLM_MODEL": "loopback-model"}
+        llm = LLMResource(backend="openai", base_url=server.base_url, model="loopback-model", rollouts=ROLLOUTS)
+        # passages first: estimate reads them (a web page's extraction is itself a call)
+        _materialize(home, llm, [raw_documents, extracted_passages])
+        assert Warehouse(home / "warehouse.duckdb").count("llm_cache") == server.stats()["received"]
+        server.reset()
+
+        estimate = _goose(home, "estimate", "--rollouts", str(ROLLOUTS), timeout=300, **env)
+        assert estimate.returncode == 0, estimate.stderr[-4000:]
+        assert server.stats()["received"] == 0, "the estimate is a dry run"
+        synthesis = _estimated_calls(estimate.stdout, "masked_items (synthesis)")
+        assert synthesis == Warehouse(home / "warehouse.duckdb").count("extracted_passages") > 0
+        _materialize(home, llm, [masked_items, mcq_tasks])
+        assert server.stats()["received"] == synthesis
+
+        server.reset()
+        estimate = _goose(home, "estimate", "--rollouts", str(ROLLOUTS), timeout=300, **env)
+        assert estimate.returncode == 0, estimate.stderr[-4000:]
+        assert _estimated_calls(estimate.stdout, "masked_items (synthesis)") == 0, "every synthesis call is cached now"
+        rollouts = _estimated_calls(estimate.stdout, "task_difficulty (student rollouts)")
+        assert rollouts == Warehouse(home / "warehouse.duckdb").count("mcq_tasks") > 0
+        _materialize(home, llm, [task_difficulty])
+        assert server.stats()["received"] == rollouts

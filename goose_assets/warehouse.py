@@ -64,7 +64,7 @@ TABLES: dict[str, list[tuple[str, str]]] = {
         ("domain", "VARCHAR"), ("n_items", "INTEGER"), ("pool_mean", "DOUBLE"), ("pool_min", "INTEGER"),
         ("auroc_before", "DOUBLE"), ("auroc_after", "DOUBLE"), ("auroc_by_round", "VARCHAR"),
         ("rounds", "INTEGER"), ("options_replaced", "INTEGER"), ("discriminator", "VARCHAR"),
-        ("shard", "VARCHAR"),
+        ("cpu_s", "DOUBLE"), ("shard", "VARCHAR"),
     ],
     "task_difficulty": [
         ("task_id", "VARCHAR"), ("domain", "VARCHAR"), ("student", "VARCHAR"),

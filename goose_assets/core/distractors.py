@@ -41,7 +41,7 @@ OPERATOR_SWAPS: tuple[tuple[str, str], ...] = (
     (" + ", " - "), (" * ", " / "), (" <= ", " >= "), (" < ", " > "), (" == ", " != "),
     (" and ", " or "), ("True", "False"), ("min(", "max("), ("+=", "-="), (" // ", " % "),
     (r"\times", r"\div"), (r"\le ", r"\ge "), (r"\leq", r"\geq"), (r"\sin", r"\cos"), ("^2", "^3"),
-    ("[0]", "[-1]"), ("sqrt", "log"), (r"\cup", r"\cap"), (" is not ", " is "), ("any(", "all("),
+    ("[0]", "[-1]"), ("sqrt", "log"), (r"\cup", r"\cap"), ("any(", "all("),
 )
 WORD_SWAPS: tuple[tuple[str, str], ...] = (
     ("increases", "decreases"), ("increase", "decrease"), ("increased", "decreased"),
@@ -101,6 +101,8 @@ def _swap_table(pairs: Iterable[tuple[str, str]], words: bool) -> tuple[re.Patte
 
 
 _OPERATOR_TABLE = _swap_table(OPERATOR_SWAPS, words=False)
+# in code, `is`/`is not` are operators too; in prose they are words
+_CODE_OPERATOR_TABLE = _swap_table((*OPERATOR_SWAPS, (" is not ", " is ")), words=False)
 _WORD_TABLE = _swap_table(WORD_SWAPS, words=True)
 
 
@@ -111,7 +113,8 @@ def _editable(pattern: re.Pattern[str], text: str, ctx: EditContext) -> list[re.
     if ctx.shape != "code" or not found:
         return found
     code = code_only(text)
-    return [m for m in found if code[m.start()] != " "]
+    # judged by the match's first non-blank character (an operator match starts with a space)
+    return [m for m in found if code[m.start() + len(m.group(0)) - len(m.group(0).lstrip())] != " "]
 
 
 def _swap_pair(
@@ -176,7 +179,7 @@ def _recompute_number(text: str, rng: random.Random, ctx: EditContext) -> str | 
 
 
 def _swap_operator(text: str, rng: random.Random, ctx: EditContext) -> str | None:
-    return _swap_pair(text, _OPERATOR_TABLE, rng, False, ctx)
+    return _swap_pair(text, _CODE_OPERATOR_TABLE if ctx.shape == "code" else _OPERATOR_TABLE, rng, False, ctx)
 
 
 def _antonym(text: str, rng: random.Random, ctx: EditContext) -> str | None:
@@ -282,7 +285,7 @@ def _indent_at(text: str, pos: int) -> int:
 
 # options at char-3-gram Jaccard >= 0.9 count as near-duplicates (the leakage check); an
 # edited option gets more edits until it sits clearly below that line
-MAX_EDIT_SIMILARITY = 0.85
+MAX_EDIT_SIMILARITY = 0.88
 
 
 def answer_edits(
@@ -322,8 +325,10 @@ def answer_edits(
             text = reordered
             applied.append("reorder")
         similarity = jaccard(answer_grams, trigram_set(text))
-        if similarity >= MAX_EDIT_SIMILARITY and applied:
-            text = edit(text, 2, applied)
+        for _top_up in range(3):  # a long answer needs several edits to differ enough
+            if similarity < MAX_EDIT_SIMILARITY or not applied:
+                break
+            text = edit(text, 1, applied)
             similarity = jaccard(answer_grams, trigram_set(text))
         key = option_key(text)
         if not applied or key in seen or similarity >= MAX_EDIT_SIMILARITY or (slot is not None and not slot.accepts(text)):

@@ -26,7 +26,7 @@ import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +77,8 @@ class GallerySummary:
     sample_size: int
     n_sampled: int = 0
     page_bytes: int = 0
+    # option selection (core.selection) over the domain: AUROC before and after, rounds...
+    selection: dict[str, Any] = field(default_factory=dict)
 
     def baseline_accuracy(self) -> dict[str, float]:
         return {name: hit / voted for name, (hit, voted) in self.baseline_hits.items() if voted}
@@ -93,16 +95,38 @@ def parse_votes(raw: str | Mapping[str, int] | None) -> dict[str, int]:
     return {str(k): int(v) for k, v in votes.items() if v is not None}
 
 
+def selection_summary(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """`option_selection` rows of a domain (one per partition: the domain, or each shard)
+    as one: AUROCs and pool size weighted by items, the most rounds, replaced options summed."""
+    rows = [r for r in rows if r.get("n_items")]
+    if not rows:
+        return {}
+    n = sum(int(r["n_items"]) for r in rows)
+
+    def weighted(key: str) -> float | None:
+        pairs = [(float(r[key]), int(r["n_items"])) for r in rows if r.get(key) is not None]
+        return round(sum(v * w for v, w in pairs) / sum(w for _, w in pairs), 4) if pairs else None
+
+    return {
+        "items": n, "partitions": len(rows), "auroc_before": weighted("auroc_before"),
+        "auroc_after": weighted("auroc_after"), "rounds": max(int(r.get("rounds") or 0) for r in rows),
+        "pool_mean": weighted("pool_mean"), "options_replaced": sum(int(r.get("options_replaced") or 0) for r in rows),
+        "discriminator": str(rows[0].get("discriminator") or ""),
+    }
+
+
 def summarize(
     domain: str,
     stage_counts: Mapping[str, int],
     stat_rows: Iterable[Mapping[str, Any]],
     quarantine_rows: Iterable[Mapping[str, Any]] = (),
     sample_size: int = DEFAULT_SAMPLE_SIZE,
+    selection_rows: Iterable[Mapping[str, Any]] = (),
 ) -> GallerySummary:
     """Summarize every task of a domain. A stat row carries answer_letter, answer_index,
     n_options, baseline_votes, n_correct, n_rollouts, kept and drop_reason; a quarantine
-    row carries stage, reason and n (rows quarantined for that reason)."""
+    row carries stage, reason and n (rows quarantined for that reason); a selection row is
+    one partition's `option_selection` row."""
     letters: Counter[str] = Counter()
     reasons: Counter[str] = Counter()
     difficulty: Counter[str] = Counter()
@@ -140,6 +164,7 @@ def summarize(
         difficulty=dict(sorted(difficulty.items(), key=lambda kv: _fraction(kv[0]))),
         quarantine=_quarantine_counts(quarantine_rows),
         sample_size=sample_size,
+        selection=selection_summary(selection_rows),
     )
 
 
@@ -341,10 +366,32 @@ def summary_html(summary: GallerySummary) -> str:
         ("Answer-letter histogram", letter_chart(summary)),
         ("Baseline accuracy vs chance", baseline_chart(summary)
          + f'<p class="note">Chance {summary.chance:.1%}; the triviality gate fails a baseline above chance + {GATE_MARGIN:.0%}.</p>'),
+        ("Option selection", selection_html(summary.selection)),
         ("Difficulty", difficulty_chart(summary)),
     ]
     body = "".join(f'<div class="panel"><h2>{_e(title)}</h2>{content}</div>' for title, content in panels)
     return f'<section class="summary" id="summary">{body}</section>'
+
+
+def selection_html(selection: Mapping[str, Any]) -> str:
+    """What option selection did: the discriminator's AUROC before and after, and how."""
+    if not selection:
+        return '<p class="note">No option selection recorded for this domain.</p>'
+
+    def auroc(value: Any) -> str:
+        return "n/a" if value is None else f"{float(value):.3f}"
+
+    rows = [
+        ("AUROC before (the generator's first 8)", auroc(selection.get("auroc_before"))),
+        ("AUROC after", auroc(selection.get("auroc_after"))),
+        ("rounds", selection.get("rounds")),
+        ("candidates per item (mean)", selection.get("pool_mean")),
+        ("options replaced", selection.get("options_replaced")),
+        ("discriminator", selection.get("discriminator")),
+    ]
+    return _table(rows, ("option selection", "value")) + (
+        '<p class="note">AUROC of a cross-fitted discriminator telling the answer from the distractors '
+        "(0.5: it cannot); every item is scored by a model not trained on it.</p>")
 
 
 # --- pages ---------------------------------------------------------------------------------

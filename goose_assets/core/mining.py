@@ -43,16 +43,18 @@ from goose_assets.core.terms import (
     term_class,
     term_occurrences,
 )
-from goose_assets.core.web_lexicon import STOP_WORDS
+from goose_assets.core.text import words
 
 NEIGHBOURS = 32
+# the words of the context a reader weighs an option against: as many as the overlap
+# solver of core.baselines reads on each side of [MASK]
+WINDOW_WORDS = 64
 # a mined span's length may differ from the answer's by this factor at most
 LENGTH_BAND = (0.6, 1.6)
 _IDENT = re.compile(r"(?<![.\w])[A-Za-z_]\w*\b")
 _MATH_SEGMENT = re.compile(r"\$\$?[^$]+\$\$?|\\\(.+?\\\)|\\\[.+?\\\]", re.DOTALL)
-_MATH_LETTER = re.compile(r"(?<![\\\w])[a-zA-Z](?!\w)")
+_MATH_LETTER = re.compile(r"(?<![\\A-Za-z_])[a-zA-Z](?![A-Za-z_])")
 _SELF = re.compile(r"\bself\b")
-_WORDS = re.compile(r"[a-z_][a-z0-9_]{2,}|\d+(?:\.\d+)?")
 _CALLED = re.compile(r"(?<![.\w])([A-Za-z_]\w*)\s*\(")
 
 
@@ -135,18 +137,26 @@ class SpanMiner:
         adapter = Adapter(shape, context, answer, body[: span[0]])
         seen = {option_key(answer)}
         out: list[tuple[str, str]] = []
-        context_words = _content_words(context)
-        # every run of every neighbour, best fit to this context first: the share of its
-        # words the context uses (the answer's strongest surface cue), then how near its
-        # document is; code takes only runs laid out like the answer, others do not parse
+        # the words around the slot, as a reader (or the lexical-overlap solver) sees them
+        before, after = body[: span[0]].split(), body[span[1] :].split()
+        window = set(words(" ".join(before[-WINDOW_WORDS:] + after[:WINDOW_WORDS])))
+        answer_density = _density(units_for(shape, answer))
+        # every run of every neighbour, best first by: the share of its words the context
+        # uses (the answer's strongest surface cue), a reasoning density like the answer's
+        # (key steps are denser in numbers, operators and connectives than the text around
+        # them), and how near its document is. Code takes only runs laid out like the
+        # answer: others do not parse in its place
         ranked = []
         neighbours = [int(j) for j in self._neighbours_of(key, body)]
         for rank, j in enumerate(neighbours):
             doc = self._prepared(j)
-            for start, end in _runs(doc, n_units, lo, hi, profile):
-                run_words = _content_words(doc.body[start:end])
-                fit = len(run_words & context_words) / max(1, len(run_words))
-                ranked.append((fit + 0.2 * (1 - rank / len(neighbours)) + 0.05 * rng.random(), j, start, end))
+            for i, start, end in _runs(doc, n_units, lo, hi, profile):
+                run_words = set(words(doc.body[start:end]))
+                fit = len(run_words & window) / max(1, len(run_words))
+                density = _density((doc.units or [])[i : i + n_units])
+                likeness = 1.0 - min(1.0, abs(density - answer_density) / max(answer_density, 1e-9))
+                score = fit + 0.5 * likeness + 0.2 * (1 - rank / len(neighbours)) + 0.05 * rng.random()
+                ranked.append((score, j, start, end))
         ranked.sort(reverse=True)
         per_doc: dict[int, int] = {}
         max_parses = (slot.parses if slot else 0) + want + 12  # code: each check may be a parse
@@ -182,9 +192,15 @@ def _is_label(text: str, m: re.Match[str]) -> bool:
     return year or before in ("-", "v", "V") or after[:1] == "-" or (after[:1] == "." and after[1:2].isdigit())
 
 
-def _runs(doc: _Doc, n_units: int, lo: float, hi: float, profile: Layout | None) -> list[tuple[int, int]]:
-    """A neighbour's runs of `n_units` units within the length band, as offsets. For code,
-    only runs with the answer's `Layout`: others would not parse in its place."""
+def _density(units: Sequence[Unit]) -> float:
+    """Mean reasoning score of the units (core.spans)."""
+    return sum(u.score for u in units) / len(units) if units else 0.0
+
+
+def _runs(doc: _Doc, n_units: int, lo: float, hi: float, profile: Layout | None) -> list[tuple[int, int, int]]:
+    """A neighbour's runs of `n_units` units within the length band, as (first unit,
+    start, end). For code, only runs with the answer's `Layout`: others would not parse
+    in its place."""
     units = doc.units or []
     out = []
     for i in range(0, max(0, len(units) - n_units + 1)):
@@ -194,12 +210,8 @@ def _runs(doc: _Doc, n_units: int, lo: float, hi: float, profile: Layout | None)
         if profile is not None and doc.indents is not None:
             if layout_of(doc.indents[i : i + n_units], doc.body[start:end]) != profile:
                 continue
-        out.append((start, end))
+        out.append((i, start, end))
     return out
-
-
-def _content_words(text: str) -> set[str]:
-    return {w for w in _WORDS.findall(text.lower()) if w not in STOP_WORDS["en"]}
 
 
 class Adapter:
@@ -240,8 +252,8 @@ class Adapter:
         return self._terms(text, rng)
 
     def _numbers(self, span: str, rng: random.Random) -> str:
-        """Numbers above 3 become the context's numbers (nearest in magnitude first);
-        small ones stay, as they are exponents, counts and indices more often than data."""
+        """Numbers above 3 become the context's numbers of a similar magnitude; small ones
+        stay, as they are exponents, counts and indices more often than data."""
         pool = [(n, v) for n in self.numbers if (v := parse_number(n)) is not None and v > 3]
         if not pool:
             return span
@@ -251,12 +263,14 @@ class Adapter:
             raw, value = m.group(0), parse_number(m.group(0))
             if raw in mapping or value is None or value <= 3 or _is_label(span, m):
                 continue
-            # within a factor of ten: 17 may become 12 or 45, never 14400
-            choices = sorted((d, rng.random(), n) for n, v in pool if n not in used and (d := abs(np.log10(v / value))) <= 1)
+            # within a factor of ten: 17 may become 12 or 45, never 14400; a context number
+            # is used once while others are left
+            near = [n for n, v in pool if abs(np.log10(v / value)) <= 1]
+            choices = [n for n in near if n not in used] or near
             if not choices:
                 continue
-            mapping[raw] = choices[0][2]
-            used.add(choices[0][2])
+            mapping[raw] = rng.choice(choices)
+            used.add(mapping[raw])
         return NUMBER.sub(lambda m: mapping.get(m.group(0), m.group(0)), span) if mapping else span
 
     def _variables(self, span: str) -> str:
@@ -288,7 +302,7 @@ class Adapter:
         present = {c for _, c in occurrences}
         # a few swaps per span: enough to bring in the context's things, few enough that
         # the sentence still reads as written
-        budget = max(1, len(span) // 300)
+        budget = max(1, len(span) // 150)
         pieces, pos = [], 0
         used: set[str] = set()
         for m, canonical in occurrences:

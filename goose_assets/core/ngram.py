@@ -9,6 +9,11 @@ look-up is one `searchsorted` over all queries at once.
 Smoothing is interpolated absolute discounting (Ney et al. 1994) down to an add-half
 unigram, so unseen words and n-grams get a finite, comparable log-probability.
 Newlines are tokens: code lines and solution steps are units of structure.
+
+Counts are document frequencies, and bigrams and trigrams found in a single document are
+dropped: the model knows the domain's recurring phrasing, not any one document's text.
+Otherwise a distractor mined from a document of the partition would read as fluent as
+memorized text, and the answer (masked out of its own document) would not.
 """
 
 from __future__ import annotations
@@ -53,6 +58,22 @@ class _Level:
         return _lookup(self.history_keys, self.history_totals, hist), _lookup(self.history_keys, self.history_types, hist)
 
 
+def _grams(seqs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each word of the sequences with its two predecessors (BOS before a start)."""
+    padded = np.concatenate([np.concatenate(([BOS, BOS], s)) for s in seqs])
+    starts = np.cumsum([0] + [len(s) + 2 for s in seqs[:-1]])
+    valid = np.ones(len(padded), dtype=bool)
+    valid[starts] = valid[starts + 1] = False  # the padding is history, never a predicted word
+    return padded[valid], np.roll(padded, 1)[valid], np.roll(padded, 2)[valid]
+
+
+def _frequent(per_doc_keys: list[np.ndarray], min_df: int) -> np.ndarray:
+    """Every key found in at least `min_df` documents, once per document it is in."""
+    keys = np.concatenate(per_doc_keys)
+    uniq, df = np.unique(keys, return_counts=True)
+    return keys[np.isin(keys, uniq[df >= min_df])]
+
+
 def _lookup(sorted_keys: np.ndarray, values: np.ndarray, queries: np.ndarray) -> np.ndarray:
     if len(sorted_keys) == 0:
         return np.zeros(len(queries), dtype=np.float64)
@@ -72,28 +93,30 @@ class NgramModel:
         self.bigrams, self.trigrams = bigrams, trigrams
 
     @classmethod
-    def fit(cls, texts: Iterable[str]) -> NgramModel:
+    def fit(cls, documents: Iterable[Sequence[str]], min_df: int = 3) -> NgramModel:
+        """`documents`: per document, its texts (separate sequences: no n-gram spans two)."""
         vocab: dict[str, int] = {}
-        sequences: list[np.ndarray] = []
-        for text in texts:
-            ids = [vocab.setdefault(tok, len(vocab) + 2) for tok in tokenize(text)]
-            if ids:
-                sequences.append(np.asarray(ids, dtype=np.int64))
+        per_doc: list[list[np.ndarray]] = []
+        for texts in documents:
+            seqs = []
+            for text in texts:
+                ids = [vocab.setdefault(tok, len(vocab) + 2) for tok in tokenize(text)]
+                if ids:
+                    seqs.append(np.asarray(ids, dtype=np.int64))
+            if seqs:
+                per_doc.append(seqs)
         size = len(vocab) + 2
-        if not sequences:
+        if not per_doc:
             empty = _Level.of(np.zeros(0, np.int64), size)
             return cls(vocab, np.zeros(size), empty, empty)
-        padded = np.concatenate([np.concatenate(([BOS, BOS], s)) for s in sequences])
-        starts = np.cumsum([0] + [len(s) + 2 for s in sequences[:-1]])
-        valid = np.ones(len(padded), dtype=bool)
-        valid[starts] = valid[starts + 1] = False  # the padding is history, never a predicted word
-        w = padded
-        v = np.roll(padded, 1)
-        u = np.roll(padded, 2)
-        unigrams = np.bincount(w[valid], minlength=size).astype(np.float64)
-        bigrams = _Level.of((v * size + w)[valid], size)
-        trigrams = _Level.of(((u * size + v) * size + w)[valid], size)
-        return cls(vocab, unigrams, bigrams, trigrams)
+        uni, bi, tri = [], [], []
+        for seqs in per_doc:
+            w, v, u = _grams(seqs)
+            uni.append(np.unique(w))
+            bi.append(np.unique(v * size + w))
+            tri.append(np.unique((u * size + v) * size + w))
+        unigrams = np.bincount(np.concatenate(uni), minlength=size).astype(np.float64)
+        return cls(vocab, unigrams, _Level.of(_frequent(bi, min_df), size), _Level.of(_frequent(tri, min_df), size))
 
     def ids(self, text: str) -> np.ndarray:
         return np.asarray([self.vocab.get(tok, 0) for tok in tokenize(text)], dtype=np.int64)

@@ -22,12 +22,12 @@ from typing import Any
 import numpy as np
 
 from goose_assets.core.baselines import mask_window
-from goose_assets.core.leakage import trigram_set
+from goose_assets.core.leakage import option_key
 from goose_assets.core.ngram import NgramModel, tokenize
 from goose_assets.core.records import MASK
-from goose_assets.core.selection import PoolItem
+from goose_assets.core.selection import PoolItem, Solver
 from goose_assets.core.terms import NUMBER
-from goose_assets.core.text import jaccard, words
+from goose_assets.core.text import words
 
 WINDOW_WORDS = 64
 STATIC_FEATURES: tuple[str, ...] = (
@@ -36,6 +36,16 @@ STATIC_FEATURES: tuple[str, ...] = (
     "operator_share", "backslash_share", "bracket_share", "ends_with_period", "starts_upper",
     "window_overlap", "window_overlap_count", "number_overlap", "numbers",
     "fluency", "fluency_min", "edge_left", "edge_right", "semantic_similarity",
+)
+# the reasoning-free solvers option selection keeps from picking the answer: the longest
+# and the shortest option, the one sharing most words with the text around [MASK], the
+# one closest to it in meaning, and the most central one (core.baselines has their twins)
+SOLVERS: tuple[Solver, ...] = (
+    Solver("longest", STATIC_FEATURES.index("log_chars"), 1.0),
+    Solver("shortest", STATIC_FEATURES.index("log_chars"), -1.0),
+    Solver("lexical_overlap", STATIC_FEATURES.index("window_overlap"), 1.0),
+    Solver("semantic_similarity", STATIC_FEATURES.index("semantic_similarity"), 1.0),
+    Solver("most_central", None, 1.0),
 )
 _OPERATORS = re.compile(r"[-+*/=<>%^&|!~]")
 _PUNCT = re.compile(r"[^\w\s]")
@@ -81,14 +91,12 @@ class FeatureModels:
     def fit(cls, contexts: Iterable[tuple[str, str]]) -> FeatureModels:
         """`contexts`: (question, context_masked) per item. The model never sees an answer:
         each context is split at [MASK] into separate sequences."""
-        pieces: list[str] = []
+        documents: list[list[str]] = []
         windows: list[str] = []
         for question, context in contexts:
-            if question:
-                pieces.append(question)
-            pieces.extend(context.split(MASK))
+            documents.append([question, *context.split(MASK)] if question else context.split(MASK))
             windows.append(context.replace(MASK, " "))
-        return cls(NgramModel.fit(pieces), SemanticSpace.fit(windows) if windows else None)
+        return cls(NgramModel.fit(documents), SemanticSpace.fit(windows) if windows else None)
 
 
 def _share(count: int, total: int) -> float:
@@ -119,71 +127,108 @@ def _surface(option: str) -> list[float]:
     ]
 
 
-def option_features(models: FeatureModels, question: str, context_masked: str, options: Sequence[str]) -> np.ndarray:
-    """(len(options), len(STATIC_FEATURES)) for the options of one item, in the item's slot."""
-    before, after = mask_window(context_masked, WINDOW_WORDS)
-    window = set(words(before)) | set(words(after))
-    context_numbers = set(NUMBER.findall(question + " " + context_masked))
-    rows = []
-    for option in options:
-        option_words = set(words(option))
-        shared = len(option_words & window)
-        numbers = NUMBER.findall(option)
-        rows.append(_surface(option) + [
-            _share(shared, len(option_words)),
-            math.log1p(shared),
-            _share(sum(n in context_numbers for n in numbers), len(numbers)),
-            float(len(numbers)),
-        ])
-    fluency = _fit_scores(models.lm, before, after, options)
-    semantic = np.zeros(len(options))
-    if models.space is not None:
-        vectors = models.space.embed([f"{before} {after}", *options])
-        semantic = vectors[1:] @ vectors[0]
-    return np.hstack([np.asarray(rows, dtype=np.float64), fluency, semantic[:, None]])
+@dataclass(slots=True)
+class ItemOptions:
+    """One item's slot and its options (answer first)."""
+
+    item_id: str
+    question: str
+    context_masked: str
+    options: list[str]
 
 
-def _fit_scores(lm: NgramModel, before: str, after: str, options: Sequence[str]) -> np.ndarray:
-    """Per option: mean and minimum log-probability of its interior tokens (fluency), and of
-    its first two tokens after the text before [MASK] and of the first two tokens after
-    [MASK] after the option (edge fit)."""
-    left = lm.ids(" ".join(tokenize(before)[-2:]))
-    right = lm.ids(" ".join(tokenize(after)[:2]))
-    sequences = []
-    lengths = []
-    for option in options:
-        ids = lm.ids(option)
-        lengths.append(len(ids))
-        sequences.append(np.concatenate((ids, right)))
-    scores = lm.sequence_logprobs(sequences, [left] * len(sequences))
-    out = np.zeros((len(options), 4))
+def option_features(models: FeatureModels, items: Sequence[ItemOptions]) -> list[np.ndarray]:
+    """Per item, (len(options), len(STATIC_FEATURES)): its options' features in its slot.
+    Items come in batches so that the n-gram and semantic look-ups run once per batch."""
+    windows = [mask_window(it.context_masked, WINDOW_WORDS) for it in items]
+    fluency = _fit_scores(models.lm, windows, items)
+    semantic = _semantic(models.space, windows, items)
+    out = []
+    for it, (before, after), fit, sem in zip(items, windows, fluency, semantic, strict=True):
+        window = set(words(before)) | set(words(after))
+        context_numbers = set(NUMBER.findall(it.question + " " + it.context_masked))
+        rows = []
+        for option in it.options:
+            option_words = set(words(option))
+            shared = len(option_words & window)
+            numbers = NUMBER.findall(option)
+            rows.append(_surface(option) + [
+                _share(shared, len(option_words)),
+                math.log1p(shared),
+                _share(sum(n in context_numbers for n in numbers), len(numbers)),
+                float(len(numbers)),
+            ])
+        out.append(np.hstack([np.asarray(rows, dtype=np.float64), fit, sem[:, None]]))
+    return out
+
+
+def _semantic(space: SemanticSpace | None, windows: Sequence[tuple[str, str]], items: Sequence[ItemOptions]) -> list[np.ndarray]:
+    """Per item, each option's cosine similarity to the text around [MASK]."""
+    if space is None:
+        return [np.zeros(len(it.options)) for it in items]
+    texts = [t for (before, after), it in zip(windows, items, strict=True) for t in (f"{before} {after}", *it.options)]
+    vectors = space.embed(texts)
+    out, pos = [], 0
+    for it in items:
+        block = vectors[pos : pos + 1 + len(it.options)]
+        out.append(block[1:] @ block[0])
+        pos += 1 + len(it.options)
+    return out
+
+
+def _fit_scores(lm: NgramModel, windows: Sequence[tuple[str, str]], items: Sequence[ItemOptions]) -> list[np.ndarray]:
+    """Per item and option: mean and minimum log-probability of its interior tokens
+    (fluency), of its first two tokens after the text before [MASK], and of the first two
+    tokens after [MASK] after the option (edge fit)."""
+    sequences, histories, lengths = [], [], []
+    for (before, after), it in zip(windows, items, strict=True):
+        left = lm.ids(" ".join(tokenize(before)[-2:]))
+        right = lm.ids(" ".join(tokenize(after)[:2]))
+        for option in it.options:
+            ids = lm.ids(option)
+            lengths.append(len(ids))
+            sequences.append(np.concatenate((ids, right)))
+            histories.append(left)
+    scores = lm.sequence_logprobs(sequences, histories)
+    flat = np.zeros((len(sequences), 4))
     for i, (lp, n) in enumerate(zip(scores, lengths, strict=True)):
         head, interior, tail = lp[: min(2, n)], lp[2:n], lp[n:]
         body = interior if len(interior) else lp[:n]
-        out[i] = (
+        flat[i] = (
             float(body.mean()) if len(body) else 0.0,
             float(body.min()) if len(body) else 0.0,
             float(head.mean()) if len(head) else 0.0,
             float(tail.mean()) if len(tail) else 0.0,
         )
+    out, pos = [], 0
+    for it in items:
+        out.append(flat[pos : pos + len(it.options)])
+        pos += len(it.options)
     return out
 
 
 def option_similarity(options: Sequence[str]) -> np.ndarray:
-    """Pairwise char-3-gram Jaccard of the options (what the most-central solver reads)."""
-    grams = [trigram_set(o) for o in options]
-    n = len(grams)
-    sims = np.eye(n)
-    for i in range(n):
-        for j in range(i + 1, n):
-            sims[i, j] = sims[j, i] = jaccard(grams[i], grams[j])
-    return sims
+    """Pairwise char-3-gram Jaccard of the options (what the most-central solver reads):
+    trigrams as integers, intersections as one sparse product."""
+    from scipy.sparse import csr_matrix
+
+    grams = []
+    for option in options:
+        codes = np.frombuffer(option_key(option).encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
+        tri = (codes[:-2] << 42) | (codes[1:-1] << 21) | codes[2:] if len(codes) >= 3 else codes[:1]
+        grams.append(np.unique(tri))
+    lengths = np.array([len(g) for g in grams])
+    _, cols = np.unique(np.concatenate(grams), return_inverse=True)
+    rows = np.repeat(np.arange(len(options)), lengths)
+    indicator = csr_matrix((np.ones(len(cols), dtype=np.float32), (rows, cols)), shape=(len(options), cols.max(initial=0) + 1))
+    inter = (indicator @ indicator.T).toarray()
+    union = lengths[:, None] + lengths[None, :] - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 1.0)
 
 
-def pool_item(
-    models: FeatureModels, item_id: str, question: str, context_masked: str, answer: str, candidates: Sequence[str]
-) -> PoolItem:
-    """An item's answer (row 0) and candidates as option selection reads them."""
-    options = [answer, *candidates]
-    return PoolItem(item_id, option_features(models, question, context_masked, options).astype(np.float32),
-                    option_similarity(options).astype(np.float32))
+def pool_items(models: FeatureModels, items: Sequence[ItemOptions]) -> list[PoolItem]:
+    """The items as option selection reads them: row 0 the answer, rows 1.. the candidates."""
+    return [
+        PoolItem(it.item_id, feats.astype(np.float32), option_similarity(it.options).astype(np.float32))
+        for it, feats in zip(items, option_features(models, items), strict=True)
+    ]

@@ -32,6 +32,9 @@ class DomainQualityStats:
     chance: float | None = None
     auroc: float | None = None
     gate_passed: bool | None = None
+    # option selection's discriminator AUROC before and after (core.selection)
+    selection_auroc_before: float | None = None
+    selection_auroc_after: float | None = None
     # lengths in characters: answer spans, and every option (answers and distractors)
     span_lengths: Sequence[int] = ()
     option_lengths: Sequence[int] = ()
@@ -150,7 +153,7 @@ def _markdown(
     )
     if stats_by_domain:
         lines += ["## Summary", ""]
-        header = ["domain", "final yield", "chance", *baselines, "AUROC", "gate"]
+        header = ["domain", "final yield", "chance", *baselines, "AUROC", "gate", "selection AUROC before", "after"]
         lines.append("| " + " | ".join(header) + " |")
         lines.append("|" + "---|" * len(header))
         for name, s in sorted(stats_by_domain.items()):
@@ -163,6 +166,8 @@ def _markdown(
                 *[_fmt(s.baseline_accuracy.get(b)) for b in baselines],
                 _fmt(s.auroc),
                 gate,
+                _fmt(s.selection_auroc_before),
+                _fmt(s.selection_auroc_after),
             ]
             lines.append("| " + " | ".join(row) + " |")
         lines.append("")

@@ -86,6 +86,7 @@ class SelectionResult:
     pool_mean: float = 0.0
     pool_min: int = 0
     model: str = "none"
+    cpu_s: float = 0.0  # what features and rounds cost, set by the caller that timed them
     folds: list[dict[str, Any]] = field(default_factory=list)  # per fit: trained and scored item ids
 
     def to_row(self) -> dict[str, Any]:
@@ -93,7 +94,7 @@ class SelectionResult:
         meta = self.to_metadata()
         return {**{k: meta[k] for k in ("auroc_before", "auroc_after", "rounds", "options_replaced", "pool_mean",
                                          "pool_min", "discriminator")},
-                "auroc_by_round": json.dumps(meta["auroc_by_round"])}
+                "auroc_by_round": json.dumps(meta["auroc_by_round"]), "cpu_s": round(self.cpu_s, 3)}
 
     def to_metadata(self) -> dict[str, Any]:
         return {
@@ -105,6 +106,7 @@ class SelectionResult:
             "pool_mean": round(self.pool_mean, 2),
             "pool_min": self.pool_min,
             "discriminator": self.model,
+            "cpu_s": round(self.cpu_s, 3),
         }
 
 
@@ -239,8 +241,12 @@ def select_options(
     make_model: Callable[[], Discriminator] | None = None,
     min_items: int = MIN_ITEMS_FOR_MODEL,
     log: Callable[[str], None] | None = None,
+    solvers: Sequence[Solver] = (),
 ) -> SelectionResult:
-    """Choose `k` distractors per item (items with fewer candidates keep them all)."""
+    """Choose `k` distractors per item (items with fewer candidates keep them all).
+    `solvers` are reasoning-free solvers that pick the option with the extreme value of
+    one feature: after each round's swaps, where one of them picks the answer, an unused
+    candidate it would pick instead is swapped in (`repair_solvers`)."""
     naive = [list(range(1, min(k, it.n_candidates) + 1)) for it in items]
     pools = [it.n_candidates for it in items]
     result = SelectionResult(
@@ -251,6 +257,8 @@ def select_options(
         return result
     if len(items) < min_items:
         current = [model_free_start(it, k) for it in items]
+        rates = repair_rates(items, current, solvers)
+        current = [repair_solvers(it, c, np.zeros(it.n_candidates + 1), solvers, rates, seed) for it, c in zip(items, current, strict=True)]
         result.chosen = [[c - 1 for c in s] for s in current]
         result.replaced = _replaced(naive, current)
         result.model = "model-free (too few items to fit a discriminator)"
@@ -275,14 +283,93 @@ def select_options(
             stale += 1
             if stale >= PATIENCE:
                 break
-        current = [
-            _swap(chosen, ms[1:], _unused(it, chosen), os_, max_swaps=4 if round_no < 2 else 2)
-            for it, chosen, ms, os_ in zip(items, current, member_scores, outsider_scores, strict=True)
-        ]
+        swapped, scores = [], []
+        for it, chosen, ms, os_ in zip(items, current, member_scores, outsider_scores, strict=True):
+            unused = _unused(it, chosen)
+            row_scores = np.zeros(it.n_candidates + 1)
+            row_scores[[0, *chosen]] = ms
+            row_scores[unused] = os_
+            swapped.append(_swap(chosen, ms[1:], unused, os_, max_swaps=4 if round_no < 2 else 2))
+            scores.append(row_scores)
+        rates = repair_rates(items, swapped, solvers)
+        current = [repair_solvers(it, c, sc, solvers, rates, seed) for it, c, sc in zip(items, swapped, scores, strict=True)]
     result.auroc_after = best_auroc
     result.chosen = [[c - 1 for c in s] for s in best]
     result.replaced = _replaced(naive, best)
     return result
+
+
+@dataclass(frozen=True, slots=True)
+class Solver:
+    """A reasoning-free solver: picks the option with the largest `sign * feature`;
+    `column` None means centrality among the options (the most-central solver)."""
+
+    name: str
+    column: int | None
+    sign: float = 1.0
+
+
+def _solver_values(item: PoolItem, solver: Solver, members: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    if solver.column is not None:
+        return solver.sign * item.features[rows, solver.column]
+    own = np.isin(rows, members)
+    sim = item.similarity[np.ix_(rows, members)]
+    return solver.sign * (sim.sum(axis=1) - own) / np.maximum(len(members) - own, 1)
+
+
+def solver_hits(items: Sequence[PoolItem], selected: Sequence[Sequence[int]], solver: Solver) -> float:
+    """The share of items whose answer the solver picks."""
+    hits = 0
+    for item, chosen in zip(items, selected, strict=True):
+        members = np.array([0, *chosen])
+        hits += int(np.argmax(_solver_values(item, solver, members, members)) == 0)
+    return hits / max(1, len(items))
+
+
+def repair_rates(items: Sequence[PoolItem], selected: Sequence[Sequence[int]], solvers: Sequence[Solver]) -> dict[str, float]:
+    """Per solver, the share of its hits to repair so that it is right about as often as
+    chance: repairing every hit would leave the answer never the longest (or the most
+    central...) option, a cue of its own."""
+    rates = {}
+    for solver in solvers:
+        hits = solver_hits(items, selected, solver)
+        chance = float(np.mean([1.0 / (len(s) + 1) for s in selected])) if selected else 0.0
+        rates[solver.name] = float(np.clip(1.0 - chance / hits, 0.0, 1.0)) if hits > 0 else 0.0
+    return rates
+
+
+def repair_solvers(
+    item: PoolItem, chosen: Sequence[int], row_scores: np.ndarray, solvers: Sequence[Solver],
+    rates: dict[str, float] | None = None, seed: int = 0,
+) -> list[int]:
+    """Where a solver picks the answer (and a draw under its `rates` says to repair), swap
+    the least answer-like chosen distractor (by `row_scores`) for the most answer-like
+    unused candidate that the solver would pick over the answer. Solvers are visited in a
+    fixed order, so a later one may undo an earlier one's repair only when no candidate
+    satisfies both."""
+    chosen = list(chosen)
+    for solver in solvers:
+        if rates is not None and _draw(item.item_id, solver.name, seed) >= rates.get(solver.name, 1.0):
+            continue
+        members = np.array([0, *chosen])
+        values = _solver_values(item, solver, members, members)
+        if int(np.argmax(values)) != 0:
+            continue
+        unused = np.array(_unused(item, chosen), dtype=int)
+        if not len(unused):
+            continue
+        beating = unused[_solver_values(item, solver, members, unused) > values[0] + 1e-9]
+        if not len(beating):
+            continue
+        incoming = int(beating[np.argmax(row_scores[beating])])
+        outgoing = int(np.argmin(row_scores[chosen]))
+        chosen[outgoing] = incoming
+    return chosen
+
+
+def _draw(item_id: str, name: str, seed: int) -> float:
+    digest = hashlib.blake2b(f"{seed}:{name}:{item_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
 
 
 def _unused(item: PoolItem, chosen: Sequence[int]) -> list[int]:

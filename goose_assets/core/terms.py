@@ -17,7 +17,7 @@ from goose_assets.core.web_lexicon import STOP_WORDS
 # a number as a whole token: not inside an identifier or a longer number, not an ordinal
 NUMBER = re.compile(r"(?<![\w.])\d{1,3}(?:,\d{3})+(?![\d,])|(?<![\w.])\d+(?:\.\d+)?(?!\d|\.\d|st\b|nd\b|rd\b|th\b|[A-Za-z_])")
 _MATH_SEGMENT = re.compile(r"\$\$?([^$]+)\$\$?|\\\((.+?)\\\)|\\\[(.+?)\\\]", re.DOTALL)
-_MATH_LETTER = re.compile(r"(?<![\\\w])[a-zA-Z](?!\w)")
+_MATH_LETTER = re.compile(r"(?<![\\A-Za-z_])[a-zA-Z](?![A-Za-z_])")
 _RESERVED = frozenset(keyword.kwlist) | frozenset(dir(builtins)) | {"self", "cls"}
 _ASSIGNED = re.compile(r"^[ \t]*([A-Za-z_]\w*(?:[ \t]*,[ \t]*[A-Za-z_]\w*)*)[ \t]*(?:[-+*/%]|//|\*\*)?=(?!=)", re.MULTILINE)
 _BOUND = re.compile(r"\b(?:for|as)\s+([A-Za-z_]\w*(?:\s*,\s*[A-Za-z_]\w*)*)|\b(?:def|class)\s+([A-Za-z_]\w*)")

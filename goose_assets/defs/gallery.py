@@ -37,6 +37,8 @@ WHERE t.domain = $1
 
 QUARANTINE_SQL = "SELECT stage, reason, count(*) AS n FROM quarantine WHERE domain = $1 GROUP BY stage, reason"
 
+SELECTION_SQL = "SELECT * FROM option_selection WHERE domain = $1"
+
 # ordering by md5(task_id) is a deterministic pseudo-random sample: the same tasks on every
 # re-run, and an unbiased mix of kept and dropped ones
 SAMPLE_SQL = """
@@ -105,6 +107,7 @@ def task_gallery(
         wh.query(TASK_STATS_SQL, [domain]),
         wh.query(QUARANTINE_SQL, [domain]),
         sample_size=config.sample_size,
+        selection_rows=wh.query(SELECTION_SQL, [domain]),
     )
     sample = wh.query(SAMPLE_SQL, [domain, config.sample_size])
     doc_ids = sorted({r["doc_id"] for r in sample if r["doc_id"]})
@@ -178,13 +181,14 @@ def _latest_difficulty_metadata(context: dg.AssetExecutionContext, domain: str) 
 def quality_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """The domain's quality report, `GOOSE_HOME/reports/quality/<domain>/quality_report.md`
     plus a PNG of plots: yield at each stage, drop reasons, triviality-baseline accuracies
-    against chance, the odd-one-out classifier's AUROC and the gate verdict, answer-span and
-    option length histograms, and the answer-letter histogram."""
+    against chance, the odd-one-out classifier's AUROC and the gate verdict, option
+    selection's AUROC before and after, answer-span and option length histograms, and the
+    answer-letter histogram."""
     domain = context.partition_key
     wh = warehouse.warehouse()
     summary = gallery.summarize(
         domain, wh.query(STAGE_COUNTS_SQL, [domain])[0], wh.query(TASK_STATS_SQL, [domain]),
-        wh.query(QUARANTINE_SQL, [domain]), sample_size=0,
+        wh.query(QUARANTINE_SQL, [domain]), sample_size=0, selection_rows=wh.query(SELECTION_SQL, [domain]),
     )
     lengths = wh.query(LENGTHS_SQL, [domain])[0]
     gate = _latest_difficulty_metadata(context, domain)
@@ -196,6 +200,8 @@ def quality_report(context: dg.AssetExecutionContext, warehouse: WarehouseResour
         chance=summary.chance,
         auroc=gate.get("classifier_auroc"),  # type: ignore[arg-type]
         gate_passed=gate.get("gate_passed"),  # type: ignore[arg-type]
+        selection_auroc_before=summary.selection.get("auroc_before"),
+        selection_auroc_after=summary.selection.get("auroc_after"),
         span_lengths=lengths["span_lengths"] or [],
         option_lengths=lengths["option_lengths"] or [],
         letter_histogram=summary.answer_letters,
@@ -209,6 +215,7 @@ def quality_report(context: dg.AssetExecutionContext, warehouse: WarehouseResour
             "baseline_accuracy": {k: round(v, 4) for k, v in summary.baseline_accuracy().items()},
             "chance": round(summary.chance, 4),
             "classifier_auroc": gate.get("classifier_auroc"),
+            "selection": summary.selection,
             "stage_yield": summary.stage_counts,
             "report_markdown": dg.MetadataValue.md(paths.markdown.read_text(encoding="utf-8")[:20000]),
         }

@@ -2,6 +2,7 @@
 
 
 import dataclasses
+import time
 from collections import Counter
 from collections.abc import Iterator
 
@@ -249,19 +250,21 @@ def _contexts(wh: Warehouse, scope: PartitionScope) -> Iterator[tuple[str, str]]
 def _select_options(wh: Warehouse, scope: PartitionScope, log: dg.DagsterLogManager) -> tuple[dict[str, list[int]], selection.SelectionResult]:
     """Option selection over the partition: the candidates' features (streamed, per item
     only its feature block is kept), then the cross-fitted rounds."""
+    started = time.process_time()
     models = option_features.FeatureModels.fit(_contexts(wh, scope))
     pool: list[selection.PoolItem] = []
     columns = ["item_id", "question", "context_masked", "answer", "distractors"]
     total = wh.count("masked_items", scope.domain, shard=scope.shard)
     progress = BatchProgress(Progress(log, f"{scope.label} option features", total))
     for batch in wh.iter_rows("masked_items", scope.domain, columns, batch_size=STREAM_BATCH, shard=scope.shard):
-        for r in batch:
-            if len(r["distractors"]) >= selection.DISTRACTORS_SHOWN:
-                pool.append(option_features.pool_item(models, r["item_id"], r["question"], r["context_masked"],
-                                                      r["answer"], r["distractors"]))
+        pool.extend(option_features.pool_items(models, [
+            option_features.ItemOptions(r["item_id"], r["question"], r["context_masked"], [r["answer"], *r["distractors"]])
+            for r in batch if len(r["distractors"]) >= selection.DISTRACTORS_SHOWN
+        ]))
         progress.next_batch(len(batch))
         progress(0)
-    result = selection.select_options(pool, seed=0, log=log.info)
+    result = selection.select_options(pool, seed=0, log=log.info, solvers=option_features.SOLVERS)
+    result.cpu_s = time.process_time() - started
     return {item.item_id: chosen for item, chosen in zip(pool, result.chosen, strict=True)}, result
 
 

@@ -29,8 +29,13 @@ OFFLINE_MODEL = "rule-based-v2"
 # option selection keeps the 8 that a discriminator finds hardest to tell from the answer
 # (DESIGN §5). Edits come first; mined spans make up the rest, and at least a dozen.
 CANDIDATES_WANTED = 28
-EDITS_WANTED = 12
 MIN_MINED = 12
+# Edits of the answer are off by default: measured on held-out documents of every domain
+# (BENCHMARKS.md, "Task quality"), a pool with them gives tasks that a surface classifier
+# solves more often, as the answer is the least perturbed member of the cluster its edits
+# form, and the most central option with one or two of them shown. Set `edits_wanted` to
+# offer them.
+EDITS_WANTED = 0
 
 
 def _rng(key: str) -> random.Random:

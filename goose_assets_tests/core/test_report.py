@@ -20,6 +20,8 @@ def _stats(domain: str) -> DomainQualityStats:
         option_lengths=[110, 300, 90, 420, 380, 60],
         letter_histogram={"A": 9, "B": 8, "C": 8, "D": 7, "E": 8, "F": 8, "G": 8, "H": 8, "I": 8},
         extra={"leakage_flagged": 8},
+        selection_auroc_before=0.91,
+        selection_auroc_after=0.58,
     )
 
 
@@ -31,7 +33,7 @@ def test_report_writes_markdown_and_one_png_per_domain(tmp_path: Path) -> None:
     for plot in paths.plots:
         assert plot.read_bytes()[:8] == PNG_MAGIC
     text = paths.markdown.read_text()
-    assert "| code | 72 | 0.111 | 0.140 | 0.090 | n/a | 0.550 | pass |" in text
+    assert "| code | 72 | 0.111 | 0.140 | 0.090 | n/a | 0.550 | pass | 0.910 | 0.580 |" in text
     assert "| filtered_tasks | 72 | 72.0% |" in text
     assert "| trivial | 10 |" in text
     assert "![math](quality_math.png)" in text

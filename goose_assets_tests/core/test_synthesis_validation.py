@@ -5,6 +5,7 @@ validation gives."""
 from __future__ import annotations
 
 import random
+import re
 
 from goose_assets.core.leakage import NEAR_DUPLICATE_JACCARD, option_key, trigram_set
 from goose_assets.core.synthesis import LENGTH_RATIO_BAND, _key_trigrams, usable_distractors
@@ -12,8 +13,10 @@ from goose_assets.core.text import jaccard
 
 
 def _reference(answer: str, distractors: list[str]) -> list[str]:
-    """usable_distractors as it was written first: every pair through a full Jaccard."""
+    """usable_distractors as it was written first: every pair through a full Jaccard, and
+    no reordering of the words of an option kept before."""
     seen = {option_key(answer)}
+    bags = {tuple(sorted(re.findall(r"\w+|[^\w\s]", answer.lower())))}
     kept_grams = [trigram_set(answer)]
     lo, hi = LENGTH_RATIO_BAND
     alen = max(1, len(answer.strip()))
@@ -25,10 +28,14 @@ def _reference(answer: str, distractors: list[str]) -> list[str]:
             continue
         if not lo <= len(d.strip()) / alen <= hi:
             continue
+        bag = tuple(sorted(re.findall(r"\w+|[^\w\s]", d.lower())))
+        if bag in bags:
+            continue
         grams = trigram_set(d)
         if any(jaccard(grams, g) >= NEAR_DUPLICATE_JACCARD for g in kept_grams):
             continue
         seen.add(key)
+        bags.add(bag)
         kept_grams.append(grams)
         out.append(d)
     return out

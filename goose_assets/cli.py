@@ -2,7 +2,14 @@
 
 `goose run` materializes every asset for each domain partition in the Dagster instance
 under `$GOOSE_HOME/dagster`, so `make ui` (dagster dev on that instance) shows the runs,
-the filled partitions, the check results and the metadata.
+the filled partitions, the check results and the metadata. Its exit code:
+
+    0  every run succeeded and at least one task was exported
+    1  a partition run failed (one line per failed step names it)
+    2  stopped before any run: a corpus, shards or benchmarks path that does not exist
+       or cannot be read, or a shards folder without shard files (one line names the
+       setting and the path)
+    3  every run succeeded, but no task was exported (one line says why, per domain)
 """
 
 from __future__ import annotations
@@ -22,6 +29,10 @@ if TYPE_CHECKING:
     import dagster as dg
 
 REPO_DAGSTER_YAML = Path(__file__).resolve().parent.parent / "dagster.yaml"
+EXIT_RUN_FAILED = 1
+EXIT_BAD_SOURCE = 2
+EXIT_NOTHING_EXPORTED = 3
+DEFAULT_MIX = "default"
 
 
 def prepare_instance_home(home: Path) -> Path:
@@ -35,6 +46,41 @@ def prepare_instance_home(home: Path) -> Path:
     return dagster_home
 
 
+def source_problems(corpus_dir_flag: str = "") -> list[str]:
+    """Every configured source path that does not exist or cannot be read, one line each
+    naming the setting and the path (the `corpus` resource's settings, as the runs use
+    them). `corpus_dir_flag`: the `--corpus-dir` value, named as such when it is wrong."""
+    from goose_assets.core.ingest import path_problem
+    from goose_assets.definitions import defs
+
+    if corpus_dir_flag:
+        problem = path_problem(Path(corpus_dir_flag), folder=True)
+        if problem:
+            return [f"--corpus-dir {corpus_dir_flag}: {problem}"]
+    corpus = defs.resources["corpus"]
+    problems = corpus.problems()
+    benchmarks = corpus.benchmarks_problem()
+    return [*problems, benchmarks] if benchmarks else problems
+
+
+def _failure_lines(result: Any, partition_key: str) -> list[str]:
+    """One line per failed step of a run: the step and the first line of its error."""
+    lines = []
+    for event in result.get_step_failure_events():
+        error = event.event_specific_data.error if event.event_specific_data else None
+        # a user-code error is wrapped once by Dagster: its cause holds the real message
+        inner = error.cause if error is not None and error.cause is not None else error
+        message = inner.message.strip().splitlines()[0] if inner is not None and inner.message.strip() else "failed"
+        if inner is not None and inner.cls_name:
+            # "dagster._core.definitions.events.Failure: <text>" -> "<text>"; other
+            # exceptions keep their short class name, which often says what happened
+            qualified, sep, text = message.partition(f"{inner.cls_name}: ")
+            if sep and " " not in qualified:
+                message = text if inner.cls_name == "Failure" else f"{inner.cls_name}: {text}"
+        lines.append(f"goose run: {partition_key}: {event.step_key} failed: {message}")
+    return lines or [f"goose run: {partition_key}: the run failed (see `make ui` for its log)"]
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -42,6 +88,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     os.environ["GOOSE_HOME"] = str(home)
     if args.corpus_dir:
         os.environ["GOOSE_CORPUS_DIR"] = str(Path(args.corpus_dir).resolve())
+    # before any run, and before GOOSE_HOME is touched: a mistyped path is one line, not
+    # four failed runs
+    problems = source_problems(args.corpus_dir)
+    if problems:
+        for problem in problems:
+            print(f"goose run: {problem}", file=sys.stderr)
+        return EXIT_BAD_SOURCE
     prepare_instance_home(home)
     import dagster as dg
 
@@ -49,9 +102,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     instance = dg.DagsterInstance.get()
     run_config = {"ops": {"task_difficulty": {"config": {"use_embeddings": not args.no_embeddings}}}}
-    failures = []
+    failures: list[str] = []
+    failure_lines: list[str] = []
     started = time.monotonic()
-    plan = run_plan(instance, args.domains)
+    try:
+        plan = run_plan(instance, args.domains)
+    except NothingToRunError as exc:
+        print(f"goose run: {exc}", file=sys.stderr)
+        return EXIT_BAD_SOURCE
     for stage, domain, partition_key in tqdm(plan, desc="partition runs", unit="run", file=sys.stderr):
         if domain in failures:
             continue
@@ -67,11 +125,37 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         if not result.success:
             failures.append(domain)
+            failure_lines += _failure_lines(result, partition_key)
     print(summary_text(home, time.monotonic() - started))
     if failures:
+        for line in failure_lines:
+            print(line, file=sys.stderr)
         print(f"FAILED partitions: {', '.join(failures)} (see `make ui` for the run logs)", file=sys.stderr)
-        return 1
+        return EXIT_RUN_FAILED
+    exported, why = export_outcome(home)
+    if not exported:
+        print(f"goose run: no task was exported to {home / 'exports' / DEFAULT_MIX}: {why}", file=sys.stderr)
+        return EXIT_NOTHING_EXPORTED
     return 0
+
+
+def export_outcome(home: Path, mix_name: str = DEFAULT_MIX) -> tuple[int, str]:
+    """(rows in the mix's export, why domains have none as one line) from its manifest."""
+    import json
+
+    from goose_assets.core import export
+    from goose_assets.core.funnel import one_line
+
+    manifest_path = home / "exports" / mix_name / export.MANIFEST_FILE
+    if not manifest_path.exists():
+        return 0, "the training_mix asset wrote no export"
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    gaps = manifest.get("mix", {}).get("empty_domains", {})
+    return sum(manifest["rows"].values()), one_line(gaps, list(DOMAINS)) or "no domain kept a task"
+
+
+class NothingToRunError(Exception):
+    """The configured sources give no partition to run; the message says which setting."""
 
 
 def run_plan(instance: dg.DagsterInstance, domains: list[str]) -> list[tuple[list[Any], str, str]]:
@@ -88,35 +172,62 @@ def run_plan(instance: dg.DagsterInstance, domains: list[str]) -> list[tuple[lis
     root = shards_dir()
     found = discover(root) if root else {}
     if not found:
-        raise SystemExit(f"GOOSE_SHARDS_DIR={root} holds no shard files (see README 'Sharded corpora')")
+        raise NothingToRunError(f"GOOSE_SHARDS_DIR={root} holds no shard files (see README 'Sharded corpora')")
     known = set(instance.get_dynamic_partitions(shard_partitions.name))
     instance.add_dynamic_partitions(shard_partitions.name, [k for k in found if k not in known])
     plan: list[tuple[list[Any], str, str]] = [(SHARDED_STAGES, d, item_key(d, k)) for d in domains for k in found]
     return plan + [(stage, d, d) for stage in (DOMAIN_STAGES, MIX_ASSETS) for d in domains]
 
 
-def summary_text(home: Path, wall_s: float | None = None) -> str:
+def summary_text(home: Path, wall_s: float | None = None, mix_name: str = DEFAULT_MIX) -> str:
+    """The per-domain counts from source rows to the mix, how the mix chose its tasks, and
+    a note for every domain without a task in it (no source and where the project looked,
+    everything quarantined or screened out)."""
+    import json
+
+    from goose_assets.core import export
+    from goose_assets.core.funnel import empty_cause
+    from goose_assets.defs.mix_inputs import domain_funnels
+    from goose_assets.partitions import SHARDED
+    from goose_assets.resources import CorpusResource
     from goose_assets.warehouse import open_warehouse
 
     wh = open_warehouse(home)
-    tables = ["raw_documents", "extracted_passages", "masked_items", "mcq_tasks", "filtered_tasks", "training_mix"]
-    rows = []
-    for domain in DOMAINS:
-        counts = [wh.count(t, domain) for t in tables]
-        kept = wh.query("SELECT count(*) AS n FROM filtered_tasks WHERE domain = ? AND kept", [domain])[0]["n"]
-        quarantined = wh.count("quarantine", domain)
-        rows.append([domain, *counts[:5], kept, counts[5], quarantined])
+    funnels = domain_funnels(wh, mix_name)
     header = ["domain", "documents", "passages", "items", "tasks", "screened", "kept", "in mix", "quarantined"]
+    rows = [
+        [d, f.documents, f.passages, f.items, f.tasks, f.screened, f.kept, f.in_mix, f.quarantined_total]
+        for d, f in ((d, funnels[d]) for d in DOMAINS)
+    ]
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(str(c).rjust(w) for c, w in zip(r, widths, strict=True)) for r in [header, *rows]]
     letters = wh.query("SELECT answer_letter, count(*) AS n FROM mcq_tasks GROUP BY 1 ORDER BY 1")
     out = ["", "Golden Goose pipeline: per-domain summary", *lines, ""]
-    out.append("answer letters: " + " ".join(f"{r['answer_letter']}={r['n']}" for r in letters))
+    manifest_path = home / "exports" / mix_name / export.MANIFEST_FILE
+    mix_facts = json.loads(manifest_path.read_text(encoding="utf-8")).get("mix", {}) if manifest_path.exists() else {}
+    if mix_facts.get("selection"):
+        out.append(f"mix {mix_name}: {mix_facts['selection']}")
+    corpus = CorpusResource()
+    for domain in DOMAINS:
+        f = funnels[domain]
+        if f.in_mix:
+            continue
+        # the export's own account first (it knows the mix's config), then the counts'
+        note = mix_facts.get("empty_domains", {}).get(domain) or empty_cause(f) or f"{f.kept} kept tasks, none in mix {mix_name}"
+        if not f.documents and not f.quarantined_at("ingest"):
+            try:
+                plan = corpus.domain_plan(domain, SHARDED)
+            except ValueError:
+                plan = None
+            if plan is not None and not plan.has_source:
+                note = plan.no_source_note()
+        out.append(f"note: {domain}: {note}")
+    out.append("answer letters: " + (" ".join(f"{r['answer_letter']}={r['n']}" for r in letters) or "none"))
     if wall_s is not None:
         out.append(f"wall time: {wall_s:.1f}s")
     out += [
         f"warehouse:  {home / 'warehouse.duckdb'}",
-        f"exports:    {home / 'exports' / 'default'} (goosereason.jsonl, verl/, openrlhf/, hf_dataset/, README.md)",
+        f"exports:    {home / 'exports' / mix_name} (goosereason.jsonl, verl/, openrlhf/, hf_dataset/, README.md)",
         f"reports:    {home / 'reports'}",
         f"dagster:    {home / 'dagster'}  (open it with `make ui`)",
     ]

@@ -49,6 +49,8 @@ class CardInfo:
     generator; tasks carrying ``backend``/``model``/``prompt_version`` keys are also
     tallied. ``prompt_versions`` lists template versions used upstream (e.g.
     ``synthesize_qa@1``); the student prompt's version is always added.
+    ``empty_domains`` maps each domain that contributed no row to the upstream cause (no
+    source, everything quarantined or screened out, ...): the card names it.
     """
 
     mix_name: str
@@ -59,6 +61,7 @@ class CardInfo:
     prompt_versions: Sequence[str] = ()
     filter_drops: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     hub_repo_id: str = ""
+    empty_domains: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +144,7 @@ def _front_matter(tasks: Sequence[Mapping[str, Any]], info: CardInfo) -> list[st
     hub_license = _hub_license_id(licenses)
     lines = ["---", f"license: {hub_license}"]
     if hub_license == "other":
-        lines.append("license_name: mixed-per-source")
+        lines.append("license_name: mixed-per-source" if tasks else "license_name: empty-export")
     lines += [
         f"pretty_name: Golden Goose training mix {info.mix_name}",
         "task_categories:",
@@ -248,6 +251,8 @@ def _mix_section(report: Mapping[str, Any]) -> list[str]:
         if config
         else "Config: not recorded."
     )
+    if report.get("selection"):
+        lines += ["", f"Selection: {report['selection']}."]
     lines.append("")
     domains = report.get("domains", {})
     lines += _table(
@@ -366,9 +371,28 @@ def _lineage_section() -> list[str]:
     ]
 
 
+def _empty_sections(tasks: Sequence[Mapping[str, Any]], info: CardInfo) -> tuple[list[str], list[str]]:
+    """(a banner when the export holds no row, the section naming each empty domain's cause)."""
+    banner = (
+        []
+        if tasks
+        else [
+            "> **This export is empty: no task survived the pipeline.** Every file is valid "
+            "and holds 0 rows; the section *Domains without rows* says why, per domain."
+        ]
+    )
+    if not info.empty_domains:
+        return banner, []
+    section = ["## Domains without rows", ""]
+    section += [f"- **{domain}**: {cause}" for domain, cause in sorted(info.empty_domains.items())]
+    return banner, section
+
+
 def render_card(tasks: Sequence[Mapping[str, Any]], info: CardInfo) -> str:
     """The dataset card (README.md) as text; deterministic for the same inputs."""
+    empty_banner, empty_section = _empty_sections(tasks, info)
     banner, licences = _licence_sections(tasks)
+    banner = [*empty_banner, *banner]
     sections = [
         _front_matter(tasks, info),
         [f"# Golden Goose training mix `{info.mix_name}`", ""],
@@ -380,6 +404,7 @@ def render_card(tasks: Sequence[Mapping[str, Any]], info: CardInfo) -> str:
             "",
         ],
         [*_counts_section(tasks), ""],
+        [*empty_section, ""] if empty_section else [],
         [*licences, ""],
         [*_usage_section(), ""],
         [*_generation_section(tasks, info), ""],

@@ -5,6 +5,10 @@ from __future__ import annotations
 from goose_assets.core.mixing import REQUIRED_TASK_KEYS
 
 GOOSEREASON_FILE = "goosereason.jsonl"
+# the keys of one goosereason.jsonl row, in file order
+GOOSEREASON_COLUMNS: tuple[str, ...] = (
+    "question", "options", "answer", "task_id", "domain", "source_doc_id", "split",
+)
 VERL_DIR = "verl"  # <split>.parquet inside
 OPENRLHF_DIR = "openrlhf"  # <split>.jsonl inside
 HF_DATASET_DIR = "hf_dataset"

@@ -8,7 +8,9 @@ content, so nothing is dropped silently and one bad row never stops the run.
 from __future__ import annotations
 
 import json
+import os
 import re
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +49,59 @@ class SourceSpec(BaseModel):
         return v
 
 
+@dataclass(frozen=True, slots=True)
+class SourcePlan:
+    """The sources one domain (or one shard of it) reads, and where the project looked.
+
+    `searched` names the folder or setting searched, for short messages ("no source in
+    /data/corpus"); `looked_for` lists every place the domain's rows could have come from,
+    for the metadata of a domain without a source.
+    """
+
+    domain: str
+    specs: tuple[SourceSpec, ...]
+    searched: str
+    looked_for: tuple[str, ...]
+
+    @property
+    def has_source(self) -> bool:
+        return bool(self.specs)
+
+    def no_source_cause(self) -> str:
+        return f"no source in {self.searched}"
+
+    def no_source_note(self) -> str:
+        places = " and ".join(self.looked_for) or self.searched
+        return f"no source for {self.domain}: looked for {places}"
+
+
+def path_problem(path: Path, folder: bool = False) -> str | None:
+    """Why `path` cannot be read as a source (`folder`: it must be a folder), or None.
+
+    Readability is tried, not inferred from permission bits: opening the file or listing
+    the folder is the check (ACLs, network mounts and root all make the bits misleading).
+    """
+    if not path.exists():
+        return "is a broken symbolic link" if path.is_symlink() else "does not exist"
+    if folder and not path.is_dir():
+        return "is not a folder"
+    try:
+        if path.is_dir():
+            with os.scandir(path) as entries:
+                next(entries, None)
+        else:
+            with path.open("rb") as fh:
+                fh.read(1)
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    return None
+
+
+def spec_problem(spec: SourceSpec) -> str | None:
+    """Why a source spec's path cannot be read, or None (a Hub id is not a path)."""
+    return None if spec.kind == "hub" else path_problem(Path(spec.path))
+
+
 @dataclass(slots=True)
 class RawRow:
     """A decoded source row before validation; `origin` says where it came from."""
@@ -82,7 +137,12 @@ def read_source(spec: SourceSpec, domain: str) -> Iterator[RawRow | QuarantineRo
 def _read_jsonl(path: Path, domain: str) -> Iterator[RawRow | QuarantineRow]:
     files = sorted(path.glob("*.jsonl")) if path.is_dir() else [path]
     for f in files:
-        with f.open("rb") as fh:
+        try:
+            fh = f.open("rb")
+        except OSError as exc:  # one unreadable file of a folder is one quarantine row
+            yield QuarantineRow("ingest", domain, f.name, "unreadable_file", str(exc)[:200])
+            continue
+        with fh:
             for lineno, raw in enumerate(fh, 1):
                 origin = f"{f.name}:{lineno}"
                 if not raw.strip():
@@ -152,8 +212,12 @@ def _read_hub(dataset_id: str, domain: str) -> Iterator[RawRow | QuarantineRow]:
 def _read_html_dir(path: Path, domain: str) -> Iterator[RawRow | QuarantineRow]:
     files = sorted(p for p in path.rglob("*") if p.suffix.lower() in (".html", ".htm")) if path.is_dir() else [path]
     for f in files:
-        raw = f.read_bytes()
         rel = str(f.relative_to(path)) if path.is_dir() else f.name
+        try:
+            raw = f.read_bytes()
+        except OSError as exc:
+            yield QuarantineRow("ingest", domain, rel, "unreadable_file", str(exc)[:200])
+            continue
         yield RawRow({"id": rel, "html": raw, "url_or_path": str(f), "source": "html_dir"}, rel)
 
 
@@ -242,17 +306,40 @@ def to_document(
     )
 
 
-def ingest(specs: Iterable[SourceSpec], domain: str) -> Iterator[Document | QuarantineRow]:
-    """All documents of one domain from its sources, in source order."""
+def ingest(
+    specs: Iterable[SourceSpec], domain: str, rows_per_source: Counter[str] | None = None
+) -> Iterator[Document | QuarantineRow]:
+    """All documents of one domain from its sources, in source order. `rows_per_source`,
+    when given, counts the rows (documents and quarantined) each source path gave."""
     if domain not in DOMAINS:
         raise ValueError(f"unknown domain {domain!r}; expected one of {DOMAINS}")
     seen: set[str] = set()
     for spec in specs:
+        if rows_per_source is not None:
+            rows_per_source[spec.path] += 0  # a source that gives nothing is listed too
         for row in read_source(spec, domain):
+            if rows_per_source is not None:
+                rows_per_source[spec.path] += 1
             if isinstance(row, QuarantineRow):
                 yield row
             else:
                 yield to_document(row, domain, spec.path, seen, spec.id_prefix)
+
+
+def empty_source_warning(
+    plan: SourcePlan, documents: int, quarantined: int, rows_per_source: Counter[str]
+) -> str | None:
+    """One line when a domain ingested no document: no source (and where the project
+    looked), sources without rows for the domain, or every row quarantined. None when
+    there are documents."""
+    if documents:
+        return None
+    if not plan.has_source:
+        return plan.no_source_note()
+    if quarantined:
+        return f"no {plan.domain} document: all {quarantined} rows of its sources were quarantined"
+    listed = ", ".join(f"{spec.path} ({rows_per_source[spec.path]} rows)" for spec in plan.specs)
+    return f"no {plan.domain} document: its sources hold no {plan.domain} rows: {listed}"
 
 
 def _decode_html(raw: bytes) -> str | None:

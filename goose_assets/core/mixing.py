@@ -5,13 +5,17 @@
 
 How a mix is drawn:
 
-1. **Eligibility.** Tasks of domains with weight 0 (or no weight) are left out, and with
-   ``drop_zero_pass`` so are tasks no student rollout solved (pass rate 0: often
-   unsolvable or mislabelled). Both are counted in the report.
+1. **Eligibility.** With weights, tasks of domains with weight 0 (or no weight) are left
+   out; with ``drop_zero_pass``, so are tasks no student rollout solved (pass rate 0:
+   often unsolvable or mislabelled). Both are counted in the report.
 2. **Domain quotas** by largest-remainder (Hamilton) allocation of ``target_size`` over
-   the weights, computed with exact fractions so the result never depends on float
-   rounding. ``target_size=None`` asks for the largest mix the available tasks support
-   at exactly the requested weights.
+   the shares, computed with exact fractions so the result never depends on float
+   rounding. With no weights (the default) the shares are the domains' own eligible
+   counts, the corpus's *natural proportions*, and ``target_size=None`` takes every
+   eligible task: a small domain never caps the others. With weights,
+   ``target_size=None`` asks for the largest mix the available tasks support at exactly
+   the requested weights. The report says which (``weighted``) and how many eligible
+   tasks the mix left out (``left_out``).
 3. **Shortfall** (a domain has fewer eligible tasks than its quota) follows
    ``on_shortfall``:
    - ``"redistribute"`` (default): the short domain gives all it has and the missing rows
@@ -68,6 +72,7 @@ __all__ = [
     "is_validation",
     "plan_quotas",
     "sample_mix",
+    "selection_summary",
     "validate_mix_name",
 ]
 
@@ -111,15 +116,17 @@ class MixConfig(BaseModel):
         default="default",
         description="Mix name, also the export directory name: [A-Za-z0-9][A-Za-z0-9_-]{0,63}.",
     )
-    weights: dict[str, float] = Field(
-        default_factory=lambda: dict.fromkeys(DOMAINS, 1.0),
-        description="Relative weight per domain (normalized); >= 0, at least one > 0.",
+    weights: dict[str, float] | None = Field(
+        default=None,
+        description="Relative weight per domain (normalized); >= 0, at least one > 0. "
+        "None (the default): no weighting, every domain in its natural proportion.",
     )
     target_size: int | None = Field(
         default=None,
         ge=1,
-        description="Rows in the mix (train + validation). None: the largest mix the "
-        "available tasks support at exactly the requested weights.",
+        description="Rows in the mix (train + validation). None: without weights, every "
+        "eligible task; with weights, the largest mix the available tasks support at "
+        "exactly the requested weights.",
     )
     difficulty_edges: tuple[float, ...] = Field(
         default=(0.0, 0.25, 0.5, 0.75, 1.0),
@@ -150,7 +157,9 @@ class MixConfig(BaseModel):
 
     @field_validator("weights")
     @classmethod
-    def _weights_are_usable(cls, weights: dict[str, float]) -> dict[str, float]:
+    def _weights_are_usable(cls, weights: dict[str, float] | None) -> dict[str, float] | None:
+        if weights is None:
+            return None
         for domain, weight in weights.items():
             if not _SLUG.fullmatch(domain):
                 raise ValueError(f"domain name {domain!r} is not a slug")
@@ -169,11 +178,26 @@ class MixConfig(BaseModel):
             raise ValueError("difficulty_edges must be strictly increasing")
         return edges
 
-    def shares(self) -> dict[str, Fraction]:
-        """Requested share per positive-weight domain, as exact fractions summing to 1."""
-        positive = {d: Fraction(w) for d, w in sorted(self.weights.items()) if w > 0}
-        total = sum(positive.values())
-        return {domain: weight / total for domain, weight in positive.items()}
+    @property
+    def weighted(self) -> bool:
+        """Whether the user set weights (else the mix keeps natural proportions)."""
+        return self.weights is not None
+
+    def shares(self, available: Mapping[str, int] | None = None) -> dict[str, Fraction]:
+        """Requested share per domain, as exact fractions summing to 1 (or all 0).
+
+        With weights: every positive-weight domain. Without: every known domain and every
+        domain in ``available`` (eligible tasks per domain), each at its share of the
+        eligible total; all shares are 0 when nothing is eligible.
+        """
+        if self.weights is not None:
+            positive = {d: Fraction(w) for d, w in sorted(self.weights.items()) if w > 0}
+            total = sum(positive.values())
+            return {domain: weight / total for domain, weight in positive.items()}
+        counts = dict(available or {})
+        domains = sorted(set(DOMAINS) | set(counts))
+        total = sum(counts.values())
+        return {d: Fraction(counts.get(d, 0), total) if total else Fraction(0) for d in domains}
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,11 +346,16 @@ def _effective_target(
 ) -> int:
     """The number of rows to allocate over the domains.
 
-    ``shrink`` caps the request at what every share can support (zero when a weighted
-    domain has no tasks at all). ``redistribute`` keeps an explicit ``target_size``; with
-    none, it takes the largest mix the *stocked* domains support at their shares, so one
-    empty domain reports a shortfall instead of emptying the whole mix.
+    Without weights the shares are the eligible counts themselves: the target is every
+    eligible task, or ``target_size`` when that is smaller. With weights, ``shrink`` caps
+    the request at what every share can support (zero when a weighted domain has no
+    tasks at all); ``redistribute`` keeps an explicit ``target_size``, and with none it
+    takes the largest mix the *stocked* domains support at their shares, so one empty
+    domain reports a shortfall instead of emptying the whole mix.
     """
+    if not config.weighted:
+        total = sum(available.values())
+        return min(config.target_size or total, total)
     supported_by_all = min(math.floor(available[d] / share) for d, share in shares.items())
     if config.on_shortfall == "shrink":
         return min(config.target_size or supported_by_all, supported_by_all)
@@ -344,7 +373,7 @@ def plan_quotas(config: MixConfig, available: Mapping[str, int]) -> dict[str, in
     ``build_mix``'s shares, target and shortfall handling, in any partition order.
     Domains missing from ``available`` count as empty.
     """
-    shares = config.shares()
+    shares = config.shares(available)
     stock = {domain: available.get(domain, 0) for domain in shares}
     target = _effective_target(config, shares, stock)
     return allocate_largest_remainder(target, shares, stock)
@@ -398,6 +427,19 @@ def _mix_warnings(
     return warnings
 
 
+def selection_summary(config: MixConfig, n_kept: int, n_selected: int) -> str:
+    """One line saying how the mix chose its tasks and how many kept tasks it left out."""
+    left_out = n_kept - n_selected
+    tail = f"{n_selected} of {n_kept} kept tasks" + (f", {left_out} left out" if left_out else "")
+    if config.weights is not None:
+        weights = ", ".join(f"{d} {w:g}" for d, w in sorted(config.weights.items()))
+        size = f", target {config.target_size}" if config.target_size else ""
+        return f"weighted sample ({weights}{size}): {tail}"
+    if config.target_size is not None:
+        return f"a sample of {config.target_size} in natural proportions: {tail}"
+    return f"every kept task, in natural proportions: {tail}"
+
+
 def build_mix(tasks: Sequence[Mapping[str, Any]], config: MixConfig) -> MixResult:
     """Draw the training mix described by ``config`` from ``tasks``.
 
@@ -407,19 +449,23 @@ def build_mix(tasks: Sequence[Mapping[str, Any]], config: MixConfig) -> MixResul
     depends only on the set of tasks and the config, not on their order.
     """
     _validate_tasks(tasks)
-    shares = config.shares()
+    weighted_shares = config.shares() if config.weighted else None
     by_domain: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     unweighted: Counter[str] = Counter()
     zero_pass: Counter[str] = Counter()
     for task in tasks:
         domain = task["domain"]
-        if domain not in shares:
+        if weighted_shares is not None and domain not in weighted_shares:
             unweighted[domain] += 1
         elif config.drop_zero_pass and _pass_rate(task) == 0.0:
             zero_pass[domain] += 1
         else:
             by_domain[domain].append(task)
 
+    if weighted_shares is None:
+        shares = config.shares({d: len(members) for d, members in by_domain.items()})
+    else:
+        shares = weighted_shares
     available = {domain: len(by_domain[domain]) for domain in shares}
     target = _effective_target(config, shares, available)
     # what the user asked for, before any shortfall handling: the report compares with it
@@ -449,6 +495,9 @@ def build_mix(tasks: Sequence[Mapping[str, Any]], config: MixConfig) -> MixResul
         "n_input": len(tasks),
         "n_eligible": sum(available.values()),
         "n_selected": len(chosen),
+        "weighted": config.weighted,
+        "left_out": len(tasks) - len(chosen),
+        "selection": selection_summary(config, len(tasks), len(chosen)),
         "target_size": config.target_size,
         "effective_target_size": target,
         "on_shortfall": config.on_shortfall,
@@ -567,11 +616,20 @@ def build_domain_mix(
 
 
 def assembled_report(
-    tasks: Sequence[Mapping[str, Any]], config: MixConfig, available: Mapping[str, int]
+    tasks: Sequence[Mapping[str, Any]],
+    config: MixConfig,
+    available: Mapping[str, int],
+    kept: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
-    """Requested against realized shares of the mix assembled from every partition."""
-    shares = config.shares()
+    """Requested against realized shares of the mix assembled from every partition.
+
+    ``available`` is every domain's eligible count (see ``plan_quotas``); ``kept`` every
+    domain's kept count before the mix's own filters (``available`` when not given), for
+    the number of kept tasks the mix left out.
+    """
+    shares = config.shares(available)
     selected = Counter(task["domain"] for task in tasks)
+    n_kept = sum((kept if kept is not None else available).values())
     requested = _hamilton(config.target_size or _effective_target(config, shares, {d: available.get(d, 0) for d in shares}), shares)
     domains = _domain_report(
         shares,
@@ -582,6 +640,10 @@ def assembled_report(
     return {
         "mix": config.name,
         "n_selected": len(tasks),
+        "weighted": config.weighted,
+        "n_kept": n_kept,
+        "left_out": n_kept - len(tasks),
+        "selection": selection_summary(config, n_kept, len(tasks)),
         "target_size": config.target_size,
         "domains": domains,
         "max_share_error_points": max(

@@ -26,17 +26,23 @@ def raw_documents(
     detected shape (qa | code | passage | html). Reads jsonl in the corpus schema, parquet,
     local Hugging Face datasets, HTML folders and WARC files. Empty, undecodable, binary,
     oversized, malformed and duplicate-id rows go to `quarantine` with their reason. With
-    sharded sources, one shard's files (ids namespaced by the shard key)."""
+    sharded sources, one shard's files (ids namespaced by the shard key). A domain with no
+    source materializes empty and says where the project looked; a configured path that
+    does not exist or cannot be read fails the run with one line naming it."""
     scope = scope_of(context.partition_key)
     domain = scope.domain
-    specs = corpus.sources(domain, scope.shard)
+    problems = corpus.problems([domain], scope.shard)
+    if problems:
+        raise dg.Failure(description="; ".join(problems))
+    plan = corpus.source_plan(domain, scope.shard)
     wh = warehouse.warehouse()
     quarantined: list[QuarantineRow] = []
     shapes: Counter[str] = Counter()
     preview: list[dict[str, object]] = []
+    rows_per_source: Counter[str] = Counter()
 
     def documents():  # noqa: ANN202 - a generator streamed into the warehouse
-        for row in ingest_logic.ingest(specs, domain):
+        for row in ingest_logic.ingest(plan.specs, domain, rows_per_source):
             if isinstance(row, Document):
                 shapes[row.shape] += 1
                 if len(preview) < 3:
@@ -48,7 +54,10 @@ def raw_documents(
     written = wh.replace_partition("raw_documents", domain, documents(), shard=scope.shard)
     wh.replace_quarantine("ingest", domain, (q.to_row() for q in quarantined), shard=scope.shard)
     reasons = Counter(q.reason for q in quarantined)
+    warning = ingest_logic.empty_source_warning(plan, written, len(quarantined), rows_per_source)
     context.log.info(f"{scope.label}: {written} documents, {len(quarantined)} quarantined {dict(reasons)}")
+    if warning:
+        context.log.warning(warning)
     return dg.MaterializeResult(
         metadata={
             "rows_in": written + len(quarantined),
@@ -56,7 +65,10 @@ def raw_documents(
             "quarantined": len(quarantined),
             "drop_reasons": counts_md(reasons),
             "shapes": dict(shapes),
-            "sources": [f"{s.kind}:{s.path}" for s in specs],
+            "sources": [f"{s.kind}:{s.path} ({rows_per_source[s.path]} rows)" for s in plan.specs],
+            "no_source": not plan.has_source,
+            "looked_for": list(plan.looked_for),
+            **({"warning": warning} if warning else {}),
             "preview": table_preview(preview, ["source_id", "shape", "license", "title", "text"]),
             "dagster/row_count": written,
         }

@@ -4,23 +4,26 @@
 import os
 
 import dagster as dg
-import pandas as pd
 
-from goose_assets.core import expectations, export, mixing
+from goose_assets.core import expectations, export, funnel, mixing
+from goose_assets.core.records import DOMAINS
 from goose_assets.defs import mix_inputs
 from goose_assets.defs.checks import EXPORT_EXPECTATIONS, spec
 from goose_assets.defs.common import WRITE_POOL, code_version, table_preview
-from goose_assets.partitions import domain_partitions, fan_in_automation
-from goose_assets.resources import LLMResource, WarehouseResource
+from goose_assets.partitions import SHARDED, domain_partitions, fan_in_automation
+from goose_assets.resources import CorpusResource, LLMResource, WarehouseResource
 
 from .filtering import filtered_tasks
 
 
 class TrainingMixConfig(dg.Config):
     name: str = "default"
-    weights: dict[str, float] = {"math": 1.0, "code": 1.0, "science": 1.0, "cyber": 1.0}
+    weights: dict[str, float] | None = None
+    """Relative weight per domain, e.g. {math: 1, code: 1, science: 1, cyber: 1}. Unset (the
+    default): no weighting, every kept task in the corpus's natural proportions."""
     target_size: int = 0
-    """0: the largest mix the kept tasks support at exactly the requested weights."""
+    """0: without weights, every kept task; with weights, the largest mix the kept tasks
+    support at exactly the requested weights."""
     difficulty_edges: list[float] = [0.0, 0.25, 0.5, 0.75, 1.0]
     val_fraction: float = 0.05
     seed: int = 0
@@ -52,15 +55,18 @@ class TrainingMixConfig(dg.Config):
     check_specs=[spec(EXPORT_EXPECTATIONS, "training_mix", "Great Expectations suite on the exported training table.")],
 )
 def training_mix(
-    context: dg.AssetExecutionContext, config: TrainingMixConfig, warehouse: WarehouseResource, llm: LLMResource
+    context: dg.AssetExecutionContext, config: TrainingMixConfig, warehouse: WarehouseResource, llm: LLMResource,
+    corpus: CorpusResource,
 ) -> dg.MaterializeResult:
-    """The training mix: per-domain weights and target size, a difficulty-stratified
-    sample, a train/validation split by a stable hash of the task id, and exports under
-    `GOOSE_HOME/exports/<mix>/` (GooseReason jsonl, verl parquet, OpenRLHF jsonl, a Hugging
-    Face DatasetDict and a dataset card). Each partition samples its own domain with the
-    quota the weights give it against every domain's kept count, so the partitions
-    assemble exactly the mix a single global draw would; the exports hold the mix
-    assembled from every partition, with realized against requested shares."""
+    """The training mix: by default every kept task in natural proportions (with weights,
+    a weighted sample), difficulty-stratified, a train/validation split by a stable hash
+    of the task id, and exports under `GOOSE_HOME/exports/<mix>/` (GooseReason jsonl, verl
+    parquet, OpenRLHF jsonl, a Hugging Face DatasetDict and a dataset card). Each partition
+    samples its own domain with the quota it gets against every domain's kept count, so the
+    partitions assemble exactly the mix a single global draw would; the exports hold the
+    mix assembled from every partition. A domain with no task writes no rows and the
+    metadata names why (no source, all quarantined, all screened out); a mix with no task
+    at all writes valid, empty exports."""
     domain = context.partition_key
     wh = warehouse.warehouse()
     mix_config = config.mix_config()
@@ -76,8 +82,9 @@ def training_mix(
     written = wh.replace_partition("training_mix", domain, rows)
     # the exports hold the mix assembled from every partition materialized so far
     assembled = mix_inputs.mixed_tasks(wh, mix_config.name)
-    report = mixing.assembled_report(assembled, mix_config, available)
-    info = mix_inputs.card_info(wh, mix_config.name, report, llm, config.hub_repo_id)
+    report = mixing.assembled_report(assembled, mix_config, available, mix_inputs.kept_counts(wh))
+    gaps, waiting = mix_inputs.mix_gaps(wh, mix_config, available, corpus, SHARDED)
+    info = mix_inputs.card_info(wh, mix_config.name, report, llm, config.hub_repo_id, empty_domains=gaps)
     manifest = export.write_exports(assembled, warehouse.home_path() / "exports", info)
     mix_size, preview = len(assembled), table_preview(assembled[:3], ["question", "options", "answer_letter"], width=600)
     # the assembled mix is the largest thing here (every domain's tasks with their text):
@@ -88,21 +95,29 @@ def training_mix(
         if not token:
             raise dg.Failure("hub_repo_id is set but GOOSE_HF_TOKEN is not: cannot push to the Hub")
         export.push_hf_dataset_to_hub(manifest.export_dir, config.hub_repo_id, token)
-    # in chunks: pandas parses a whole-file read_json through a transient ~10x the file
-    # (2.2 GB for a 205 MB export at 100K documents); chunks of 5,000 lines stay small
-    chunks = pd.read_json(manifest.export_dir / export.GOOSEREASON_FILE, lines=True, dtype=False, chunksize=5000)
-    exported = pd.concat(chunks, ignore_index=True)
+    exported = export.read_goosereason_table(manifest.export_dir / export.GOOSEREASON_FILE)
     passed, expectation_meta = expectations.validate_training_table(exported)
     del exported
+    warnings = [*report["warnings"], *(f"{d}: no task in the mix: {cause}" for d, cause in gaps.items())]
+    if not mix_size and not waiting:
+        warnings.insert(0, f"the export is empty: no task in any domain ({funnel.one_line(gaps, DOMAINS)})")
+    # the log names this partition's own problem; every domain's is in the metadata
+    for warning in warnings:
+        if warning.startswith((f"{domain}:", "the export is empty")):
+            context.log.warning(warning)
     return dg.MaterializeResult(
         metadata={
             "rows_out": written,
             "mix_size": mix_size,
+            "selection": report["selection"],
+            "kept_left_out": report["left_out"],
             "partition_mix": partition_report,
             "requested_vs_realized": report["domains"],
             "max_share_error_points": report["max_share_error_points"],
             "split": report["split"],
-            "warnings": report["warnings"],
+            "warnings": warnings,
+            "domains_without_tasks": gaps,
+            "domains_not_mixed_yet": waiting,
             "export_dir": dg.MetadataValue.path(str(manifest.export_dir)),
             "export_rows": manifest.rows,
             "goosereason_jsonl": dg.MetadataValue.path(str(manifest.export_dir / export.GOOSEREASON_FILE)),

@@ -28,6 +28,7 @@ from goose_assets.core.export import (
     atomic_write_bytes,
     export_dir_for,
     license_terms,
+    read_goosereason_table,
     user_prompt,
     write_exports,
     write_verl_parquet,
@@ -369,3 +370,74 @@ def test_failed_directory_write_keeps_the_old_directory(tmp_path: Path) -> None:
     with atomic_directory(target) as staging:
         (staging / "b.txt").write_text("new")
     assert sorted(os.listdir(target)) == ["b.txt"]  # replaced whole, not merged
+
+
+# ---------------------------------------------------------------- an empty mix (issue 16)
+
+
+@pytest.fixture(scope="module")
+def empty_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    report = build_mix([], MixConfig(name=MIX)).report
+    causes = {"math": "no source in /data/corpus", "cyber": "6 passages, but every item was quarantined at synthesis (schema_violation: 6)"}
+    info = CardInfo(mix_name=MIX, mix_report=report, empty_domains=causes)
+    manifest = write_exports([], tmp_path_factory.mktemp("empty"), info)
+    assert manifest.rows == {"train": 0, "validation": 0}
+    return manifest.export_dir
+
+
+def test_an_empty_mix_writes_every_format_valid_and_empty(empty_export: Path) -> None:
+    assert (empty_export / GOOSEREASON_FILE).read_bytes() == b""
+    for split in ("train", "validation"):
+        assert (empty_export / "openrlhf" / f"{split}.jsonl").read_bytes() == b""
+        table = pq.read_table(empty_export / "verl" / f"{split}.parquet")
+        assert table.num_rows == 0
+        assert table.column_names == ["data_source", "prompt", "ability", "reward_model", "extra_info"]
+    loaded = datasets.load_from_disk(str(empty_export / HF_DATASET_DIR))
+    assert set(loaded) == {"train", "validation"} and all(loaded[s].num_rows == 0 for s in loaded)
+    assert {"question", "options", "answer", "license"} <= set(loaded["train"].features)
+
+
+def test_an_empty_mix_card_and_manifest_say_it_is_empty_and_why(empty_export: Path) -> None:
+    card = (empty_export / CARD_FILE).read_text(encoding="utf-8")
+    assert "**This export is empty: no task survived the pipeline.**" in card
+    assert "## Domains without rows" in card
+    assert "- **math**: no source in /data/corpus" in card
+    assert "- **cyber**: 6 passages, but every item was quarantined at synthesis (schema_violation: 6)" in card
+    assert "Selection: every kept task, in natural proportions: 0 of 0 kept tasks." in card
+    manifest = json.loads((empty_export / MANIFEST_FILE).read_text(encoding="utf-8"))
+    assert manifest["rows"] == {"train": 0, "validation": 0}
+    assert manifest["mix"]["empty_domains"]["math"] == "no source in /data/corpus"
+    assert manifest["mix"]["left_out"] == 0 and manifest["mix"]["weighted"] is False
+
+
+def test_a_card_with_rows_has_no_empty_banner(exported: tuple[Path, list[dict[str, Any]]]) -> None:
+    out_dir, _ = exported
+    assert "This export is empty" not in (out_dir / CARD_FILE).read_text(encoding="utf-8")
+
+
+def test_the_export_table_reads_back_with_its_columns_even_when_empty(empty_export: Path) -> None:
+    from goose_assets.core.expectations import validate_training_table
+
+    table = read_goosereason_table(empty_export / GOOSEREASON_FILE)
+    assert len(table) == 0 and list(table.columns) == ["question", "options", "answer", "task_id", "domain", "source_doc_id", "split"]
+    passed, summary = validate_training_table(table)
+    assert passed and summary["n_rows"] == 0  # an empty table with the export's schema conforms
+
+
+def test_the_export_table_keeps_mistyped_values_for_the_suite(
+    exported: tuple[Path, list[dict[str, Any]]], tmp_path: Path
+) -> None:
+    from goose_assets.core.expectations import validate_training_table
+
+    out_dir, tasks = exported
+    lines = (out_dir / GOOSEREASON_FILE).read_text(encoding="utf-8").splitlines()
+    table = read_goosereason_table(out_dir / GOOSEREASON_FILE, chunk_rows=7)  # several chunks
+    assert len(table) == len(tasks) and table["task_id"].tolist() == [json.loads(line)["task_id"] for line in lines]
+    broken = json.loads(lines[0]) | {"answer": 3}
+    path = tmp_path / GOOSEREASON_FILE
+    path.write_text("\n".join([json.dumps(broken), *lines[1:]]) + "\n", encoding="utf-8")
+    mistyped = read_goosereason_table(path)
+    assert mistyped["answer"].iloc[0] == 3  # not cast to "3", as polars or DuckDB would
+    passed, summary = validate_training_table(mistyped)
+    failed = {e["expectation"] for e in summary["expectations"] if not e["success"]}
+    assert not passed and "expect_column_values_to_be_of_type(answer)" in failed

@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from goose_assets.core.ingest import MAX_DOC_BYTES, RAW_COPY_CHARS, SourceSpec, detect_shape, ingest
+from goose_assets.core.ingest import (
+    MAX_DOC_BYTES,
+    RAW_COPY_CHARS,
+    SourcePlan,
+    SourceSpec,
+    detect_shape,
+    empty_source_warning,
+    ingest,
+    path_problem,
+    spec_problem,
+)
 from goose_assets.core.records import Document, QuarantineRow
 
 
@@ -139,3 +151,80 @@ def test_warc_source_ingests_response_records(tmp_path: Path) -> None:
     assert sorted(d.url for d in docs) == ["https://example.org/a", "https://example.org/b"]
     assert all(d.shape == "html" and d.fetched_at and len(d.content_sha256) == 64 for d in docs)
     assert [q.reason for q in quarantined] and all(q.domain == "cyber" for q in quarantined)
+
+
+# ---------------------------------------------------------------- source paths (issue 16)
+
+
+def test_path_problem_names_what_is_wrong(tmp_path: Path) -> None:
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "file.jsonl").write_text("{}\n")
+    (tmp_path / "dangling.jsonl").symlink_to(tmp_path / "gone.jsonl")
+    assert path_problem(tmp_path / "dir", folder=True) is None
+    assert path_problem(tmp_path / "file.jsonl") is None
+    assert path_problem(tmp_path / "nope", folder=True) == "does not exist"
+    assert path_problem(tmp_path / "file.jsonl", folder=True) == "is not a folder"
+    assert path_problem(tmp_path / "dangling.jsonl") == "is a broken symbolic link"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads every file: permission bits cannot make one unreadable here")
+def test_path_problem_tries_to_read(tmp_path: Path) -> None:
+    locked = tmp_path / "locked.jsonl"
+    locked.write_text("{}\n")
+    locked.chmod(0)
+    closed = tmp_path / "closed"
+    closed.mkdir()
+    closed.chmod(0)
+    try:
+        assert path_problem(locked) == "cannot be read (Permission denied)"
+        assert path_problem(closed, folder=True) == "cannot be read (Permission denied)"
+    finally:
+        locked.chmod(0o600)
+        closed.chmod(0o700)
+
+
+def test_a_hub_id_is_not_a_path() -> None:
+    assert spec_problem(SourceSpec(kind="hub", path="org/dataset")) is None
+    assert spec_problem(SourceSpec(kind="parquet", path="/no/such/dir")) == "does not exist"
+
+
+def test_rows_per_source_counts_every_source_even_an_empty_one(tmp_path: Path) -> None:
+    full, empty = tmp_path / "math.jsonl", tmp_path / "empty.jsonl"
+    full.write_text("\n".join(json.dumps(_row(i)) for i in range(3)) + "\n{broken\n")
+    empty.write_text("")
+    counts: Counter[str] = Counter()
+    docs, quarantined = _split(ingest([SourceSpec(kind="jsonl", path=str(p)) for p in (full, empty)], "math", counts))
+    assert len(docs) == 3 and len(quarantined) == 1
+    assert counts == {str(full): 4, str(empty): 0}
+    assert str(empty) in counts  # listed with 0, so the metadata can show an empty source
+
+
+def test_empty_source_warning_says_why_a_domain_ingested_nothing(tmp_path: Path) -> None:
+    none = SourcePlan("math", (), str(tmp_path), (f"{tmp_path}/math.jsonl", f"rows labelled 'math' in {tmp_path}/web_raw.jsonl"))
+    assert empty_source_warning(none, 0, 0, Counter()) == (
+        f"no source for math: looked for {tmp_path}/math.jsonl and rows labelled 'math' in {tmp_path}/web_raw.jsonl"
+    )
+    web = SourceSpec(kind="jsonl", path=f"{tmp_path}/web_raw.jsonl", route_by_domain_field=True)
+    plan = SourcePlan("math", (web,), str(tmp_path), ())
+    assert empty_source_warning(plan, 0, 0, Counter({web.path: 0})) == (
+        f"no math document: its sources hold no math rows: {web.path} (0 rows)"
+    )
+    assert empty_source_warning(plan, 0, 5, Counter({web.path: 5})) == (
+        "no math document: all 5 rows of its sources were quarantined"
+    )
+    assert empty_source_warning(plan, 2, 0, Counter({web.path: 2})) is None
+
+
+def test_an_unreadable_file_inside_a_source_folder_is_one_quarantine_row(tmp_path: Path) -> None:
+    folder = tmp_path / "math"
+    folder.mkdir()
+    (folder / "a.jsonl").write_text(json.dumps(_row(1)) + "\n")
+    (folder / "b.jsonl").symlink_to(tmp_path / "moved-away.jsonl")  # listed, cannot be opened
+    html = tmp_path / "pages"
+    html.mkdir()
+    (html / "gone.html").symlink_to(tmp_path / "moved-away.html")
+    docs, quarantined = _split(ingest([SourceSpec(kind="jsonl", path=str(folder))], "math"))
+    assert [d.source_id for d in docs] == ["d1"]
+    assert [(q.ref_id, q.reason) for q in quarantined] == [("b.jsonl", "unreadable_file")]
+    _, quarantined = _split(ingest([SourceSpec(kind="html_dir", path=str(html))], "cyber"))
+    assert [(q.ref_id, q.reason) for q in quarantined] == [("gone.html", "unreadable_file")]

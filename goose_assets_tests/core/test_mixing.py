@@ -16,12 +16,15 @@ from goose_assets.core.mixing import (
     SHARE_TOLERANCE_POINTS,
     MixConfig,
     allocate_largest_remainder,
+    assembled_report,
+    build_domain_mix,
     build_mix,
     difficulty_bucket,
     is_validation,
     plan_quotas,
     sample_mix,
 )
+from goose_assets.core.records import DOMAINS
 from goose_assets_tests.core.synthetic_tasks import make_task, make_tasks
 
 POOL = make_tasks({"math": 1500, "code": 1200, "science": 900, "cyber": 700})
@@ -83,6 +86,69 @@ def test_report_compares_requested_and_realized() -> None:
     json.dumps(report)  # Dagster metadata needs plain JSON
 
 
+# ---------------------------------------------------------------- the default: no weights
+
+# issue 16's corpus: with equal weights the smallest domain (science, 2) capped every
+# other, and the mix held 8 of 24 kept tasks
+UNEVEN = {"math": 4, "code": 13, "science": 2, "cyber": 5}
+
+
+def test_the_default_mix_takes_every_kept_task_in_natural_proportions() -> None:
+    pool = make_tasks(UNEVEN)
+    result = build_mix(pool, MixConfig())
+    assert Counter(t["domain"] for t in result.tasks) == UNEVEN
+    report = result.report
+    assert not report["weighted"] and report["left_out"] == 0 and report["warnings"] == []
+    assert report["selection"] == "every kept task, in natural proportions: 24 of 24 kept tasks"
+    assert report["domains"]["code"]["requested_share"] == round(13 / 24, 6)
+    assert report["weights_met"]
+
+
+def test_equal_weights_set_by_the_user_still_sample_at_those_weights() -> None:
+    result = build_mix(make_tasks(UNEVEN), MixConfig(weights=dict.fromkeys(DOMAINS, 1.0)))
+    assert Counter(t["domain"] for t in result.tasks) == dict.fromkeys(DOMAINS, 2)
+    assert result.report["weighted"] and result.report["left_out"] == 16
+    assert result.report["selection"].startswith("weighted sample (code 1, cyber 1, math 1, science 1)")
+    assert result.report["selection"].endswith("8 of 24 kept tasks, 16 left out")
+
+
+def test_a_target_size_without_weights_keeps_natural_proportions() -> None:
+    pool = make_tasks({"math": 400, "code": 1300, "science": 200, "cyber": 500})
+    result = build_mix(pool, MixConfig(target_size=240))
+    assert Counter(t["domain"] for t in result.tasks) == {"math": 40, "code": 130, "science": 20, "cyber": 50}
+    assert result.report["left_out"] == 2400 - 240 and result.report["weights_met"]
+    assert result.report["selection"].startswith("a sample of 240 in natural proportions")
+
+
+def test_drop_zero_pass_is_counted_as_left_out_in_the_default_mix() -> None:
+    tasks = [make_task(i, "math", 0.0 if i < 3 else 0.5) for i in range(10)]
+    result = build_mix(tasks, MixConfig(drop_zero_pass=True))
+    assert len(result.tasks) == 7 and result.report["left_out"] == 3
+    assert result.report["dropped"]["zero_pass"] == {"math": 3}
+
+
+def test_nothing_to_mix_is_an_empty_mix_not_an_error() -> None:
+    for config in (MixConfig(), MixConfig(weights={"math": 1.0}), MixConfig(target_size=10)):
+        result = build_mix([], config)
+        assert result.tasks == [] and result.report["n_selected"] == 0, config
+        assert plan_quotas(config, {}) == {d: 0 for d in config.shares({})}
+    report = build_mix([], MixConfig()).report
+    assert set(report["domains"]) == set(DOMAINS) and report["left_out"] == 0
+    json.dumps(report)
+
+
+def test_domain_partitions_assemble_the_default_mix() -> None:
+    pool = make_tasks(UNEVEN)
+    available = Counter(task["domain"] for task in pool)
+    assembled = [t for d in DOMAINS for t in build_domain_mix(pool, MixConfig(), d, available).tasks]
+    assert sorted(t["task_id"] for t in assembled) == sorted(t["task_id"] for t in build_mix(pool, MixConfig()).tasks)
+    report = assembled_report(assembled, MixConfig(), available)
+    assert report["left_out"] == 0 and not report["weighted"] and report["n_selected"] == 24
+    # a partition that runs before the other domains have tasks: an empty, valid report
+    empty = assembled_report([], MixConfig(), {})
+    assert empty["n_selected"] == 0 and empty["selection"].endswith("0 of 0 kept tasks")
+
+
 def test_target_none_is_the_largest_mix_at_the_weights() -> None:
     config = MixConfig(weights={"math": 1, "code": 1, "science": 1, "cyber": 1})
     result = build_mix(POOL, config)
@@ -106,7 +172,7 @@ def test_plan_quotas_from_counts_match_build_mix(config: MixConfig) -> None:
     # a domain-partitioned sampler gets build_mix's quotas from per-domain counts alone
     available = Counter(task["domain"] for task in POOL)
     realized = Counter(task["domain"] for task in build_mix(POOL, config).tasks)
-    assert plan_quotas(config, available) == {d: realized[d] for d in config.shares()}
+    assert plan_quotas(config, available) == {d: realized[d] for d in config.shares(available)}
 
 
 # ---------------------------------------------------------------- shortfall
@@ -139,9 +205,9 @@ def test_more_requested_than_exists_takes_everything() -> None:
     assert not result.report["size_met"]
 
 
-def test_an_empty_weighted_domain_does_not_empty_a_default_mix() -> None:
+def test_an_empty_weighted_domain_does_not_empty_an_equal_weight_mix() -> None:
     pool = make_tasks({"math": 100, "code": 100})
-    result = build_mix(pool, MixConfig())  # default weights include science and cyber
+    result = build_mix(pool, MixConfig(weights=dict.fromkeys(DOMAINS, 1.0)))
     assert len(result.tasks) == 200
     assert result.report["domains"]["science"]["available"] == 0
     assert any("science" in warning for warning in result.report["warnings"])

@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
-	$(PIP) install -q -e '.[dev]'
+	$(PIP) install -q -e '.[dev,bench]'
 	touch $@
 
 install: $(VENV)/.installed
@@ -46,6 +46,7 @@ bench-smoke: install
 
 lint: install
 	$(VENV)/bin/ruff check goose_assets goose_assets_tests bench
+	$(VENV)/bin/lint-imports
 
 clean:
 	rm -rf $(GOOSE_HOME)

@@ -2,7 +2,7 @@
 
 Runs in one process pinned to one core; reports wall-clock and CPU-time throughput (the
 second is the one to compare on a shared, loaded machine). Stages timed separately:
-  main text  = goose_assets.core.web.extract_main_text (trafilatura, precision then balanced retry)
+  main text  = goose_assets.pipeline.web.pages.extract_main_text (trafilatura, precision then balanced retry)
   filters    = language + Gopher + relevance + best window on the main text
 Two routings of pages to domains: `label` (the row's domain label; unlabelled "general" pages
 go to their best-scoring domain) and `cyber` (every page judged as a cyber page).
@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from goose_assets.core import web  # noqa: E402
+from goose_assets.pipeline.web import html, lexicon, pages, prefilters, reasons
 
 CORPUS = Path(__file__).resolve().parents[1] / ".." / "shared" / "corpora" / "web_raw.jsonl"
 # site chrome that occurs in the raw pages (same list as the corpus test)
@@ -57,7 +57,7 @@ BOILERPLATE = (
 )
 
 
-def resiliparse_main_text(html: str) -> web.MainText:
+def resiliparse_main_text(html: str) -> html.MainText:
     from resiliparse.extract.html2text import extract_plain_text
     from resiliparse.parse.html import HTMLTree
 
@@ -69,14 +69,14 @@ def resiliparse_main_text(html: str) -> web.MainText:
         list_bullets=True,
         comments=False,
     )
-    text = web.clean_main_text(text)
-    return web.MainText(text, None) if text else web.MainText("", web.REASON_EMPTY)
+    text = html.clean_main_text(text)
+    return html.MainText(text, None) if text else html.MainText("", reasons.REASON_EMPTY)
 
 
-def run(rows: list[dict], extractor: Callable[[str], web.MainText], repeat: int) -> dict:
+def run(rows: list[dict], extractor: Callable[[str], html.MainText], repeat: int) -> dict:
     main_times: list[float] = []
     main_cpu_times: list[float] = []
-    mains: list[web.MainText] = []
+    mains: list[html.MainText] = []
     for _attempt in range(repeat):
         start, start_cpu = time.perf_counter(), time.process_time()
         mains = [extractor(row["html"]) for row in rows]
@@ -99,12 +99,12 @@ def run(rows: list[dict], extractor: Callable[[str], web.MainText], repeat: int)
         results = []
         for row, main in zip(rows, mains, strict=True):
             if main.reason is not None:
-                results.append(web.PageResult(main.reason))
+                results.append(pages.PageResult(main.reason))
                 continue
             domain = "cyber" if routing == "cyber" else row["domain"]
-            if domain not in web.DOMAIN_LEXICONS:
-                domain = web.best_domain(main.text)[0]
-            results.append(web.passage_from_text(main.text, domain))
+            if domain not in lexicon.DOMAIN_LEXICONS:
+                domain = prefilters.best_domain(main.text)[0]
+            results.append(pages.passage_from_text(main.text, domain))
         filter_s = time.perf_counter() - start
         filter_cpu_s = time.process_time() - start_cpu
         passages = [r for r in results if r.ok]
@@ -146,10 +146,10 @@ def main() -> None:
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
     rows = [json.loads(line) for line in CORPUS.open(encoding="utf-8")]
-    report = {"pages": len(rows), "trafilatura": run(rows, web.extract_main_text, args.repeat)}
+    report = {"pages": len(rows), "trafilatura": run(rows, html.extract_main_text, args.repeat)}
     if args.fast:
         report["trafilatura_fast"] = run(
-            rows, partial(web.extract_main_text, fast=True), args.repeat
+            rows, partial(html.extract_main_text, fast=True), args.repeat
         )
     if args.resiliparse:
         report["resiliparse"] = run(rows, resiliparse_main_text, args.repeat)

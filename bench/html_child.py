@@ -25,18 +25,18 @@ def extractor(name: str) -> Callable[[str, str], tuple[str, str | None]]:
         import trafilatura
 
         return lambda html, _d: (trafilatura.extract(html) or "", None)
-    from goose_assets.core import web
+    from goose_assets.pipeline.web import pages
 
     if name == "goose_main_text":
         def main_text(html: str, _d: str) -> tuple[str, str | None]:
-            r = web.extract_main_text(html)
+            r = html.extract_main_text(html)
             return r.text, r.reason
 
         return main_text
 
     def chain(html: str, domain: str) -> tuple[str, str | None]:
         d = domain if domain in ("math", "code", "science", "cyber") else "cyber"
-        r = web.extract_passage(html, d)
+        r = pages.extract_passage(html, d)
         return (r.passage if r.reason is None else ""), r.reason
 
     return chain

@@ -2,8 +2,9 @@
 
     python -m bench.long_functions [--limit 40] [path ...]   (default: goose_assets)
 
-Prints one line per function, longest first, and a count; a function decorated with a
-Dagster asset/check/sensor decorator is marked `[dagster]`.
+Prints one line per function, longest first, and a count; a Dagster definition's function
+is marked `[dagster]`: decorated with an asset/check/sensor decorator, or passed to one
+(`dg.asset(...)(fn)`, as the stage factories in defs/ do).
 """
 
 from __future__ import annotations
@@ -31,11 +32,18 @@ def long_functions(paths: list[Path], limit: int) -> Iterator[tuple[int, str, bo
         files = [root] if root.is_file() else sorted(root.rglob("*.py"))
         for path in files:
             tree = ast.parse(path.read_text(encoding="utf-8"))
+            wrapped = {
+                node.args[0].id for node in ast.walk(tree)
+                if isinstance(node, ast.Call) and isinstance(node.func, ast.Call) and node.args
+                and isinstance(node.args[0], ast.Name) and _decorator_name(node.func) in DAGSTER_DECORATORS
+            }
             for node in ast.walk(tree):
                 if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                     lines = node.end_lineno - node.lineno + 1
                     if lines > limit:
-                        dagster = any(_decorator_name(d) in DAGSTER_DECORATORS for d in node.decorator_list)
+                        dagster = node.name in wrapped or any(
+                            _decorator_name(d) in DAGSTER_DECORATORS for d in node.decorator_list
+                        )
                         yield lines, f"{path}:{node.lineno} {node.name}", dagster
 
 

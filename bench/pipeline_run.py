@@ -7,7 +7,7 @@ Three modes over the same data, so overhead can be attributed:
   times come from the instance's step stats.
 - `direct`: the same asset bodies invoked directly (no executor, no event log, no
   instance): the warehouse I/O and metadata work stay, the orchestration goes.
-- `plain`: a plain Python loop over the same `core` functions, data held in memory, no
+- `plain`: a plain Python loop over the same `pipeline` functions, data held in memory, no
   warehouse: what a script without any platform would do.
 
     python -m bench.pipeline_run --corpus bench/.data/corpus-1000 --mode plain --home /tmp/h
@@ -56,7 +56,7 @@ def _quiet() -> None:
 
 
 def _resources(home: Path, corpus_dir: Path) -> dict[str, Any]:
-    from goose_assets.resources import CorpusResource, LLMResource, WarehouseResource
+    from goose_assets.defs.resources import CorpusResource, LLMResource, WarehouseResource
 
     return {
         "warehouse": WarehouseResource(home=str(home)),
@@ -66,7 +66,7 @@ def _resources(home: Path, corpus_dir: Path) -> dict[str, Any]:
 
 
 def _warehouse_counts(home: Path) -> dict[str, int]:
-    from goose_assets.warehouse import Warehouse
+    from goose_assets.storage.duckdb_warehouse import Warehouse
 
     wh = Warehouse(home / "warehouse.duckdb")
     return {
@@ -114,7 +114,7 @@ def run_dagster(home: Path, corpus_dir: Path) -> tuple[dict[str, float], dict[st
     import dagster as dg
 
     from goose_assets.definitions import MIX_ASSETS, UPSTREAM_ASSETS
-    from goose_assets.resources import CorpusResource, LLMResource, WarehouseResource
+    from goose_assets.defs.resources import CorpusResource, LLMResource, WarehouseResource
 
     instance = dg.DagsterInstance.ephemeral()
     # what goose_assets_tests.pipeline_helpers.materialize_all does (same calls, same order),
@@ -189,26 +189,19 @@ def run_plain(home: Path, corpus_dir: Path) -> tuple[dict[str, float], dict[str,
     """The asset bodies' core calls, in the same order and with the same inputs, in memory."""
     import pandas as pd
 
-    from goose_assets.core import (
-        baselines,
-        difficulty,
-        expectations,
-        export,
-        filtering,
-        leakage,
-        masking,
-        mcq,
-        mixing,
-        passages,
-    )
-    from goose_assets.core import ingest as ingest_logic
-    from goose_assets.core import screening as screening_logic
-    from goose_assets.core.balance import letter_balance
-    from goose_assets.core.decontam import BenchmarkIndex
-    from goose_assets.core.records import Document, QuarantineRow
-    from goose_assets.defs.training import TrainingMixConfig
+    from goose_assets.defs.resources import CorpusResource
+    from goose_assets.defs.training.assets import TrainingMixConfig
     from goose_assets.llm.offline import OfflineBackend
-    from goose_assets.resources import CorpusResource
+    from goose_assets.pipeline import mixing
+    from goose_assets.pipeline.filtering import baselines, difficulty
+    from goose_assets.pipeline.filtering import decide as filtering
+    from goose_assets.pipeline.filtering import screening as screening_logic
+    from goose_assets.pipeline.filtering.balance import letter_balance
+    from goose_assets.pipeline.filtering.decontam import BenchmarkIndex
+    from goose_assets.pipeline.ingest import readers as ingest_logic
+    from goose_assets.pipeline.records import Document, QuarantineRow
+    from goose_assets.pipeline.synthesis import leakage, masking, mcq, passages
+    from goose_assets.publish import expectations, export
 
     corpus = CorpusResource(corpus_dir=str(corpus_dir))
     bench_dir = corpus.benchmarks_dir()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import shutil
 import sys
@@ -23,7 +24,21 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from goose_assets.core.records import DOMAINS
+from tqdm import tqdm
+
+from goose_assets.llm.calls.accounting import Prices
+from goose_assets.llm.calls.estimate import estimate_calls
+from goose_assets.pipeline.filtering.difficulty import student_request
+from goose_assets.pipeline.funnel import empty_cause, funnels_from_counts, one_line
+from goose_assets.pipeline.ingest.readers import path_problem
+from goose_assets.pipeline.ingest.shards import discover
+from goose_assets.pipeline.records import DOMAINS, Passage
+from goose_assets.pipeline.synthesis.masking import synthesis_request
+from goose_assets.publish import export
+from goose_assets.publish.lineage import format_lineage
+from goose_assets.storage import queries
+from goose_assets.storage.llm_cache import LLMCache
+from goose_assets.storage.open import open_warehouse
 
 if TYPE_CHECKING:
     import dagster as dg
@@ -50,7 +65,6 @@ def source_problems(corpus_dir_flag: str = "") -> list[str]:
     """Every configured source path that does not exist or cannot be read, one line each
     naming the setting and the path (the `corpus` resource's settings, as the runs use
     them). `corpus_dir_flag`: the `--corpus-dir` value, named as such when it is wrong."""
-    from goose_assets.core.ingest import path_problem
     from goose_assets.definitions import defs
 
     if corpus_dir_flag:
@@ -82,8 +96,6 @@ def _failure_lines(result: Any, partition_key: str) -> list[str]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     home = Path(os.environ.setdefault("GOOSE_HOME", str(Path(".goose").resolve()))).resolve()
     os.environ["GOOSE_HOME"] = str(home)
     if args.corpus_dir:
@@ -141,11 +153,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def export_outcome(home: Path, mix_name: str = DEFAULT_MIX) -> tuple[int, str]:
     """(rows in the mix's export, why domains have none as one line) from its manifest."""
-    import json
-
-    from goose_assets.core import export
-    from goose_assets.core.funnel import one_line
-
     manifest_path = home / "exports" / mix_name / export.MANIFEST_FILE
     if not manifest_path.exists():
         return 0, "the training_mix asset wrote no export"
@@ -163,9 +170,14 @@ def run_plan(instance: dg.DagsterInstance, domains: list[str]) -> list[tuple[lis
     before the mix, which reads all of them. With GOOSE_SHARDS_DIR, the per-item stages run
     once per (domain, shard) first, after registering the folder's shards as partitions
     (what source_shards_sensor does in a deployment)."""
-    from goose_assets.core.shards import discover
-    from goose_assets.definitions import DOMAIN_STAGES, MIX_ASSETS, SHARDED_STAGES, UPSTREAM_ASSETS
-    from goose_assets.partitions import SHARDED, item_key, shard_partitions, shards_dir
+    from goose_assets.definitions import (
+        DOMAIN_STAGES,
+        MIX_ASSETS,
+        SHARDED,
+        SHARDED_STAGES,
+        UPSTREAM_ASSETS,
+    )
+    from goose_assets.defs.partitions import item_key, shard_partitions, shards_dir
 
     if not SHARDED:
         return [(stage, d, d) for stage in (UPSTREAM_ASSETS, MIX_ASSETS) for d in domains]
@@ -183,17 +195,12 @@ def summary_text(home: Path, wall_s: float | None = None, mix_name: str = DEFAUL
     """The per-domain counts from source rows to the mix, how the mix chose its tasks, and
     a note for every domain without a task in it (no source and where the project looked,
     everything quarantined or screened out)."""
-    import json
-
-    from goose_assets.core import export
-    from goose_assets.core.funnel import empty_cause
-    from goose_assets.defs.mix_inputs import domain_funnels
-    from goose_assets.partitions import SHARDED
-    from goose_assets.resources import CorpusResource
-    from goose_assets.warehouse import open_warehouse
+    # the Dagster layer only for the corpus settings, as the runs read them
+    from goose_assets.defs.partitions import sharded_from_env
+    from goose_assets.defs.resources import CorpusResource
 
     wh = open_warehouse(home)
-    funnels = domain_funnels(wh, mix_name)
+    funnels = funnels_from_counts(queries.funnel_counts(wh, mix_name))
     header = ["domain", "documents", "passages", "items", "tasks", "screened", "kept", "in mix", "quarantined"]
     rows = [
         [d, f.documents, f.passages, f.items, f.tasks, f.screened, f.kept, f.in_mix, f.quarantined_total]
@@ -201,7 +208,7 @@ def summary_text(home: Path, wall_s: float | None = None, mix_name: str = DEFAUL
     ]
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(str(c).rjust(w) for c, w in zip(r, widths, strict=True)) for r in [header, *rows]]
-    letters = wh.query("SELECT answer_letter, count(*) AS n FROM mcq_tasks GROUP BY 1 ORDER BY 1")
+    letters = queries.answer_letter_counts(wh)
     out = ["", "Golden Goose pipeline: per-domain summary", *lines, ""]
     manifest_path = home / "exports" / mix_name / export.MANIFEST_FILE
     mix_facts = json.loads(manifest_path.read_text(encoding="utf-8")).get("mix", {}) if manifest_path.exists() else {}
@@ -216,7 +223,7 @@ def summary_text(home: Path, wall_s: float | None = None, mix_name: str = DEFAUL
         note = mix_facts.get("empty_domains", {}).get(domain) or empty_cause(f) or f"{f.kept} kept tasks, none in mix {mix_name}"
         if not f.documents and not f.quarantined_at("ingest"):
             try:
-                plan = corpus.domain_plan(domain, SHARDED)
+                plan = corpus.domain_plan(domain, sharded_from_env())
             except ValueError:
                 plan = None
             if plan is not None and not plan.has_source:
@@ -240,27 +247,18 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_lineage(args: argparse.Namespace) -> int:
-    from goose_assets.core.lineage import LINEAGE_SQL, format_lineage
-    from goose_assets.warehouse import open_warehouse
-
     wh = open_warehouse(Path(os.environ.get("GOOSE_HOME", ".goose")).resolve())
-    rows = wh.query(LINEAGE_SQL, [args.task_id])
-    if not rows:
+    history = queries.task_lineage(wh, args.task_id)
+    if history is None:
         print(f"no task {args.task_id!r} in the warehouse", file=sys.stderr)
         return 1
-    print(format_lineage(rows[0]))
+    print(format_lineage(history))
     return 0
 
 
 def cmd_estimate(args: argparse.Namespace) -> int:
     """Dry run of `masked_items` (and the student rollouts of existing tasks): calls after
     cache hits, estimated tokens and cost per domain. Makes no LLM call."""
-    from goose_assets.core.difficulty import student_request
-    from goose_assets.core.masking import synthesis_request
-    from goose_assets.core.records import Passage
-    from goose_assets.llm.calls import Prices, estimate_calls
-    from goose_assets.warehouse import LLMCache, open_warehouse
-
     home = Path(os.environ.get("GOOSE_HOME", ".goose")).resolve()
     wh = open_warehouse(home)
     backend = os.environ.get("GOOSE_LLM_BACKEND", "openai")

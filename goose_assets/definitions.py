@@ -1,72 +1,133 @@
-"""The code location's single entry point.
+"""The code location's single entry point: `build_definitions`, called once.
 
 Unsharded (the default), one job runs every stage for a domain partition. With
-GOOSE_SHARDS_DIR set (partitions.py), the per-item stages form `goose_shards` (domain x
-shard, fed by `source_shards_sensor`) and the domain-level stages form `goose_domains`,
-which the `shard_fan_in` automation sensor starts once a domain's shards are all done.
+GOOSE_SHARDS_DIR set (defs/partitions.py), the per-item stages form `goose_shards`
+(domain x shard, fed by `source_shards_sensor`) and the domain-level stages form
+`goose_domains`, which the `shard_fan_in` automation sensor starts once a domain's shards
+are all done. Either graph can be built in any process: `build_definitions(sharded=...)`.
 """
 
 import warnings
+from dataclasses import dataclass
 
 import dagster as dg
 
-from goose_assets.defs.filtering import filtered_tasks, task_difficulty
-from goose_assets.defs.gallery import quality_report, task_gallery
-from goose_assets.defs.shard_sensor import SHARD_JOB, source_shards_sensor
-from goose_assets.defs.sources import raw_documents
-from goose_assets.defs.synthesis import extracted_passages, masked_items, mcq_tasks
-from goose_assets.defs.training import training_mix
-from goose_assets.executors import executor_from_env
-from goose_assets.partitions import SHARDED, domain_partitions, domain_shard_partitions
-from goose_assets.resources import default_resources
+from goose_assets.defs.executors import executor_from_env
+from goose_assets.defs.filtering.assets import filtering_assets
+from goose_assets.defs.partitions import (
+    PartitionLayout,
+    domain_partitions,
+    domain_shard_partitions,
+    sharded_from_env,
+)
+from goose_assets.defs.reports.assets import reports_assets
+from goose_assets.defs.resources import default_resources
+from goose_assets.defs.sources.assets import sources_assets
+from goose_assets.defs.sources.sensors import SHARD_JOB, source_shards_sensor
+from goose_assets.defs.synthesis.assets import synthesis_assets
+from goose_assets.defs.training.assets import training_assets
 
 # partitioned asset checks are a 1.13 preview feature; the warning says nothing actionable
 warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
 # per-item stages: each reads only its own partition (a domain, or a domain's shard)
-SHARDED_STAGES = [raw_documents, extracted_passages, masked_items, mcq_tasks, task_difficulty]
+SHARDED_STAGE_NAMES = ("raw_documents", "extracted_passages", "masked_items", "mcq_tasks", "task_difficulty")
 # domain-level stages that read only their own domain (all of its shards)
-DOMAIN_STAGES = [filtered_tasks, task_gallery, quality_report]
-UPSTREAM_ASSETS = [*SHARDED_STAGES, *DOMAIN_STAGES]
+DOMAIN_STAGE_NAMES = ("filtered_tasks", "task_gallery", "quality_report")
 # assets that read every domain partition: they run once all domains are filtered
-MIX_ASSETS = [training_mix]
-ALL_ASSETS = [*UPSTREAM_ASSETS, *MIX_ASSETS]
+MIX_ASSET_NAMES = ("training_mix",)
 
-if SHARDED:
+
+@dataclass(frozen=True)
+class Stages:
+    """The assets of one layout, grouped by how they run."""
+
+    by_name: dict[str, dg.AssetsDefinition]
+
+    def named(self, names: tuple[str, ...]) -> list[dg.AssetsDefinition]:
+        return [self.by_name[n] for n in names]
+
+    @property
+    def sharded(self) -> list[dg.AssetsDefinition]:
+        return self.named(SHARDED_STAGE_NAMES)
+
+    @property
+    def domain(self) -> list[dg.AssetsDefinition]:
+        return self.named(DOMAIN_STAGE_NAMES)
+
+    @property
+    def mix(self) -> list[dg.AssetsDefinition]:
+        return self.named(MIX_ASSET_NAMES)
+
+    @property
+    def upstream(self) -> list[dg.AssetsDefinition]:
+        return [*self.sharded, *self.domain]
+
+    @property
+    def all(self) -> list[dg.AssetsDefinition]:
+        return [*self.upstream, *self.mix]
+
+
+def build_stages(layout: PartitionLayout) -> Stages:
+    assets = [*sources_assets(layout), *synthesis_assets(layout), *filtering_assets(layout),
+              *reports_assets(layout), *training_assets(layout)]
+    return Stages({a.key.path[-1]: a for a in assets})
+
+
+def _jobs_and_sensors(stages: Stages, layout: PartitionLayout) -> tuple[list, list]:
+    if not layout.sharded:
+        return [dg.define_asset_job(
+            "goose_pipeline", selection=dg.AssetSelection.assets(*stages.all), partitions_def=domain_partitions,
+            description="Every stage for one domain partition; backfill it over all four domains.",
+        )], []
     jobs = [
         dg.define_asset_job(
-            SHARD_JOB, selection=dg.AssetSelection.assets(*SHARDED_STAGES), partitions_def=domain_shard_partitions,
+            SHARD_JOB, selection=dg.AssetSelection.assets(*stages.sharded), partitions_def=domain_shard_partitions,
             description="The per-item stages for one (domain, shard); the sensor starts one run per new shard file.",
         ),
         dg.define_asset_job(
-            "goose_domains", selection=dg.AssetSelection.assets(*DOMAIN_STAGES, *MIX_ASSETS),
+            "goose_domains", selection=dg.AssetSelection.assets(*stages.domain, *stages.mix),
             partitions_def=domain_partitions,
             description="Screening, reports and the mix for one domain, over all of its shards.",
         ),
     ]
-    sensors: list[dg.SensorDefinition] = [
+    sensors = [
         source_shards_sensor,
         dg.AutomationConditionSensorDefinition(
-            "shard_fan_in", target=dg.AssetSelection.assets(*DOMAIN_STAGES, *MIX_ASSETS),
+            "shard_fan_in", target=dg.AssetSelection.assets(*stages.domain, *stages.mix),
             default_status=dg.DefaultSensorStatus.RUNNING,
             description="Runs a domain's screening, reports and mix once all its shards are materialized.",
         ),
     ]
-else:
-    jobs = [
-        dg.define_asset_job(
-            "goose_pipeline", selection=dg.AssetSelection.assets(*ALL_ASSETS), partitions_def=domain_partitions,
-            description="Every stage for one domain partition; backfill it over all four domains.",
-        )
-    ]
-    sensors = []
+    return jobs, sensors
 
-defs = dg.Definitions(
-    assets=ALL_ASSETS,
-    jobs=jobs,
-    sensors=sensors,
-    resources=default_resources(),
-    # GOOSE_EXECUTOR=celery sends steps to Celery workers (docs/scaling.md); default multiprocess
-    executor=executor_from_env(),
-)
+
+def _build(sharded: bool) -> tuple[Stages, dg.Definitions]:
+    layout = PartitionLayout(sharded)
+    stages = build_stages(layout)
+    jobs, sensors = _jobs_and_sensors(stages, layout)
+    return stages, dg.Definitions(
+        assets=stages.all,
+        jobs=jobs,
+        sensors=sensors,
+        resources=default_resources(),
+        # GOOSE_EXECUTOR=celery sends steps to Celery workers (docs/scaling.md); default multiprocess
+        executor=executor_from_env(),
+    )
+
+
+def build_definitions(sharded: bool) -> dg.Definitions:
+    """The code location for one layout: sharded (GOOSE_SHARDS_DIR set) or by domain."""
+    return _build(sharded)[1]
+
+
+SHARDED = sharded_from_env()
+# this code location's assets (the objects in `defs`), for `dg.materialize` callers
+STAGES, defs = _build(SHARDED)
+ALL_ASSETS = STAGES.all
+UPSTREAM_ASSETS = STAGES.upstream
+SHARDED_STAGES = STAGES.sharded
+DOMAIN_STAGES = STAGES.domain
+MIX_ASSETS = STAGES.mix
+ASSETS_BY_NAME = STAGES.by_name

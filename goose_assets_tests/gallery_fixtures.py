@@ -9,8 +9,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from goose_assets.core import gallery
-from goose_assets.warehouse import Warehouse
+from goose_assets.publish.gallery import render as gallery
+from goose_assets.storage.duckdb_warehouse import Warehouse
 
 HOSTILE_SCRIPT = "<script>alert(1)</script>"
 HOSTILE_IMG = '"><img src=x onerror=alert(1)>'

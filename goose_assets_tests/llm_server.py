@@ -47,7 +47,7 @@ from typing import Any
 
 from aiohttp import web
 
-from goose_assets.core.text import char_ngrams, jaccard
+from goose_assets.pipeline.text import char_ngrams, jaccard
 
 FAULTS: tuple[str, ...] = (
     "http_500",  # 500 with an error body

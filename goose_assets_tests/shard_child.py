@@ -24,10 +24,17 @@ warnings.filterwarnings("ignore")
 def main() -> None:
     import dagster as dg
 
-    from goose_assets.definitions import ALL_ASSETS, DOMAIN_STAGES, MIX_ASSETS, SHARDED_STAGES, defs
+    from goose_assets.definitions import (
+        ALL_ASSETS,
+        DOMAIN_STAGES,
+        MIX_ASSETS,
+        SHARDED,
+        SHARDED_STAGES,
+        defs,
+    )
     from goose_assets.defs.checks import ANSWER_LEAKAGE, TASK_SCHEMA, TRIVIALITY
-    from goose_assets.defs.shard_sensor import source_shards_sensor
-    from goose_assets.partitions import SHARDED, shard_partitions
+    from goose_assets.defs.partitions import shard_partitions
+    from goose_assets.defs.sources.sensors import source_shards_sensor
 
     assert SHARDED, "GOOSE_SHARDS_DIR must be set"
     facts: dict[str, Any] = {}

@@ -14,18 +14,17 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from goose_assets.core.records import DOMAINS
-from goose_assets.definitions import UPSTREAM_ASSETS
-from goose_assets.defs.filtering import task_difficulty
-from goose_assets.defs.sources import raw_documents
-from goose_assets.defs.synthesis import extracted_passages, masked_items, mcq_tasks
-from goose_assets.resources import CorpusResource, LLMResource, WarehouseResource
-from goose_assets.warehouse import Warehouse
+from goose_assets.definitions import ASSETS_BY_NAME, UPSTREAM_ASSETS
+from goose_assets.defs.resources import CorpusResource, LLMResource, WarehouseResource
+from goose_assets.pipeline.records import DOMAINS
+from goose_assets.storage.duckdb_warehouse import Warehouse
 from goose_assets_tests.llm_server import LoopbackLLMServer, ServerConfig
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
 ROLLOUTS = 4
+
+task_difficulty, raw_documents, extracted_passages, masked_items, mcq_tasks = (ASSETS_BY_NAME['task_difficulty'], ASSETS_BY_NAME['raw_documents'], ASSETS_BY_NAME['extracted_passages'], ASSETS_BY_NAME['masked_items'], ASSETS_BY_NAME['mcq_tasks'])
 
 
 def _env(home: Path, **extra: str) -> dict[str, str]:

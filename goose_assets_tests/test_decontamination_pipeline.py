@@ -16,17 +16,23 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from goose_assets.core import filtering
-from goose_assets.definitions import UPSTREAM_ASSETS
-from goose_assets.defs.filtering import filtered_tasks
-from goose_assets.defs.screening import load_index
-from goose_assets.resources import CorpusResource, LLMResource, WarehouseResource
-from goose_assets.warehouse import Warehouse
+from goose_assets.definitions import ASSETS_BY_NAME, UPSTREAM_ASSETS
+from goose_assets.defs.resources import CorpusResource, LLMResource, WarehouseResource
+from goose_assets.pipeline.filtering import decide as filtering
+from goose_assets.pipeline.filtering.decontam import LoadedIndex, load_benchmark_index
+from goose_assets.storage.duckdb_warehouse import Warehouse
 
 pytestmark = [pytest.mark.corpora, pytest.mark.slow]
 
 N_DOCS = 40
 N_PLANTED = 10
+
+filtered_tasks, = (ASSETS_BY_NAME['filtered_tasks'],)
+
+
+def load_index(corpus: CorpusResource) -> LoadedIndex:
+    """The benchmark index `filtered_tasks` loads for `corpus`."""
+    return load_benchmark_index(corpus.benchmarks_dir(), corpus.benchmarks_setting())
 
 
 def _problem(text: str) -> str:

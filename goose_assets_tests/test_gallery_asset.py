@@ -10,10 +10,12 @@ from pathlib import Path
 import dagster as dg
 import lxml.html
 
-from goose_assets.defs.gallery import task_gallery
-from goose_assets.resources import WarehouseResource
-from goose_assets.warehouse import Warehouse
+from goose_assets.definitions import ASSETS_BY_NAME
+from goose_assets.defs.resources import WarehouseResource
+from goose_assets.storage.duckdb_warehouse import Warehouse
 from goose_assets_tests.gallery_fixtures import HOSTILE, build_tables, fill_warehouse
+
+task_gallery, = (ASSETS_BY_NAME['task_gallery'],)
 
 
 def _materialize(home: Path, domain: str, sample_size: int) -> dict[str, object]:

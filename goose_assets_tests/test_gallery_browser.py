@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from goose_assets.core import gallery
+from goose_assets.publish.gallery import render as gallery
 from goose_assets_tests.chromium_cdp import (
     PAGE_READY,
     Page,

@@ -9,12 +9,15 @@ from pathlib import Path
 
 import dagster as dg
 
-from goose_assets.definitions import UPSTREAM_ASSETS
-from goose_assets.defs.sources import raw_documents
-from goose_assets.defs.synthesis import extracted_passages, masked_items, mcq_tasks
-from goose_assets.resources import SAMPLE_CORPUS, CorpusResource, LLMResource, WarehouseResource
-from goose_assets.warehouse import Warehouse
-from goose_assets_tests.core.test_leakage import ASY_ANSWER, ASY_QUESTION
+from goose_assets.definitions import ASSETS_BY_NAME, UPSTREAM_ASSETS
+from goose_assets.defs.resources import (
+    SAMPLE_CORPUS,
+    CorpusResource,
+    LLMResource,
+    WarehouseResource,
+)
+from goose_assets.storage.duckdb_warehouse import Warehouse
+from goose_assets_tests.pipeline.synthesis.test_leakage import ASY_ANSWER, ASY_QUESTION
 
 ASY_SOLUTION = (
     "The graph is made of two pieces, drawn by this code:\n[asy]\nreal f(real x) {\n  real y;\n  "
@@ -22,6 +25,8 @@ ASY_SOLUTION = (
     + "\n  return(y);\n}\n[/asy]\nOn the first piece $f(0) = 3 - 2 \\cdot 0 = 3$.\n"
     "On the second piece $f(3) = 3 - 1 = 2$.\nSo $f(0) + f(3) = 3 + 2 = \\boxed{5}$."
 )
+
+raw_documents, extracted_passages, masked_items, mcq_tasks = (ASSETS_BY_NAME['raw_documents'], ASSETS_BY_NAME['extracted_passages'], ASSETS_BY_NAME['masked_items'], ASSETS_BY_NAME['mcq_tasks'])
 
 
 def test_an_answer_the_problem_statement_repeats_is_flagged(tmp_path: Path) -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from goose_assets.core.records import DOMAINS
-from goose_assets.warehouse import Warehouse
+from goose_assets.pipeline.records import DOMAINS
+from goose_assets.storage.duckdb_warehouse import Warehouse
 from goose_assets_tests.pipeline_helpers import materialize_all
 
 TABLES = ("raw_documents", "extracted_passages", "masked_items", "mcq_tasks", "task_difficulty", "filtered_tasks", "training_mix")
@@ -75,7 +75,7 @@ def test_materializations_carry_counts_reasons_and_previews(two_runs) -> None:  
 
 
 def test_lineage_query_traces_an_export_row_to_its_source(two_runs) -> None:  # noqa: ANN001
-    from goose_assets.core.lineage import LINEAGE_SQL, format_lineage
+    from goose_assets.publish.lineage import LINEAGE_SQL, format_lineage
 
     home, *_ = two_runs
     row = json.loads((home / "exports" / "default" / "goosereason.jsonl").read_text().splitlines()[0])

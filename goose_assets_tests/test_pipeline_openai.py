@@ -11,8 +11,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from goose_assets.resources import LLMResource
-from goose_assets.warehouse import Warehouse
+from goose_assets.defs.resources import LLMResource
+from goose_assets.storage.duckdb_warehouse import Warehouse
 from goose_assets_tests.llm_server import LoopbackLLMServer, ServerConfig
 from goose_assets_tests.pipeline_helpers import materialize_all
 

@@ -17,11 +17,11 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from goose_assets.core import shards
-from goose_assets.core.ingest import ingest
-from goose_assets.partitions import PartitionScope, scope_of
-from goose_assets.resources import SAMPLE_CORPUS
-from goose_assets.warehouse import Warehouse
+from goose_assets.defs.partitions import PartitionScope, scope_of
+from goose_assets.defs.resources import SAMPLE_CORPUS
+from goose_assets.pipeline.ingest import shards
+from goose_assets.pipeline.ingest.readers import ingest
+from goose_assets.storage.duckdb_warehouse import Warehouse
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DOMAINS = ("math", "code", "science", "cyber")

@@ -1,13 +1,11 @@
-"""Asset check names and specs, one place. Every check reports per partition of its asset:
-a domain, or with sharded sources a (domain, shard) pair."""
+"""Asset check names, thresholds and specs, one place. Every check reports per partition of
+its asset: a domain, or with sharded sources a (domain, shard) pair."""
 
 from __future__ import annotations
 
 import warnings
 
 import dagster as dg
-
-from goose_assets.partitions import domain_partitions, item_partitions
 
 ANSWER_LEAKAGE = "answer_leakage"
 LETTER_BALANCE = "answer_letter_balance"
@@ -23,12 +21,13 @@ MAX_LEAK_SHARE = 0.25
 MAX_DUPLICATE_SHARE = 0.20
 
 
-def spec(name: str, asset: str, description: str, blocking: bool = False, per_item: bool = False) -> dg.AssetCheckSpec:
-    """`per_item`: the asset is a per-item stage, partitioned like `item_partitions`."""
+def check_spec(
+    name: str, asset: str, description: str, partitions_def: dg.PartitionsDefinition, blocking: bool = False
+) -> dg.AssetCheckSpec:
+    """A check of `asset`, reported per partition of `partitions_def` (the asset's own)."""
     with warnings.catch_warnings():
         # per-partition check results are a 1.13 preview feature; we rely on it on purpose
         warnings.simplefilter("ignore", dg.PreviewWarning)
         return dg.AssetCheckSpec(
-            name, asset=asset, description=description, blocking=blocking,
-            partitions_def=item_partitions if per_item else domain_partitions,
+            name, asset=asset, description=description, blocking=blocking, partitions_def=partitions_def,
         )

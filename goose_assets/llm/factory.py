@@ -7,7 +7,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from goose_assets.llm.base import LLMBackend
-from goose_assets.llm.calls import LLMConfigurationError, Prices
+from goose_assets.llm.calls.accounting import Prices
+from goose_assets.llm.calls.errors import LLMConfigurationError
+from goose_assets.llm.offline import OfflineBackend
 
 BACKENDS = ("offline", "openai", "vllm")
 
@@ -40,8 +42,6 @@ def make_backend(
     if "prices" not in options and (price_in or price_out):
         options["prices"] = Prices(price_in, price_out)
     if name == "offline":
-        from goose_assets.llm.offline import OfflineBackend
-
         accepted = {k: v for k, v in options.items() if k in ("candidates_wanted", "edits_wanted")}
         return OfflineBackend(**accepted)
     if name == "openai":

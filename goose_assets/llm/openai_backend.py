@@ -44,24 +44,16 @@ try:  # a dependency through openai[aiohttp]; without it "auto" falls back to th
 except ImportError:  # pragma: no cover - exercised only on a broken install
     aiohttp = None  # type: ignore[assignment]
 
-from goose_assets.core.prompts import family
-from goose_assets.llm.base import LLMRequest, LLMResponse, ProgressFn, ResponseCache
-from goose_assets.llm.calls import (
-    CallStats,
-    ConstraintGuard,
-    DryRunEstimate,
-    ErrorRateBreaker,
-    LLMBackendError,
-    LLMConfigurationError,
-    Prices,
-    Progress,
-    ResultSink,
-    Validator,
-    check_output,
-    estimate_calls,
-    reask_messages,
-    split_cached,
-)
+from goose_assets.llm.base import ResponseCache
+from goose_assets.llm.calls.accounting import CallStats, Prices
+from goose_assets.llm.calls.cache import ResultSink, split_counted
+from goose_assets.llm.calls.checks import check_output, reask_messages
+from goose_assets.llm.calls.errors import LLMBackendError, LLMConfigurationError, Validator
+from goose_assets.llm.calls.estimate import DryRunEstimate, estimate_calls
+from goose_assets.llm.calls.guards import ConstraintGuard, ErrorRateBreaker
+from goose_assets.pipeline.llm_types import LLMRequest, LLMResponse
+from goose_assets.pipeline.progress import Progress, ProgressFn
+from goose_assets.pipeline.prompts import family
 
 log = logging.getLogger(__name__)
 
@@ -377,12 +369,10 @@ class OpenAIBackend:
     def generate(self, requests: Sequence[LLMRequest], cache: ResponseCache | None = None,
                  progress: ProgressFn | None = None) -> list[LLMResponse]:
         requests = list(requests)
-        split = split_cached(self.name, self.model, requests, cache)
-        self.stats.requests += len(requests)
-        self.stats.cache_hits += len(requests) - len(split.misses)
+        split = split_counted(self.name, self.model, requests, cache, self.stats)
         cfg = self.config
         guard = ConstraintGuard(cfg.constraint_probe, cfg.structured_output, f"openai ({self.model})")
-        tracker = Progress(len(requests), progress, self.logger, f"LLM {self.model}", cfg.progress_every_s)
+        tracker = Progress(f"LLM {self.model}", len(requests), self.logger.info, cfg.progress_every_s, fn=progress)
         sink = ResultSink(self.name, self.model, requests, split, cache, guard, self.stats, tracker)
         tracker.advance(len(requests) - len(split.misses))  # cache hits are done already
         if split.misses:

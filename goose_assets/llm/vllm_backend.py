@@ -22,22 +22,15 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from goose_assets.llm.base import LLMRequest, LLMResponse, ProgressFn, ResponseCache
-from goose_assets.llm.calls import (
-    CallStats,
-    ConstraintGuard,
-    DryRunEstimate,
-    ErrorRateBreaker,
-    LLMConfigurationError,
-    Prices,
-    Progress,
-    ResultSink,
-    Validator,
-    check_output,
-    estimate_calls,
-    reask_messages,
-    split_cached,
-)
+from goose_assets.llm.base import ResponseCache
+from goose_assets.llm.calls.accounting import CallStats, Prices
+from goose_assets.llm.calls.cache import ResultSink, split_counted
+from goose_assets.llm.calls.checks import check_output, reask_messages
+from goose_assets.llm.calls.errors import LLMConfigurationError, Validator
+from goose_assets.llm.calls.estimate import DryRunEstimate, estimate_calls
+from goose_assets.llm.calls.guards import ConstraintGuard, ErrorRateBreaker
+from goose_assets.pipeline.llm_types import LLMRequest, LLMResponse
+from goose_assets.pipeline.progress import Progress, ProgressFn
 
 log = logging.getLogger(__name__)
 
@@ -110,12 +103,10 @@ class VLLMBackend:
     def generate(self, requests: Sequence[LLMRequest], cache: ResponseCache | None = None,
                  progress: ProgressFn | None = None) -> list[LLMResponse]:
         requests = list(requests)
-        split = split_cached(self.name, self.model, requests, cache)
-        self.stats.requests += len(requests)
-        self.stats.cache_hits += len(requests) - len(split.misses)
+        split = split_counted(self.name, self.model, requests, cache, self.stats)
         mode = "engine" if self.structured_output else "prompt"
         guard = ConstraintGuard(self.constraint_probe, mode, f"vllm ({self.model})")
-        tracker = Progress(len(requests), progress, self.logger, f"vLLM {self.model}", self.progress_every_s)
+        tracker = Progress(f"vLLM {self.model}", len(requests), self.logger.info, self.progress_every_s, fn=progress)
         sink = ResultSink(self.name, self.model, requests, split, cache, guard, self.stats, tracker)
         tracker.advance(len(requests) - len(split.misses))
         misses = split.misses

@@ -9,12 +9,13 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from goose_assets.core.masking import item_from_response
-from goose_assets.core.records import Passage
-from goose_assets.core.synthesis import replay_validation, validation_version
 from goose_assets.llm.base import cache_key
 from goose_assets.llm.openai_backend import OpenAIBackend
-from goose_assets.warehouse import LLMCache, Warehouse
+from goose_assets.pipeline.records import Passage
+from goose_assets.pipeline.synthesis.masking import item_from_response
+from goose_assets.pipeline.synthesis.parse import replay_validation, validation_version
+from goose_assets.storage.duckdb_warehouse import Warehouse
+from goose_assets.storage.llm_cache import LLMCache
 from goose_assets_tests.llm.helpers import MemoryCache, mixed_requests, synthesis_request
 
 FAST: dict[str, Any] = {"backoff_base_s": 0.005, "backoff_max_s": 0.05, "timeout_s": 2.0, "max_in_flight": 8}

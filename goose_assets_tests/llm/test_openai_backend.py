@@ -7,14 +7,14 @@ from typing import Any
 
 import pytest
 
-from goose_assets.core.synthesis import parse_object, validate_generation
-from goose_assets.llm.calls import (
+from goose_assets.llm.calls.accounting import Prices
+from goose_assets.llm.calls.errors import (
     ErrorRateExceededError,
     LLMConfigurationError,
-    Prices,
     StructuredOutputIgnoredError,
 )
 from goose_assets.llm.openai_backend import OpenAIBackend
+from goose_assets.pipeline.synthesis.parse import parse_object, validate_generation
 from goose_assets_tests.llm.helpers import (
     MemoryCache,
     injected_request,

@@ -33,7 +33,8 @@ os.environ.setdefault("VLLM_TARGET_DEVICE", "cpu")
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from goose_assets.llm.calls import StructuredOutputIgnoredError, schema_problem  # noqa: E402
+from goose_assets.llm.calls.checks import schema_problem  # noqa: E402
+from goose_assets.llm.calls.errors import StructuredOutputIgnoredError  # noqa: E402
 from goose_assets.llm.openai_backend import OpenAIBackend  # noqa: E402
 from goose_assets.llm.vllm_backend import VLLMBackend  # noqa: E402
 from goose_assets_tests.llm.helpers import MemoryCache, mixed_requests, student_request  # noqa: E402

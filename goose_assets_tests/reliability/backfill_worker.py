@@ -23,7 +23,7 @@ from pathlib import Path
 import dagster as dg
 
 from goose_assets.definitions import ALL_ASSETS, MIX_ASSETS
-from goose_assets.resources import default_resources
+from goose_assets.defs.resources import default_resources
 
 # what training_mix reads (the gallery and report are leaves; left out to keep the test fast)
 MIX_INPUTS = ("raw_documents", "extracted_passages", "masked_items", "mcq_tasks", "task_difficulty", "filtered_tasks")

@@ -14,7 +14,7 @@ from typing import Any
 import dagster as dg
 
 from goose_assets.definitions import ALL_ASSETS
-from goose_assets.resources import CorpusResource, LLMResource, WarehouseResource
+from goose_assets.defs.resources import CorpusResource, LLMResource, WarehouseResource
 
 SYNTHESIS = ("raw_documents", "extracted_passages", "masked_items", "mcq_tasks")
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from goose_assets.warehouse import Warehouse
+from goose_assets.storage.duckdb_warehouse import Warehouse
 from goose_assets_tests.llm_server import ServerConfig, ServerProcess, spawn_server_process
 from goose_assets_tests.reliability import runner
 from goose_assets_tests.reliability.corpus import write_corpus

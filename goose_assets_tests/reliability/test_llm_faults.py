@@ -12,7 +12,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from goose_assets.warehouse import Warehouse
+from goose_assets.storage.duckdb_warehouse import Warehouse
 from goose_assets_tests.llm_server import ServerConfig, spawn_server_process
 from goose_assets_tests.reliability import runner
 from goose_assets_tests.reliability.corpus import write_corpus

@@ -4,7 +4,7 @@ Four claimants on one instance of the repo's `dagster.yaml` ask for the slot at 
 instant, each through its own `DagsterInstance` (its own SQLite connections, as four run
 processes have), released together by a barrier. With Dagster's plain SQLite storage, 7 of
 10 such trials gave the slot to 2 or 3 claimants (measured); with the project's storage
-(goose_assets/instance_storage.py) every trial must give it to exactly one, and a release
+(goose_assets/defs/instance_storage.py) every trial must give it to exactly one, and a release
 must let exactly one waiting claimant in.
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from goose_assets.instance_storage import QueuedSqliteEventLogStorage
+from goose_assets.defs.instance_storage import QueuedSqliteEventLogStorage
 from goose_assets_tests.reliability.runner import REPO_ROOT
 
 POOL = "duckdb_write"

@@ -17,11 +17,17 @@ import pytest
 from aiohttp import web
 
 from goose_assets import cli
-from goose_assets.core import export
-from goose_assets.core.dataset_card import CardInfo
 from goose_assets.definitions import ALL_ASSETS
-from goose_assets.resources import CorpusResource, LLMResource, WarehouseResource, default_resources
-from goose_assets.warehouse import TABLES, Warehouse, WarehouseError
+from goose_assets.defs.resources import (
+    CorpusResource,
+    LLMResource,
+    WarehouseResource,
+    default_resources,
+)
+from goose_assets.publish import export
+from goose_assets.publish.dataset_card import CardInfo
+from goose_assets.storage.duckdb_warehouse import Warehouse
+from goose_assets.storage.schema import TABLES, WarehouseError
 from goose_assets_tests.llm_server import LoopbackLLMServer, ServerConfig
 from goose_assets_tests.pipeline_helpers import materialize_all
 from goose_assets_tests.reliability.corpus import write_corpus

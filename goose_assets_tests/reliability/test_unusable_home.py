@@ -16,11 +16,12 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from goose_assets.core import export
-from goose_assets.core.dataset_card import CardInfo
 from goose_assets.definitions import ALL_ASSETS
-from goose_assets.resources import CorpusResource, LLMResource, WarehouseResource
-from goose_assets.warehouse import Warehouse, WarehouseError
+from goose_assets.defs.resources import CorpusResource, LLMResource, WarehouseResource
+from goose_assets.publish import export
+from goose_assets.publish.dataset_card import CardInfo
+from goose_assets.storage.duckdb_warehouse import Warehouse
+from goose_assets.storage.schema import WarehouseError
 from goose_assets_tests.reliability.corpus import write_corpus
 
 

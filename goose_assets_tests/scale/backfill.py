@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from goose_assets.core.records import DOMAINS
-from goose_assets.warehouse import TABLES, Warehouse
+from goose_assets.pipeline.records import DOMAINS
+from goose_assets.storage.duckdb_warehouse import Warehouse
+from goose_assets.storage.schema import TABLES
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # written by the database, not by the pipeline: they differ between any two runs

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from goose_assets.warehouse import Warehouse
+from goose_assets.storage.duckdb_warehouse import Warehouse
 from goose_assets_tests.scale.backfill import MAX_DOCS, Reference, run_backfill, snapshot
 from goose_assets_tests.scale.servers import Postgres, ServerUnavailable, postgres_server
 

@@ -49,8 +49,8 @@ def main() -> None:
     import dagster as dg
 
     from goose_assets.definitions import ALL_ASSETS
-    from goose_assets.ducklake_warehouse import DuckLakeWarehouse
-    from goose_assets.resources import CorpusResource, LLMResource, WarehouseResource
+    from goose_assets.defs.resources import CorpusResource, LLMResource, WarehouseResource
+    from goose_assets.storage.ducklake_warehouse import DuckLakeWarehouse
 
     resources = {
         "warehouse": WarehouseResource(),  # GOOSE_HOME / GOOSE_WAREHOUSE / GOOSE_DUCKLAKE_* from the env

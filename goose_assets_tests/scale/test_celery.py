@@ -15,8 +15,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from goose_assets.ducklake_warehouse import DuckLakeWarehouse, LakeConfig
-from goose_assets.resources import SAMPLE_CORPUS
+from goose_assets.defs.resources import SAMPLE_CORPUS
+from goose_assets.storage.ducklake_warehouse import DuckLakeWarehouse, LakeConfig
 from goose_assets_tests.scale.backfill import LOCK_ERRORS, Reference, snapshot
 from goose_assets_tests.scale.celery_cluster import (
     celery_workers,

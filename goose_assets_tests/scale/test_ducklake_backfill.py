@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from goose_assets.core.records import DOMAINS
-from goose_assets.ducklake_warehouse import DuckLakeWarehouse, LakeConfig
-from goose_assets.warehouse import TABLES
+from goose_assets.pipeline.records import DOMAINS
+from goose_assets.storage.ducklake_warehouse import DuckLakeWarehouse, LakeConfig
+from goose_assets.storage.schema import TABLES
 from goose_assets_tests.scale.backfill import (
     MAX_DOCS,
     TIMESTAMP_COLUMNS,

@@ -9,9 +9,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from goose_assets.ducklake_warehouse import DuckLakeWarehouse, LakeConfig, extension_file
-from goose_assets.llm.base import LLMRequest, LLMResponse
-from goose_assets.warehouse import LLMCache, Warehouse, WarehouseError, open_warehouse
+from goose_assets.pipeline.llm_types import LLMRequest, LLMResponse
+from goose_assets.storage.duckdb_warehouse import Warehouse
+from goose_assets.storage.ducklake_warehouse import DuckLakeWarehouse, LakeConfig, extension_file
+from goose_assets.storage.llm_cache import LLMCache
+from goose_assets.storage.open import open_warehouse
+from goose_assets.storage.schema import WarehouseError
 
 DOMAINS = ("math", "code", "science", "cyber")
 

@@ -1,0 +1,271 @@
+"""The offline generator: span choice, masking, distractors and task assembly."""
+
+from __future__ import annotations
+
+import ast
+import json
+import random
+import re
+from collections import Counter
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from goose_assets.llm.offline import OfflineBackend
+from goose_assets.pipeline.records import MASK, Document, MaskedItem, Passage
+from goose_assets.pipeline.synthesis import masking, mcq
+from goose_assets.pipeline.synthesis.code_check import CodeSlot
+from goose_assets.pipeline.synthesis.distractors import answer_edits
+from goose_assets.pipeline.synthesis.mining import SpanMiner
+from goose_assets.pipeline.synthesis.parse import (
+    ParseError,
+    parse_object,
+    repair_json,
+    validate_generation,
+    word_bag,
+)
+from goose_assets.pipeline.synthesis.passages import passage_from_document
+from goose_assets.pipeline.synthesis.spans import choose_span, code_units
+from goose_assets.pipeline.text import normalize_option
+
+SOLUTION = (
+    "Let the width be $w$, so the length is $2w$.\n"
+    "The perimeter is $2(w + 2w) = 6w$, and $6w = 30$ gives $w = 5$.\n"
+    "Then the length is $2 \\cdot 5 = 10$ cm.\n"
+    "The area is $10 \\cdot 5 = 50$ square centimetres.\n"
+    "Final answer: $\\boxed{50}$"
+)
+CODE = (
+    'def gcd(a: int, b: int) -> int:\n    """Greatest common divisor.\n\n    >>> gcd(4, 6)\n    2\n    """\n'
+    "    a, b = abs(a), abs(b)\n    while b != 0:\n        remainder = a % b\n        a = b\n        b = remainder\n    return a\n"
+)
+
+
+def _passage(shape: str, body: str, domain: str = "math") -> Passage:
+    return Passage("psg_1", "doc_1", domain, shape, "What is it?", body, 0, len(body), "passthrough", 50)
+
+
+def test_code_units_skip_docstrings_comments_and_doctests() -> None:
+    lines = [CODE[u.start : u.end] for u in code_units(CODE)]
+    assert lines[0] == "def gcd(a: int, b: int) -> int:"
+    assert not any(">>>" in ln or "Greatest" in ln for ln in lines)
+    assert "return a" in lines
+
+
+def test_span_is_contiguous_key_steps_inside_the_body() -> None:
+    start, end = choose_span("qa", SOLUTION)
+    answer = SOLUTION[start:end]
+    assert answer and "=" in answer
+    assert SOLUTION[:start] + answer + SOLUTION[end:] == SOLUTION
+    cstart, cend = choose_span("code", CODE)
+    assert '"""' not in CODE[cstart:cend] and CODE[cstart:cend].count("\n") >= 1
+
+
+_STEPS = (
+    "Let the side be $s$, so the base is ${a}s$.",
+    "The total is ${a}s + s = {b}s$, and ${b}s = {c}$ gives $s = {d}$.",
+    "Then the base is ${a} \\cdot {d} = {e}$ metres.",
+    "Since the rate is ${a}$ km per hour, in ${d}$ hours the train covers ${e}$ km.",
+    "Subtracting ${a}$ from both sides leaves $x = {c} - {a}$, so $x = {f}$.",
+    "The average of the {b} scores is ${c} / {b}$, which is about ${d}$.",
+    "Multiplying the width ${a}$ by the length ${e}$ gives an area of ${g}$ square units.",
+    "Each box holds ${d}$ apples, so ${b}$ boxes hold ${b} \\cdot {d} = {h}$ apples.",
+    "The perimeter is $2({a} + {e}) = {i}$, so the fence needs ${i}$ metres of wire.",
+)
+
+
+def _neighbours(n: int) -> list[Passage]:
+    """Solutions of the same kind as SOLUTION: steps in varied words, with their own numbers."""
+    out = []
+    for i in range(n):
+        a, d = 3 + i, 4 + i % 5
+        values = {"a": a, "b": a + 1, "c": (a + 1) * d, "d": d, "e": a * d, "f": (a + 1) * d - a, "g": a * a * d,
+                  "h": (a + 1) * d, "i": 2 * (a + a * d)}
+        steps = [_STEPS[(i + k) % len(_STEPS)].format(**values) for k in range(5)]
+        body = "\n".join(steps) + f"\nFinal answer: $\\boxed{{{values['e']}}}$"
+        out.append(Passage(f"psg_n{i}", f"doc_n{i}", "math", "qa", "How big is it?", body, 0, len(body), "passthrough", 40))
+    return out
+
+
+def test_offline_backend_output_validates_with_a_pool_of_candidates() -> None:
+    backend = OfflineBackend()
+    passages = [_passage("qa", SOLUTION), *_neighbours(30)]
+    backend.prepare("math", [(p.passage_id, p.shape, p.body) for p in passages])
+    p = passages[0]
+    req = masking.synthesis_request(p)
+    (resp,) = backend.generate([req])
+    item = masking.item_from_response(p, req, resp, backend.name, backend.model)
+    assert isinstance(item, MaskedItem), item
+    assert item.context_masked.replace(MASK, item.answer) == p.body
+    # a pool for option selection to choose 8 from (on real corpora ~26 per item: BENCHMARKS.md)
+    assert len(item.distractors) >= 16
+    assert all(k.startswith("mined") for k in item.distractor_kinds)
+    keys = {normalize_option(d) for d in item.distractors}
+    assert len(keys) == len(item.distractors) and normalize_option(item.answer) not in keys
+
+
+def test_mined_spans_are_adapted_to_the_context() -> None:
+    """The context's numbers replace the mined span's (above 3, of a similar magnitude),
+    and the neighbours' own text is never taken from the source itself."""
+    passages = [_passage("qa", SOLUTION), *_neighbours(12)]
+    miner = SpanMiner([(p.passage_id, p.shape, p.body) for p in passages])
+    start, end = choose_span("qa", SOLUTION)
+    mined = miner.mine("psg_1", SOLUTION, "qa", SOLUTION[start:end], (start, end), random.Random(0), want=10)
+    assert mined
+    context_numbers = {"5", "30", "6", "50", "10"}
+    adapted = [t for k, t in mined if k == "mined:adapted"]
+    assert adapted and any(set(re.findall(r"\d+", t)) & context_numbers for t in adapted)
+    for _, text in mined:
+        assert text.strip() not in SOLUTION
+
+
+def test_code_distractors_parse_in_place_of_the_answer() -> None:
+    """Every code candidate, edit or mined, parses wherever the answer parses, and none has
+    the answer's syntax tree (it would behave identically)."""
+    files = [CODE] + [
+        f"def f{i}(x{i}: int, y: int) -> int:\n    \"\"\"Step {i}.\"\"\"\n    total = x{i} * {i + 2}\n"
+        f"    while y > {i}:\n        total = total + y % {i + 3}\n        y = y // 2\n    return total\n"
+        for i in range(20)
+    ]
+    start, end = choose_span("code", CODE)
+    slot = CodeSlot.of(CODE, start, end)
+    answer = CODE[start:end]
+    miner = SpanMiner([(f"k{i}", "code", body) for i, body in enumerate(files)])
+    candidates = miner.mine("k0", CODE, "code", answer, (start, end), random.Random(0), want=12, slot=slot)
+    candidates += answer_edits(answer, "code", CODE[:start] + CODE[end:], random.Random(0), 12, slot)
+    assert len(candidates) >= 6 and {k.split(":")[0] for k, _ in candidates} == {"mined", "edit"}
+    for _, text in candidates:
+        ast.parse(CODE[:start] + text + CODE[end:])
+        assert ast.dump(ast.parse(CODE[:start] + text + CODE[end:])) != ast.dump(ast.parse(CODE))
+
+
+def test_code_slot_rejects_broken_and_equivalent_code() -> None:
+    start, end = choose_span("code", CODE)
+    slot = CodeSlot.of(CODE, start, end)
+    answer = CODE[start:end]
+    assert not slot.accepts(answer)  # the answer itself behaves identically
+    assert not slot.accepts(answer + "  # same code, another comment")
+    assert not slot.accepts("while (")  # does not parse
+    assert slot.accepts(answer.replace("!=", "=="))
+
+
+def test_offline_backend_is_deterministic() -> None:
+    passages = [_passage("qa", SOLUTION), *_neighbours(10)]
+    outs = []
+    for _ in range(2):
+        backend = OfflineBackend()
+        backend.prepare("math", [(p.passage_id, p.shape, p.body) for p in passages])
+        outs.append(backend.generate([masking.synthesis_request(passages[0])])[0].texts)
+    assert outs[0] == outs[1]
+
+
+def test_answer_edits_are_whole_token_and_never_shuffles() -> None:
+    """Edits change whole tokens in place: the edited text has the answer's word count
+    within a token or two (an operator or `not` added), never the answer's words reordered."""
+    rng = random.Random(0)
+    start, end = choose_span("qa", SOLUTION)
+    answer = SOLUTION[start:end]
+    edits = answer_edits(answer, "qa", SOLUTION[:start] + SOLUTION[end:], rng, 12)
+    assert len(edits) >= 4
+    for kind, text in edits:
+        assert kind.startswith("edit:")
+        assert word_bag(text) != word_bag(answer)
+        assert abs(len(text.split()) - len(answer.split())) <= 2, (kind, text)
+
+
+def test_validation_drops_word_order_permutations() -> None:
+    body = "Alpha beta gamma. Delta epsilon zeta. Eta theta iota."
+    shuffled = ["zeta epsilon Delta.", "epsilon Delta zeta."]
+    honest = [f"Wrong option number {i}." for i in range(9)]
+    obj = {"masked_passage": "Alpha beta gamma. [MASK] Eta theta iota.", "removed_content": "Delta epsilon zeta.",
+           "distractors": shuffled + honest + ["Option number wrong 3."]}
+    span = validate_generation(obj, "passage", body)
+    assert not set(shuffled) & set(span.distractors)
+    assert "Option number wrong 3." not in span.distractors  # a reordering of another distractor
+    bags = [word_bag(d) for d in [span.answer, *span.distractors]]
+    assert len(bags) == len(set(bags))
+
+
+def test_validation_rejects_broken_generations() -> None:
+    body = "Alpha beta gamma. Delta epsilon zeta. Eta theta iota."
+    good = {"masked_passage": "Alpha beta gamma. [MASK] Eta theta iota.", "removed_content": "Delta epsilon zeta.",
+            "distractors": [f"Wrong option number {i}." for i in range(10)]}
+    assert validate_generation(good, "passage", body).answer == "Delta epsilon zeta."
+    cases = {
+        "answer_not_in_source": {**good, "removed_content": "Invented text."},
+        "mask_count": {**good, "masked_passage": "no mask here"},
+        "mask_does_not_rebuild_source": {**good, "masked_passage": "Alpha beta. [MASK] Eta theta iota."},
+        "too_few_distractors": {**good, "distractors": ["Delta epsilon zeta."] * 10},
+        "schema_violation": {"masked_passage": "x"},
+    }
+    for reason, obj in cases.items():
+        try:
+            validate_generation(obj, "passage", body)
+        except ParseError as exc:
+            assert exc.reason == reason
+        else:
+            raise AssertionError(f"{reason} not detected")
+
+
+def test_json_repair_and_empty_answer() -> None:
+    obj, repaired = parse_object('<answer>{"a": "x", "b": ["y", "z"</answer>')
+    assert repaired and obj == {"a": "x", "b": ["y", "z"]}
+    assert parse_object("<answer></answer>") == (None, False)
+    assert json.loads(repair_json('{"a": [1, 2,')) == {"a": [1, 2]}
+    with pytest.raises(ParseError) as raised:
+        parse_object("I refuse to answer in JSON.")
+    assert raised.value.reason == "invalid_json"
+
+
+def test_tasks_have_nine_distinct_options_and_balanced_letters() -> None:
+    items = [
+        MaskedItem(f"item_{i}", "d", "p", "math", "qa", "Q?", f"ctx {MASK}", f"answer {i} text",
+                   [f"wrong {i} option {j}" + "x" * j for j in range(12)], ["mined"] * 12, 0, 1, "offline", "m", "v")
+        for i in range(455)
+    ]
+    positions = mcq.balanced_answer_positions([mcq.task_id_for(it.item_id) for it in items], 9, "math")
+    letters: Counter[str] = Counter()
+    for item in items:
+        task = mcq.assemble_task(item, list(range(3, 11)), positions[mcq.task_id_for(item.item_id)])
+        assert task is not None and len(task.options) == 9
+        assert len({normalize_option(o) for o in task.options}) == 9
+        assert task.options[task.answer_index] == item.answer
+        assert task.option_kinds[task.answer_index] == "answer"
+        assert mcq.schema_problems([task]) == []
+        letters[task.answer_letter] += 1
+    # balanced by construction: every letter's count within one of every other's
+    assert set(letters) == set("ABCDEFGHI") and max(letters.values()) - min(letters.values()) <= 1
+
+
+def test_answer_positions_are_seeded_per_partition() -> None:
+    ids = [f"task_{i}" for i in range(90)]
+    a, b = mcq.balanced_answer_positions(ids, 9, "math"), mcq.balanced_answer_positions(ids, 9, "code")
+    assert a == mcq.balanced_answer_positions(ids, 9, "math") and a != b
+    assert Counter(a.values()) == Counter({k: 10 for k in range(9)})
+
+
+def test_too_few_distractors_gives_no_task() -> None:
+    item = MaskedItem("i", "d", "p", "math", "qa", "", MASK, "a", ["b", "c"], ["mined"] * 2, 0, 1, "offline", "m", "v")
+    assert mcq.assemble_task(item, [0, 1], 0) is None
+
+
+def test_qa_document_splits_into_question_and_solution() -> None:
+    doc = Document("doc_x", "math", "x", "s", "MIT", "t", "Problem:\nWhat is 2+2?\n\nSolution:\n" + SOLUTION, "", "qa", "", "", "h", "f")
+    p = passage_from_document(doc)
+    assert isinstance(p, Passage) and p.question == "What is 2+2?" and p.body == SOLUTION
+    assert doc.text[p.body_start : p.body_end] == SOLUTION
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=80), min_size=2, max_size=12),
+       st.sampled_from(["qa", "code", "passage"]))
+def test_masking_then_answer_rebuilds_source_exactly(lines: list[str], shape: str) -> None:
+    body = "\n".join(lines)
+    span = choose_span(shape, body)
+    if span is None:
+        return
+    start, end = span
+    masked = body[:start] + MASK + body[end:]
+    assert masked.replace(MASK, body[start:end], 1) == body
+    assert 0 <= start < end <= len(body)

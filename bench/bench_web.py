@@ -29,7 +29,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from goose_assets.pipeline.web import html, lexicon, pages, prefilters, reasons
+from goose_assets.pipeline.web import html as web_html
+from goose_assets.pipeline.web import lexicon, pages, prefilters, reasons
 
 CORPUS = Path(__file__).resolve().parents[1] / ".." / "shared" / "corpora" / "web_raw.jsonl"
 # site chrome that occurs in the raw pages (same list as the corpus test)
@@ -57,7 +58,7 @@ BOILERPLATE = (
 )
 
 
-def resiliparse_main_text(html: str) -> html.MainText:
+def resiliparse_main_text(html: str) -> web_html.MainText:
     from resiliparse.extract.html2text import extract_plain_text
     from resiliparse.parse.html import HTMLTree
 
@@ -69,14 +70,14 @@ def resiliparse_main_text(html: str) -> html.MainText:
         list_bullets=True,
         comments=False,
     )
-    text = html.clean_main_text(text)
-    return html.MainText(text, None) if text else html.MainText("", reasons.REASON_EMPTY)
+    text = web_html.clean_main_text(text)
+    return web_html.MainText(text, None) if text else web_html.MainText("", reasons.REASON_EMPTY)
 
 
-def run(rows: list[dict], extractor: Callable[[str], html.MainText], repeat: int) -> dict:
+def run(rows: list[dict], extractor: Callable[[str], web_html.MainText], repeat: int) -> dict:
     main_times: list[float] = []
     main_cpu_times: list[float] = []
-    mains: list[html.MainText] = []
+    mains: list[web_html.MainText] = []
     for _attempt in range(repeat):
         start, start_cpu = time.perf_counter(), time.process_time()
         mains = [extractor(row["html"]) for row in rows]
@@ -146,10 +147,10 @@ def main() -> None:
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
     rows = [json.loads(line) for line in CORPUS.open(encoding="utf-8")]
-    report = {"pages": len(rows), "trafilatura": run(rows, html.extract_main_text, args.repeat)}
+    report = {"pages": len(rows), "trafilatura": run(rows, web_html.extract_main_text, args.repeat)}
     if args.fast:
         report["trafilatura_fast"] = run(
-            rows, partial(html.extract_main_text, fast=True), args.repeat
+            rows, partial(web_html.extract_main_text, fast=True), args.repeat
         )
     if args.resiliparse:
         report["resiliparse"] = run(rows, resiliparse_main_text, args.repeat)

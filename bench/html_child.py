@@ -25,11 +25,12 @@ def extractor(name: str) -> Callable[[str, str], tuple[str, str | None]]:
         import trafilatura
 
         return lambda html, _d: (trafilatura.extract(html) or "", None)
+    from goose_assets.pipeline.web import html as web_html
     from goose_assets.pipeline.web import pages
 
     if name == "goose_main_text":
         def main_text(html: str, _d: str) -> tuple[str, str | None]:
-            r = html.extract_main_text(html)
+            r = web_html.extract_main_text(html)
             return r.text, r.reason
 
         return main_text

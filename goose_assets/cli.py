@@ -95,6 +95,36 @@ def _failure_lines(result: Any, partition_key: str) -> list[str]:
     return lines or [f"goose run: {partition_key}: the run failed (see `make ui` for its log)"]
 
 
+def _run_partitions(plan: list[tuple[list[Any], str, str]], instance: dg.DagsterInstance,
+                    args: argparse.Namespace) -> tuple[list[str], list[str]]:
+    """Materialize each (assets, domain, partition key) of `plan` in turn, skipping the rest
+    of a domain once one of its runs failed; (failed domains, one line per failed step)."""
+    import dagster as dg
+
+    from goose_assets.definitions import ALL_ASSETS, defs
+
+    ops = {"task_difficulty": {"config": {"use_embeddings": not args.no_embeddings}}}
+    failures: list[str] = []
+    failure_lines: list[str] = []
+    for stage, domain, partition_key in tqdm(plan, desc="partition runs", unit="run", file=sys.stderr):
+        if domain in failures:
+            continue
+        keys = {a.key.path[-1] for a in stage}
+        result = dg.materialize(
+            ALL_ASSETS, selection=stage, partition_key=partition_key, instance=instance, resources=defs.resources,
+            run_config={
+                "ops": {k: v for k, v in ops.items() if k in keys},
+                # progress (counts, rate, ETA) is logged at INFO; DEBUG step events drown it
+                "loggers": {"console": {"config": {"log_level": args.log_level}}},
+            },
+            raise_on_error=False, tags={"goose/launched_by": "goose run"},
+        )
+        if not result.success:
+            failures.append(domain)
+            failure_lines += _failure_lines(result, partition_key)
+    return failures, failure_lines
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     home = Path(os.environ.setdefault("GOOSE_HOME", str(Path(".goose").resolve()))).resolve()
     os.environ["GOOSE_HOME"] = str(home)
@@ -108,36 +138,17 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"goose run: {problem}", file=sys.stderr)
         return EXIT_BAD_SOURCE
     prepare_instance_home(home)
+    # Dagster and the code location load only now: they read the GOOSE_* settings set above
     import dagster as dg
 
-    from goose_assets.definitions import ALL_ASSETS, defs
-
     instance = dg.DagsterInstance.get()
-    run_config = {"ops": {"task_difficulty": {"config": {"use_embeddings": not args.no_embeddings}}}}
-    failures: list[str] = []
-    failure_lines: list[str] = []
     started = time.monotonic()
     try:
         plan = run_plan(instance, args.domains)
     except NothingToRunError as exc:
         print(f"goose run: {exc}", file=sys.stderr)
         return EXIT_BAD_SOURCE
-    for stage, domain, partition_key in tqdm(plan, desc="partition runs", unit="run", file=sys.stderr):
-        if domain in failures:
-            continue
-        keys = {a.key.path[-1] for a in stage}
-        result = dg.materialize(
-            ALL_ASSETS, selection=stage, partition_key=partition_key, instance=instance, resources=defs.resources,
-            run_config={
-                "ops": {k: v for k, v in run_config["ops"].items() if k in keys},
-                # progress (counts, rate, ETA) is logged at INFO; DEBUG step events drown it
-                "loggers": {"console": {"config": {"log_level": args.log_level}}},
-            },
-            raise_on_error=False, tags={"goose/launched_by": "goose run"},
-        )
-        if not result.success:
-            failures.append(domain)
-            failure_lines += _failure_lines(result, partition_key)
+    failures, failure_lines = _run_partitions(plan, instance, args)
     print(summary_text(home, time.monotonic() - started))
     if failures:
         for line in failure_lines:

@@ -55,3 +55,21 @@ def test_package_data_ships_the_whole_sample_corpus() -> None:
     files = {p for p in (package / "sample_corpus").rglob("*") if p.is_file()}
     assert package / "sample_corpus" / "benchmarks" / "goose_sample_bench.jsonl" in files
     assert sorted(str(f.relative_to(package)) for f in files - shipped) == []
+
+
+def test_package_data_ships_every_file_the_code_reads() -> None:
+    # prompt templates, the gallery's stylesheet and script, the sample corpus
+    globs = PYPROJECT["tool"]["setuptools"]["package-data"]["goose_assets"]
+    package = REPO / "goose_assets"
+    shipped = {p for g in globs for p in package.glob(g)}
+    data = {p for p in package.rglob("*") if p.is_file() and p.suffix not in (".py", ".pyc")}
+    assert sorted(str(f.relative_to(package)) for f in data - shipped) == []
+
+
+def test_the_architecture_tree_names_modules_that_exist() -> None:
+    tree = README.split("## Architecture", 1)[1].split("```", 2)[1]
+    modules = {p.name for p in (REPO / "goose_assets").rglob("*") if p.suffix in (".py", ".css", ".js")}
+    named = set(re.findall(r"\b[\w]+\.(?:py|css|js)\b", tree))
+    assert named - modules == set()
+    # a newcomer finds where distractors are made in one hop
+    assert "distractors.py" in named and "mining.py" in named

@@ -12,7 +12,9 @@
 
 from __future__ import annotations
 
+import importlib
 import os
+from typing import Any
 
 import dagster as dg
 import yaml
@@ -32,11 +34,17 @@ def executor_from_env() -> dg.ExecutorDefinition | None:
     raise ValueError(f"GOOSE_EXECUTOR={name!r}: use multiprocess, in_process, celery or k8s")
 
 
-def celery_executor() -> dg.ExecutorDefinition:
+def _from_extra(module: str, name: str, missing: str) -> Any:
+    """`name` from `module`, a package of an optional extra imported only when chosen;
+    `missing` says how to install it."""
     try:
-        from dagster_celery import celery_executor as base
+        return getattr(importlib.import_module(module), name)
     except ImportError as exc:
-        raise ImportError("GOOSE_EXECUTOR=celery needs dagster-celery: pip install -e '.[scale]'") from exc
+        raise ImportError(missing) from exc
+
+
+def celery_executor() -> dg.ExecutorDefinition:
+    base = _from_extra("dagster_celery", "celery_executor", "GOOSE_EXECUTOR=celery needs dagster-celery: pip install -e '.[scale]'")
     # the URLs are read from the environment when a run starts, never stored in the
     # run's config; the workers read the same variables through deploy/celery/celery.yaml
     broker = os.environ.get("GOOSE_CELERY_BROKER", "")
@@ -50,10 +58,7 @@ def celery_executor() -> dg.ExecutorDefinition:
 
 
 def k8s_executor() -> dg.ExecutorDefinition:
-    try:
-        from dagster_k8s import k8s_job_executor
-    except ImportError as exc:
-        raise ImportError("GOOSE_EXECUTOR=k8s needs dagster-k8s: pip install dagster-k8s==0.29.27") from exc
+    k8s_job_executor = _from_extra("dagster_k8s", "k8s_job_executor", "GOOSE_EXECUTOR=k8s needs dagster-k8s: pip install dagster-k8s==0.29.27")
     path = os.environ.get("GOOSE_K8S_EXECUTOR_CONFIG", "")
     if not path:
         return k8s_job_executor

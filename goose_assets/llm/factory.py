@@ -11,6 +11,9 @@ from goose_assets.llm.calls.accounting import Prices
 from goose_assets.llm.calls.errors import LLMConfigurationError
 from goose_assets.llm.offline import OfflineBackend
 
+# vllm itself is imported inside the backend, when an engine starts (the vllm extra has its own venv)
+from goose_assets.llm.vllm_backend import VLLMBackend
+
 BACKENDS = ("offline", "openai", "vllm")
 
 
@@ -19,6 +22,34 @@ def _urls(base_url: str | Sequence[str] | None) -> list[str]:
         return []
     parts = [base_url] if isinstance(base_url, str) else list(base_url)
     return [u.strip() for part in parts for u in part.split(",") if u.strip()]
+
+
+def _openai_backend(urls: list[str], model: str, api_key: str | None, options: dict[str, Any]) -> LLMBackend:
+    # imported when chosen: the openai SDK costs ~2 s of import on top of Dagster
+    from goose_assets.llm.openai_backend import OpenAIBackend
+
+    if not urls:
+        raise LLMConfigurationError("GOOSE_LLM_BACKEND=openai needs GOOSE_LLM_BASE_URL (comma-separated for a fleet)")
+    if not model:
+        raise LLMConfigurationError("GOOSE_LLM_BACKEND=openai needs GOOSE_LLM_MODEL")
+    structured = options.pop("structured_output", "json_schema")
+    if isinstance(structured, bool):
+        structured = "json_schema" if structured else "prompt"
+    validate = options.pop("validate", None)
+    logger = options.pop("logger", None)
+    return OpenAIBackend(urls, model, api_key or None, validate=validate, logger=logger,
+                         structured_output=structured, **options)
+
+
+def _vllm_backend(model: str, options: dict[str, Any]) -> LLMBackend:
+    if not model:
+        raise LLMConfigurationError("GOOSE_LLM_BACKEND=vllm needs GOOSE_LLM_MODEL (a local model directory or Hub id)")
+    # options that only mean something over HTTP are dropped, so one resource config fits both
+    for http_only in ("max_in_flight", "timeout_s", "http_client", "send_seed", "max_retries"):
+        options.pop(http_only, None)
+    if "structured_output" in options:
+        options["structured_output"] = options["structured_output"] not in (False, "prompt")
+    return VLLMBackend(model, **options)
 
 
 def make_backend(
@@ -45,31 +76,9 @@ def make_backend(
         accepted = {k: v for k, v in options.items() if k in ("candidates_wanted", "edits_wanted")}
         return OfflineBackend(**accepted)
     if name == "openai":
-        from goose_assets.llm.openai_backend import OpenAIBackend
-
-        urls = _urls(base_urls) + _urls(base_url)
-        if not urls:
-            raise LLMConfigurationError("GOOSE_LLM_BACKEND=openai needs GOOSE_LLM_BASE_URL (comma-separated for a fleet)")
-        if not model:
-            raise LLMConfigurationError("GOOSE_LLM_BACKEND=openai needs GOOSE_LLM_MODEL")
-        structured = options.pop("structured_output", "json_schema")
-        if isinstance(structured, bool):
-            structured = "json_schema" if structured else "prompt"
-        validate = options.pop("validate", None)
-        logger = options.pop("logger", None)
-        return OpenAIBackend(urls, model, api_key or None, validate=validate, logger=logger,
-                             structured_output=structured, **options)
+        return _openai_backend(_urls(base_urls) + _urls(base_url), model, api_key, options)
     if name == "vllm":
-        from goose_assets.llm.vllm_backend import VLLMBackend
-
-        if not model:
-            raise LLMConfigurationError("GOOSE_LLM_BACKEND=vllm needs GOOSE_LLM_MODEL (a local model directory or Hub id)")
-        # options that only mean something over HTTP are dropped, so one resource config fits both
-        for http_only in ("max_in_flight", "timeout_s", "http_client", "send_seed", "max_retries"):
-            options.pop(http_only, None)
-        if "structured_output" in options:
-            options["structured_output"] = options["structured_output"] not in (False, "prompt")
-        return VLLMBackend(model, **options)
+        return _vllm_backend(model, options)
     raise LLMConfigurationError(f"unknown LLM backend {name!r}; choose one of {BACKENDS}")
 
 

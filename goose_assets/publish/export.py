@@ -367,6 +367,7 @@ def _write_verl(prepared: _Prepared, out_dir: Path) -> dict[str, Path]:
             if not start:  # an empty split: one empty row group, as write_table writes
                 writer.write_table(pa.Table.from_pylist([], schema=schema), row_group_size=group)
         paths[split] = path
+    pa.default_memory_pool().release_unused()  # the row groups' buffers, kept by Arrow's allocator
     return paths
 
 
@@ -436,35 +437,51 @@ def _quiet_progress_bars() -> Iterator[None]:
             datasets.enable_progress_bars()
 
 
+def _hf_split_table(prepared: _Prepared, split: str, schema: pa.Schema) -> tuple[pa.Table, str]:
+    """A split as one Arrow table and the digest of its rows, built a chunk of rows at a
+    time: the split is held as Arrow columns, never as one dict per row. Each column ends
+    as one contiguous array, as one `from_pylist` of every row makes it (datasets writes a
+    chunked table into other Arrow file bytes); columns are joined one at a time, so only
+    one column is ever held twice."""
+    digest = hashlib.sha256()
+    columns: dict[str, list[pa.Array]] = {name: [] for name in schema.names}
+    for chunk in prepared.ordered(split):
+        rows = [_hf_row(task, _task_prompt(task)) for task in chunk]
+        for row in rows:
+            digest.update(_json_line(row))
+        table = pa.Table.from_pylist(rows, schema=schema)
+        for name in schema.names:
+            columns[name].extend(table.column(name).chunks)
+        del rows, table
+    if not any(columns.values()):
+        return pa.Table.from_pylist([], schema=schema), digest.hexdigest()[:16]
+    arrays = [pa.concat_arrays(columns.pop(name)) for name in schema.names]
+    return pa.Table.from_arrays(arrays, schema=schema), digest.hexdigest()[:16]
+
+
 def _write_hf(prepared: _Prepared, out_dir: Path) -> Path:
     import datasets
 
     features = _hf_features()
     splits: dict[str, datasets.Dataset] = {}
     for split in SPLITS:
-        # built chunk by chunk: the split is held as Arrow columns, never as one dict per row
-        digest, tables = hashlib.sha256(), []
-        for chunk in prepared.ordered(split):
-            rows = [_hf_row(task, _task_prompt(task)) for task in chunk]
-            for row in rows:
-                digest.update(_json_line(row))
-            tables.append(pa.Table.from_pylist(rows, schema=features.arrow_schema))
-        # one contiguous chunk per column, as one from_pylist makes: datasets writes a
-        # chunked table into different Arrow file bytes
-        table = pa.concat_tables(tables).combine_chunks() if tables else pa.Table.from_pylist([], schema=features.arrow_schema)
-        del tables
+        table, fingerprint = _hf_split_table(prepared, split, features.arrow_schema)
         splits[split] = datasets.Dataset(
             table,
             info=datasets.DatasetInfo(features=features),
             split=datasets.NamedSplit(split),
             # a content hash, not datasets' own fingerprint: state.json stays reproducible
             # whatever fingerprint scheme the installed datasets version uses
-            fingerprint=digest.hexdigest()[:16],
+            fingerprint=fingerprint,
         )
     path = out_dir / HF_DATASET_DIR
     with atomic_directory(path) as staging, _quiet_progress_bars():
         # one shard per split: the default shard count depends on byte size thresholds
         datasets.DatasetDict(splits).save_to_disk(str(staging), num_shards=dict.fromkeys(splits, 1))
+    del splits
+    # Arrow's allocator keeps freed memory for reuse; the split tables were the export's
+    # largest allocation, and what reads the export back next is not Arrow
+    pa.default_memory_pool().release_unused()
     return path
 
 

@@ -34,6 +34,8 @@ from goose_assets.storage.schema import (
 )
 
 _LOCK_MARKERS = ("Could not set lock", "Conflicting lock", "database is locked")
+# rows per fetch where a query result is turned into Python objects or Arrow batches
+_FETCH_ROWS = 5000
 
 
 class Warehouse:
@@ -159,13 +161,18 @@ class Warehouse:
         with self.connect() as con:
             cur = con.execute(sql, list(params))
             names = [d[0] for d in cur.description]
-            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+            rows: list[dict[str, Any]] = []
+            # a batch of tuples at a time: a large result is never held as tuples and dicts at once
+            while batch := cur.fetchmany(_FETCH_ROWS):
+                rows.extend(dict(zip(names, row, strict=True)) for row in batch)
+            return rows
 
     def query_frame(self, sql: str, params: Sequence[Any] = ()) -> pl.DataFrame:
         """A query's result as a polars DataFrame over DuckDB's Arrow buffers (no copy, no
         Python object per value): for tables that are processed whole in Python."""
         with self.connect() as con:
-            return pl.from_arrow(con.execute(sql, list(params)).fetch_arrow_table())  # type: ignore[return-value]
+            reader = con.execute(sql, list(params)).fetch_record_batch(_FETCH_ROWS)
+            return pl.from_arrow(pa.Table.from_batches(list(reader), reader.schema), rechunk=False)  # type: ignore[return-value]
 
 
 def _rollback_quietly(con: duckdb.DuckDBPyConnection) -> None:

@@ -1,24 +1,25 @@
 """The noisy-web path: raw HTML to one coherent, educational 100-600-word passage, or a
 drop reason (issue 7; the paper's cyber recipe).
 
-The chain for one page (`extract_passage`):
+The chain for one page (`extract_passage`, here), one module per step:
 
-1. `extract_main_text`: size and content guards, then trafilatura (precision first, a
+1. html.py, `extract_main_text`: size and content guards, then trafilatura (precision first, a
    balanced retry when precision keeps nothing), then a line filter for boilerplate that
    trafilatura lets through (cookie notices, copyright lines, sign-up prompts, Sphinx
    sidebars). It never raises on its input: bad pages come back as ("", reason).
-2. Pre-filters, each returning a stable drop reason or None: `language_reason`
+2. prefilters.py, pre-filters, each returning a stable drop reason or None: `language_reason`
    (stop-word ratio), `gopher_reason` (Gopher quality rules), `relevance_reason`
    (keyword relevance to the partition's domain).
-3. `find_best_window` (the offline extractor): the best contiguous run of whole sentences
+3. window.py, `find_best_window` (the offline extractor): the best contiguous run of whole sentences
    of 100-600 words, scored by relevance and prose quality, with character offsets into
    the main text.
 
 `screen_page` runs steps 1-2 only: the LLM extraction path sends the screened main text to
 the model instead of picking a window, then validates the model's answer with
-`check_llm_passage` (empty, length, grounding in the page; reasons in `reasons.LLM_REASONS`).
+`llm_check.check_llm_passage` (empty, length, grounding in the page; reasons in
+`reasons.LLM_REASONS`).
 
-Drop reasons are stable strings (they become quarantine reasons and metadata count keys):
+Drop reasons (reasons.py) are stable strings (they become quarantine reasons and metadata count keys):
 `too_large`, `too_many_elements`, `binary_content`, `not_html`, `extraction_error`,
 `empty_extraction`, `non_<language>` (e.g. `non_english`), `gopher:<rule>`, `off_topic`,
 `no_passage`.

@@ -13,6 +13,7 @@ from warcio.warcwriter import WARCWriter
 
 from goose_assets.pipeline.ingest import warc
 from goose_assets.pipeline.records import QuarantineRow
+from goose_assets.pipeline.web import pages as web_pages
 
 ARTICLE = (
     "<html><head><title>{title}</title></head><body><nav><a href='/'>Home</a></nav><main>"
@@ -133,7 +134,7 @@ def test_records_for_ingest_are_rows_and_quarantine_rows(warc_file: Path) -> Non
 
 def test_warc_pages_go_through_the_web_chain(warc_file: Path) -> None:
     pages = [item for item in warc.iter_warc(warc_file) if isinstance(item, warc.WarcPage)]
-    results = [pages.extract_passage(page.html_text(), "cyber") for page in pages]
+    results = [web_pages.extract_passage(page.html_text(), "cyber") for page in pages]
     assert all(result.ok for result in results), [r.reason for r in results]
     for result in results:
         assert "cross-site scripting" in result.passage

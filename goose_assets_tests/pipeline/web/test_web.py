@@ -16,7 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from goose_assets.pipeline.web import html, lexicon, llm_check, pages, prefilters, reasons, window
+from goose_assets.pipeline.web import html as web_html
+from goose_assets.pipeline.web import lexicon, llm_check, pages, prefilters, reasons, window
 
 # --- hand-written fixtures ------------------------------------------------------------------
 
@@ -98,7 +99,7 @@ def page(paragraphs: list[str], title: str = "Preventing SQL injection") -> str:
 
 
 def test_main_text_keeps_the_article_and_drops_site_chrome() -> None:
-    text = html.main_text(page(SQLI_PARAGRAPHS))
+    text = web_html.main_text(page(SQLI_PARAGRAPHS))
     assert "parameterized query" in text
     assert "Blind injection is detected" in text
     for chrome in CHROME_STRINGS:
@@ -107,25 +108,25 @@ def test_main_text_keeps_the_article_and_drops_site_chrome() -> None:
 
 def test_main_text_accepts_bytes_gzip_and_cp1252() -> None:
     html = page(SQLI_PARAGRAPHS).replace("SQL injection is", "SQL injection (café) is")
-    expected = html.main_text(html)
+    expected = web_html.main_text(html)
     assert "café" in expected
-    assert html.main_text(html.encode("utf-8")) == expected
-    assert html.main_text(gzip.compress(html.encode("utf-8"))) == expected
-    assert html.main_text(html.encode("cp1252")) == expected
+    assert web_html.main_text(html.encode("utf-8")) == expected
+    assert web_html.main_text(gzip.compress(html.encode("utf-8"))) == expected
+    assert web_html.main_text(html.encode("cp1252")) == expected
     one_broken_byte = html.encode("utf-8").replace(b"SQL", b"SQL\xff", 1)
-    assert "café" in html.main_text(one_broken_byte)  # stays UTF-8, not mojibake
+    assert "café" in web_html.main_text(one_broken_byte)  # stays UTF-8, not mojibake
 
 
 def test_nul_bytes_are_removed_not_fatal() -> None:
     html = page(SQLI_PARAGRAPHS).replace("<p>", "<p>\x00", 2)
-    extracted = html.extract_main_text(html)
+    extracted = web_html.extract_main_text(html)
     assert extracted.reason is None
     assert "\x00" not in extracted.text
     assert "parameterized query" in extracted.text
 
 
 def test_lone_surrogates_do_not_break_extraction() -> None:
-    extracted = html.extract_main_text(page(SQLI_PARAGRAPHS).replace("SQL", "SQL\ud800", 1))
+    extracted = web_html.extract_main_text(page(SQLI_PARAGRAPHS).replace("SQL", "SQL\ud800", 1))
     assert extracted.reason is None
     extracted.text.encode("utf-8")  # what every writer downstream needs
 
@@ -152,9 +153,9 @@ def test_lone_surrogates_do_not_break_extraction() -> None:
     ],
 )
 def test_unusable_pages_give_empty_text_and_a_reason(html: str | bytes, reason: str) -> None:
-    extracted = html.extract_main_text(html)
-    assert extracted == html.MainText("", reason, extracted.detail)
-    assert html.main_text(html) == ""
+    extracted = web_html.extract_main_text(html)
+    assert extracted == web_html.MainText("", reason, extracted.detail)
+    assert web_html.main_text(html) == ""
 
 
 def test_malformed_html_never_raises() -> None:
@@ -162,7 +163,7 @@ def test_malformed_html_never_raises() -> None:
         "<html><body><div><p>unclosed paragraph <b>bold <i>italic</div></span></table>"
         "<<<>>> <p attr='x>" + " ".join(SQLI_PARAGRAPHS) + "<td></tr></html></html><html>"
     )
-    extracted = html.extract_main_text(broken)
+    extracted = web_html.extract_main_text(broken)
     assert (extracted.text == "") == (extracted.reason is not None)
 
 
@@ -177,23 +178,23 @@ def test_thousands_of_nesting_levels_do_not_crash() -> None:
         + "</div>" * depth
         + "</body></html>"
     )
-    extracted = html.extract_main_text(html)
+    extracted = web_html.extract_main_text(html)
     assert isinstance(extracted.text, str)
     assert (extracted.text == "") == (extracted.reason is not None)
 
 
 def test_size_and_element_guards() -> None:
     assert (
-        html.extract_main_text("<html>" + "x" * 2000, max_bytes=1000).reason == reasons.REASON_TOO_LARGE
+        web_html.extract_main_text("<html>" + "x" * 2000, max_bytes=1000).reason == reasons.REASON_TOO_LARGE
     )
     assert (
-        html.extract_main_text(b"<html>" + b"x" * 2000, max_bytes=1000).reason
+        web_html.extract_main_text(b"<html>" + b"x" * 2000, max_bytes=1000).reason
         == reasons.REASON_TOO_LARGE
     )
     many = "<html><body>" + "<p>x</p>" * 500 + "</body></html>"
-    assert html.extract_main_text(many, max_tags=100).reason == reasons.REASON_TOO_MANY_ELEMENTS
+    assert web_html.extract_main_text(many, max_tags=100).reason == reasons.REASON_TOO_MANY_ELEMENTS
     bomb = gzip.compress(b"<html>" + b" " * 50_000)
-    assert html.extract_main_text(bomb, max_bytes=10_000).reason == reasons.REASON_TOO_LARGE
+    assert web_html.extract_main_text(bomb, max_bytes=10_000).reason == reasons.REASON_TOO_LARGE
 
 
 def test_boilerplate_lines_are_dropped_but_prose_about_cookies_stays() -> None:
@@ -221,7 +222,7 @@ def test_boilerplate_lines_are_dropped_but_prose_about_cookies_stays() -> None:
             *headings_and_prose,
         ]
     )
-    assert html.clean_main_text(noisy) == "\n".join([prose, *headings_and_prose])
+    assert web_html.clean_main_text(noisy) == "\n".join([prose, *headings_and_prose])
 
 
 # --- language -------------------------------------------------------------------------------
@@ -506,7 +507,7 @@ _NEVER_RAISES = settings(
 @_NEVER_RAISES
 @given(st.one_of(st.text(), st.binary(), _html_soup))
 def test_main_text_never_raises(html: str | bytes) -> None:
-    extracted = html.extract_main_text(html)
+    extracted = web_html.extract_main_text(html)
     assert (extracted.text == "") == (extracted.reason is not None)
     extracted.text.encode("utf-8")
 
@@ -580,7 +581,7 @@ def web_results(corpora_dir: Path) -> list[tuple[dict[str, str], pages.PageResul
     rows = [json.loads(line) for line in (corpora_dir / "web_raw.jsonl").open(encoding="utf-8")]
     results = []
     for row in rows:
-        extracted = html.extract_main_text(row["html"])
+        extracted = web_html.extract_main_text(row["html"])
         if extracted.reason is not None:
             results.append((row, pages.PageResult(extracted.reason, extracted.detail)))
         else:
@@ -592,9 +593,9 @@ def web_results(corpora_dir: Path) -> list[tuple[dict[str, str], pages.PageResul
 
 @pytest.mark.corpora
 def test_corpus_every_page_gets_a_passage_or_a_known_reason(web_results: list) -> None:
-    reasons = Counter(result.reason for _, result in web_results)
-    assert set(reasons) - {None} <= set(reasons.drop_reasons())
-    assert reasons[None] >= 30, reasons  # a useful share of the pages yields a passage
+    counts = Counter(result.reason for _, result in web_results)
+    assert set(counts) - {None} <= set(reasons.drop_reasons())
+    assert counts[None] >= 30, counts  # a useful share of the pages yields a passage
 
 
 @pytest.mark.corpora
@@ -665,8 +666,8 @@ def test_corpus_news_is_off_topic_for_cyber(corpora_dir: Path) -> None:
     results = [pages.extract_passage(row["html"], "cyber") for row in news]
     kept = [row["id"] for row, result in zip(news, results, strict=True) if result.ok]
     assert len(kept) <= 0.05 * len(news), kept
-    reasons = Counter(result.reason for result in results)
-    assert reasons[reasons.REASON_OFF_TOPIC] >= 0.5 * len(news), reasons
+    counts = Counter(result.reason for result in results)
+    assert counts[reasons.REASON_OFF_TOPIC] >= 0.5 * len(news), counts
 
 
 @pytest.mark.corpora

@@ -200,7 +200,7 @@ def run_plain(home: Path, corpus_dir: Path) -> tuple[dict[str, float], dict[str,
     from goose_assets.pipeline.filtering.decontam import BenchmarkIndex
     from goose_assets.pipeline.ingest import readers as ingest_logic
     from goose_assets.pipeline.records import Document, QuarantineRow
-    from goose_assets.pipeline.synthesis import leakage, masking, mcq, passages
+    from goose_assets.pipeline.synthesis import leakage, masking, mcq, option_features, passages, selection
     from goose_assets.publish import expectations, export
 
     corpus = CorpusResource(corpus_dir=str(corpus_dir))
@@ -244,10 +244,20 @@ def run_plain(home: Path, corpus_dir: Path) -> tuple[dict[str, float], dict[str,
         items = timer("masking", mask)
         items_by_id.update((i.item_id, i) for i in items)
 
-        def assemble(items: list[Any] = items) -> list[dict[str, Any]]:
+        def assemble(domain: str = domain, items: list[Any] = items) -> list[dict[str, Any]]:
+            # what mcq_tasks does: option selection over the partition, then balanced letters
+            models = option_features.FeatureModels.fit((i.question, i.context_masked) for i in items)
+            pool = option_features.pool_items(models, [
+                option_features.ItemOptions(i.item_id, i.question, i.context_masked, [i.answer, *i.distractors])
+                for i in items if len(i.distractors) >= selection.DISTRACTORS_SHOWN
+            ])
+            result = selection.select_options(pool, seed=0, solvers=option_features.SOLVERS)
+            chosen_by_item = {p.item_id: c for p, c in zip(pool, result.chosen, strict=True)}
+            positions = mcq.balanced_answer_positions([mcq.task_id_for(i) for i in chosen_by_item], 9, domain)
             tasks = []
             for item in items:
-                task = mcq.assemble_task(item)
+                chosen = chosen_by_item.get(item.item_id)
+                task = None if chosen is None else mcq.assemble_task(item, chosen, positions[mcq.task_id_for(item.item_id)])
                 if task is not None:
                     task.leak_reasons = leakage.leak_reasons_for_options(task.context_masked, task.options, task.answer_index)
                     tasks.append(task)

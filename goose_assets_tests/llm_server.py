@@ -47,6 +47,7 @@ from typing import Any
 
 from aiohttp import web
 
+from goose_assets.pipeline.synthesis.terms import code_only
 from goose_assets.pipeline.text import char_ngrams, jaccard
 
 FAULTS: tuple[str, ...] = (
@@ -139,9 +140,11 @@ def _units(body: str, by_line: bool) -> list[tuple[int, int]]:
     """Character spans of the maskable units: non-blank lines for code, else sentences."""
     spans: list[tuple[int, int]] = []
     if by_line:
+        # a code model masks code: lines that are all docstring, comment or doctest are not units
+        code = code_only(body)
         pos = 0
         for line in body.split("\n"):
-            if line.strip():
+            if code[pos : pos + len(line)].strip():
                 spans.append((pos, pos + len(line)))
             pos += len(line) + 1
         return spans
@@ -192,21 +195,23 @@ def _code_bugs(answer: str, rng: random.Random) -> list[str]:
         while start >= 0:
             singles.append(answer[:start] + new + answer[start + len(old):])
             start = answer.find(old, start + 1)
-    for m in _NUMBER.finditer(answer):
-        for k in (1, 2, 3):
+    for m in _NUMBER.finditer(code_only(answer)):
+        for k in (1, 2, 3, 5, 9):
             singles.append(answer[: m.start()] + str(int(m.group()) + k) + answer[m.end() :])
-    names = sorted(set(re.findall(r"\b[a-z_][a-z0-9_]*\b", answer)) - {"if", "in", "for", "while", "return", "not", "and",
-                                                                       "or", "def", "is", "else", "elif", "none"})
+    code = code_only(answer)
+    names = sorted(set(re.findall(r"\b[a-z_][a-z0-9_]*\b", code)) - {"if", "in", "for", "while", "return", "not", "and",
+                                                                     "or", "def", "is", "else", "elif", "none", "pass"})
     for a in names:  # one use of a name becomes another name of the answer
         for b in names:
-            if a != b and (m := re.search(rf"\b{a}\b", answer)):
+            if a != b and (m := re.search(rf"\b{a}\b", code)):
                 singles.append(answer[: m.start()] + b + answer[m.end() :])
     for name in names:  # a use of a name becomes an expression of it
-        if (m := re.search(rf"(?<![.\w]){name}\b(?!\s*=[^=])", answer)):
-            for form in (f"{name} + 1", f"({name} - 1)", f"-{name}", f"not {name}", f"len({name})"):
+        if (m := re.search(rf"(?<![.\w]){name}\b(?!\s*=[^=])", code)):
+            for form in (f"{name} + 1", f"({name} - 1)", f"-{name}", f"not {name}", f"len({name})",
+                         f"{name} * 2", f"{name} // 2", f"abs({name})", f"str({name})", f"{name}[0]", f"{name}[::-1]"):
                 singles.append(answer[: m.start()] + form + answer[m.end() :])
     doubles = []
-    for a in singles[:12]:
+    for a in singles[:40]:  # two bugs at once: short answers have few single ones
         for old, new in _CODE_SWAPS:
             if old in a:
                 doubles.append(a.replace(old, new, 1))
@@ -255,12 +260,23 @@ def _distractors(body: str, units: list[tuple[int, int]], first: int, count: int
             break
         first, second = rng.sample(sentences, 2)
         a, b = first.split(), second.split()
-        cand = " ".join(a[: max(1, len(a) // 2)] + b[len(b) // 2 :])
+        cut = rng.choice((3, 2, 1.5))  # several cut points: short documents have few pairs
+        cand = " ".join(a[: max(1, int(len(a) // cut))] + b[int(len(b) // cut) :])
         cand = _NUMBER.sub(lambda m: str(int(m.group()) + rng.randint(1, 9)), cand)
         key = " ".join(cand.lower().split())
         if key not in seen and 0.25 <= len(cand) / alen <= 4.0 and distinct(cand):
             seen.add(key)
             picked.append(cand)
+    # a model held to the schema's minItems writes that many whatever the document offers:
+    # near-copies and, last, restatements, which validation then drops as an LLM's would be
+    for cand in [*candidates, *sentences]:
+        key = " ".join(cand.lower().split())
+        if len(picked) >= want:
+            break
+        if key and key not in seen:
+            seen.add(key)
+            picked.append(cand)
+    picked += [f"{answer}  # variant {i}" if code else f"{answer} (variant {i})" for i in range(want - len(picked))]
     rng.shuffle(picked)
     return picked
 
@@ -273,6 +289,13 @@ def synthesis_object(body: str, keys: tuple[str, str, str], rng: random.Random,
         units = [(0, len(body))]
     count = min(len(units), rng.choice((2, 3)))
     first = (len(units) - count) // 2
+    if answer_key == "removed_lines":
+        # the window nearest the middle whose lines are adjacent code (no docstring between)
+        def adjacent(i: int) -> bool:
+            return body.count("\n", units[i][0], units[i + count - 1][1]) == count - 1
+        windows = [i for i in range(len(units) - count + 1) if adjacent(i)]
+        if windows:
+            first = min(windows, key=lambda i: abs(i - first))
     start, end = units[first][0], units[first + count - 1][1]
     answer = body[start:end]
     return {

@@ -150,14 +150,40 @@ def test_code_slot_rejects_broken_and_equivalent_code() -> None:
     assert slot.accepts(answer.replace("!=", "=="))
 
 
-def test_offline_backend_is_deterministic() -> None:
-    passages = [_passage("qa", SOLUTION), *_neighbours(10)]
-    outs = []
-    for _ in range(2):
+def _sample_generation_digest() -> str:
+    """sha256 of the offline generator's replies for every passage of the bundled sample."""
+    import hashlib
+    from pathlib import Path
+
+    digest = hashlib.sha256()
+    for domain in ("math", "code", "science", "cyber"):
+        rows = [json.loads(line) for line in (Path(mcq.__file__).parents[1] / "sample_corpus" / f"{domain}.jsonl").read_text().splitlines()]
+        shape = {"math": "qa", "code": "code"}.get(domain, "passage")
+        passages = [
+            Passage(f"psg_{i}", f"doc_{i}", domain, shape, "", row["text"], 0, len(row["text"]), "passthrough", 50)
+            for i, row in enumerate(rows)
+        ]
         backend = OfflineBackend()
-        backend.prepare("math", [(p.passage_id, p.shape, p.body) for p in passages])
-        outs.append(backend.generate([masking.synthesis_request(passages[0])])[0].texts)
-    assert outs[0] == outs[1]
+        backend.prepare(domain, [(p.passage_id, p.shape, p.body) for p in passages])
+        for resp in backend.generate([masking.synthesis_request(p) for p in passages]):
+            digest.update(json.dumps([resp.texts, resp.error]).encode())
+    return digest.hexdigest()
+
+
+def test_offline_backend_is_deterministic_across_processes() -> None:
+    """Same replies under two hash seeds: set order follows PYTHONHASHSEED, and a run
+    sharded over processes (or DuckLake writers) must agree with the embedded run."""
+    import os
+    import subprocess
+    import sys
+
+    code = "from goose_assets_tests.core.test_offline_generator import _sample_generation_digest as d; print(d())"
+    digests = {
+        subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONHASHSEED": seed},
+                       capture_output=True, text=True, check=True).stdout.strip()
+        for seed in ("1", "2")
+    }
+    assert len(digests) == 1 and _sample_generation_digest() in digests
 
 
 def test_answer_edits_are_whole_token_and_never_shuffles() -> None:

@@ -30,7 +30,7 @@ from goose_assets.pipeline.synthesis.code_layout import (
     statement_indents,
 )
 from goose_assets.pipeline.synthesis.leakage import option_key
-from goose_assets.pipeline.synthesis.spans import Unit, choose_span, units_for
+from goose_assets.pipeline.synthesis.spans import Unit, units_for
 from goose_assets.pipeline.synthesis.terms import (
     NUMBER,
     ContextTerms,
@@ -64,7 +64,6 @@ class _Doc:
     shape: str
     body: str
     units: list[Unit] | None = None
-    key_span: tuple[int, int] | None = None
     indents: list[int] | None = None  # code: each unit's indentation
 
 
@@ -118,7 +117,6 @@ class SpanMiner:
         doc = self.docs[i]
         if doc.units is None:
             doc.units = units_for(doc.shape, doc.body)
-            doc.key_span = choose_span(doc.shape, doc.body)
             if doc.shape == "code":
                 doc.indents = [u.start - doc.body.rfind("\n", 0, u.start) - 1 for u in doc.units]
         return doc
@@ -127,9 +125,8 @@ class SpanMiner:
         self, key: str, body: str, shape: str, answer: str, span: tuple[int, int], rng: random.Random, want: int,
         slot: CodeSlot | None = None,
     ) -> list[tuple[str, str]]:
-        """Up to `want` adapted spans from the neighbours of passage `key`, each (kind, text).
-        Each neighbour offers its own key-step span first (the span it would be masked at),
-        then other runs of as many units as the answer has."""
+        """Up to `want` adapted spans from the neighbours of passage `key`, each (kind, text):
+        runs of as many units as the answer has, of a similar length, best first (below)."""
         n_units = max(1, len(units_for(shape, answer)))
         profile = layout_of(statement_indents(body, *span), answer) if shape == "code" else None
         lo, hi = LENGTH_BAND[0] * len(answer), LENGTH_BAND[1] * len(answer)

@@ -83,7 +83,9 @@ def code_names(source: str, functions: bool = True) -> Counter[str]:
                 defined.add(name)
     defined -= _RESERVED
     uses = Counter(re.findall(r"(?<![.\w])[A-Za-z_]\w*\b", source))
-    return Counter({n: uses[n] for n in defined if uses[n]})
+    # sorted: a set's order follows PYTHONHASHSEED, and most_common() breaks ties by
+    # insertion order, so distractors would differ between processes
+    return Counter({n: uses[n] for n in sorted(defined) if uses[n]})
 
 
 # endings that mark a noun (and its kind: -ase enzymes, -ide compounds, -cyte cells...)

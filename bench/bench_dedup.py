@@ -1,4 +1,4 @@
-"""Near-duplicate detection: goose_assets.pipeline.filtering.dedup vs datasketch MinHashLSH (same data, same run).
+"""Near-duplicate detection: goose_assets.core.filtering.dedup vs datasketch MinHashLSH (same data, same run).
 
 Corpus (as in ../shared/reference/peer-measurements.md): the ~9.6K real docs of
 ../shared/corpora, copies of them with 30% of words substituted (not near duplicates of
@@ -56,7 +56,7 @@ def build_corpus(n_docs: int, n_planted: int, seed: int = 0) -> tuple[list, list
 
 
 def run_goose(docs: list) -> tuple[set, float]:
-    from goose_assets.pipeline.filtering.dedup import near_duplicates
+    from goose_assets.core.filtering.dedup import near_duplicates
 
     t = time.perf_counter()
     res = near_duplicates(docs)
@@ -68,7 +68,7 @@ def run_goose(docs: list) -> tuple[set, float]:
 def run_datasketch(docs: list) -> tuple[set, float]:
     from datasketch import MinHash, MinHashLSH
 
-    from goose_assets.pipeline.text import words
+    from goose_assets.core.text import words
 
     t = time.perf_counter()
     lsh = MinHashLSH(threshold=0.8, num_perm=128)
@@ -90,7 +90,7 @@ def run_datasketch(docs: list) -> tuple[set, float]:
 def child(tool: str, n_docs: int, n_planted: int) -> None:
     docs, planted = build_corpus(n_docs, n_planted)
     found, seconds = (run_goose if tool == "goose" else run_datasketch)(docs)
-    from goose_assets.pipeline.filtering.dedup import MinHasher, exact_jaccard
+    from goose_assets.core.filtering.dedup import MinHasher, exact_jaccard
 
     hasher = MinHasher()
     text = {d[0]: d[2] for d in docs}

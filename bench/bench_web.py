@@ -2,7 +2,7 @@
 
 Runs in one process pinned to one core; reports wall-clock and CPU-time throughput (the
 second is the one to compare on a shared, loaded machine). Stages timed separately:
-  main text  = goose_assets.pipeline.web.pages.extract_main_text (trafilatura, precision then balanced retry)
+  main text  = goose_assets.core.web.pages.extract_main_text (trafilatura, precision then balanced retry)
   filters    = language + Gopher + relevance + best window on the main text
 Two routings of pages to domains: `label` (the row's domain label; unlabelled "general" pages
 go to their best-scoring domain) and `cyber` (every page judged as a cyber page).
@@ -29,8 +29,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from goose_assets.pipeline.web import html as web_html
-from goose_assets.pipeline.web import lexicon, pages, prefilters, reasons
+from goose_assets.core.web import html as web_html
+from goose_assets.core.web import lexicon, pages, prefilters, reasons
 
 CORPUS = Path(__file__).resolve().parents[1] / ".." / "shared" / "corpora" / "web_raw.jsonl"
 # site chrome that occurs in the raw pages (same list as the corpus test)

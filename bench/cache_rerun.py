@@ -80,7 +80,7 @@ class Breakdown:
 def _instrument(bd: Breakdown) -> None:
     """Measurement only, in the child process: time the masked_items step's parts."""
     import goose_assets.defs.synthesis.assets as synthesis_defs
-    from goose_assets.pipeline.synthesis import masking
+    from goose_assets.core.synthesis import masking
     from goose_assets.storage.duckdb_warehouse import Warehouse
 
     synthesis_defs.generate = bd.wrap(synthesis_defs.generate, "cache look-up + LLM calls")  # type: ignore[assignment]
@@ -157,7 +157,7 @@ def child(args: argparse.Namespace) -> None:
 
     warnings.filterwarnings("ignore")
     logging.getLogger("dagster").setLevel(logging.ERROR)
-    import goose_assets.pipeline.prompts as prompts
+    import goose_assets.core.prompts as prompts
     from goose_assets.definitions import ASSETS_BY_NAME
     from goose_assets.defs.resources import CorpusResource, LLMResource, WarehouseResource
     raw_documents, extracted_passages, masked_items = (ASSETS_BY_NAME['raw_documents'], ASSETS_BY_NAME['extracted_passages'], ASSETS_BY_NAME['masked_items'])
@@ -232,9 +232,9 @@ def child(args: argparse.Namespace) -> None:
 def _code_request_keys(wh: Any) -> int:
     import dataclasses
 
+    from goose_assets.core.records import Passage
+    from goose_assets.core.synthesis.masking import synthesis_request
     from goose_assets.llm.base import cache_key
-    from goose_assets.pipeline.records import Passage
-    from goose_assets.pipeline.synthesis.masking import synthesis_request
 
     columns = [f.name for f in dataclasses.fields(Passage)]
     rows = wh.query("SELECT " + ", ".join(columns) + " FROM extracted_passages WHERE shape = 'code'")

@@ -80,7 +80,7 @@ def _write_work(work: Path, corpus: Path, n_planted: int, seed: int) -> None:
         new_id = f"zz_planted{p:05d}"  # sorts after every original: the original is the one kept
         docs.append((new_id, near.words_only(text)))
         planted.append((orig_id, new_id))
-    from goose_assets.pipeline.filtering.dedup import MinHasher, exact_jaccard
+    from goose_assets.core.filtering.dedup import MinHasher, exact_jaccard
 
     text = dict(docs)
     hasher = MinHasher()
@@ -122,7 +122,7 @@ def _components(ids: list[str], pairs: list[tuple[str, str]]) -> set[str]:
 
 def goose_minhash(docs: list[tuple[str, str]]) -> tuple[set[str], set[str]]:
     """(dropped ids, every id in a duplicate pair: dropped ones and the ones they duplicate)."""
-    from goose_assets.pipeline.filtering.dedup import deduplicate
+    from goose_assets.core.filtering.dedup import deduplicate
 
     dropped = deduplicate([(i, "bench", t) for i, t in docs]).dropped
     return set(dropped), set(dropped) | {m.kept_id for m in dropped.values()}
@@ -131,7 +131,7 @@ def goose_minhash(docs: list[tuple[str, str]]) -> tuple[set[str], set[str]]:
 def datasketch_minhash(docs: list[tuple[str, str]]) -> set[str]:
     from datasketch import MinHash, MinHashLSH
 
-    from goose_assets.pipeline.text import words
+    from goose_assets.core.text import words
 
     lsh = MinHashLSH(threshold=0.8, num_perm=128)
     sigs = {}
@@ -146,7 +146,7 @@ def datasketch_minhash(docs: list[tuple[str, str]]) -> set[str]:
 
 
 def goose_decont(docs: list[tuple[str, str]], work: Path) -> tuple[set[str], float]:
-    from goose_assets.pipeline.filtering.decontam import BenchmarkIndex
+    from goose_assets.core.filtering.decontam import BenchmarkIndex
 
     t = time.perf_counter()
     index = BenchmarkIndex.from_folder(CORPORA / "benchmarks")
@@ -256,7 +256,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 def settings_note(result: dict[str, Any]) -> str:
     """Size and the settings that differ from `make run` (issue 17 point 4, issue 20)."""
     return (f"Size: {result['n_docs']:,} docs, {result['n_planted']:,} planted near duplicates. Settings: "
-            "`pipeline.filtering.dedup.deduplicate` and `pipeline.filtering.decontam.BenchmarkIndex` with the defaults that `filtered_tasks` uses "
+            "`core.filtering.dedup.deduplicate` and `core.filtering.decontam.BenchmarkIndex` with the defaults that `filtered_tasks` uses "
             "in `make run` (MinHash threshold 0.8 on word 5-grams, 13-gram decontamination), run alone on raw "
             "document texts rather than inside the pipeline.")
 

@@ -25,8 +25,8 @@ def extractor(name: str) -> Callable[[str, str], tuple[str, str | None]]:
         import trafilatura
 
         return lambda html, _d: (trafilatura.extract(html) or "", None)
-    from goose_assets.pipeline.web import html as web_html
-    from goose_assets.pipeline.web import pages
+    from goose_assets.core.web import html as web_html
+    from goose_assets.core.web import pages
 
     if name == "goose_main_text":
         def main_text(html: str, _d: str) -> tuple[str, str | None]:

@@ -1,5 +1,5 @@
 """§6 HTML main-content extraction on ../shared/corpora/web_raw.jsonl: our chain
-(pipeline/web/: trafilatura main text, then the pre-filters and the 100-600-word window)
+(core/web/: trafilatura main text, then the pre-filters and the 100-600-word window)
 against resiliparse (bench/.venv-peer) and plain trafilatura.extract, each in its own
 process pinned to one core. Pages/s is computed from CPU time (the machine is shared, so
 wall time measures the neighbours too); wall time is recorded beside it.
@@ -75,7 +75,7 @@ def settings_note(result: dict[str, Any]) -> str:
     size = f"{pages:,} pages of web_raw.jsonl" if pages is not None else "no extractor ran"
     if result.get("max_pages"):
         size += f" (the first {result['max_pages']:,} only)"
-    return (f"Size: {size}, best of {result['repeats']} pass(es), one core per extractor. Settings: `pipeline.web` "
+    return (f"Size: {size}, best of {result['repeats']} pass(es), one core per extractor. Settings: `core.web` "
             "with its defaults, as `extracted_passages` calls it in `make run` (which reads the bundled sample, not "
             "these pages).")
 

@@ -26,8 +26,8 @@ MAX_TOKENS = 16
 
 
 def ours(base_url: str, c: int, prompts: list[str]) -> Callable[[], int]:
+    from goose_assets.core.llm_types import LLMRequest
     from goose_assets.llm.openai_backend import OpenAIBackend
-    from goose_assets.pipeline.llm_types import LLMRequest
 
     backend = OpenAIBackend(base_url, MODEL, "EMPTY", max_in_flight=c, progress_every_s=1e9)
     requests = [

@@ -117,7 +117,7 @@ def run_dagster(home: Path, corpus_dir: Path) -> tuple[dict[str, float], dict[st
     from goose_assets.defs.resources import CorpusResource, LLMResource, WarehouseResource
 
     instance = dg.DagsterInstance.ephemeral()
-    # what goose_assets_tests.pipeline_helpers.materialize_all does (same calls, same order),
+    # what goose_assets_tests.core_helpers.materialize_all does (same calls, same order),
     # unrolled so that each run's step times reach the progress log as it finishes
     resources = {
         "warehouse": WarehouseResource(home=str(home)),
@@ -189,18 +189,25 @@ def run_plain(home: Path, corpus_dir: Path) -> tuple[dict[str, float], dict[str,
     """The asset bodies' core calls, in the same order and with the same inputs, in memory."""
     import pandas as pd
 
+    from goose_assets.core import mixing
+    from goose_assets.core.filtering import baselines, difficulty
+    from goose_assets.core.filtering import decide as filtering
+    from goose_assets.core.filtering import screening as screening_logic
+    from goose_assets.core.filtering.balance import letter_balance
+    from goose_assets.core.filtering.decontam import BenchmarkIndex
+    from goose_assets.core.ingest import readers as ingest_logic
+    from goose_assets.core.records import Document, QuarantineRow
+    from goose_assets.core.synthesis import (
+        leakage,
+        masking,
+        mcq,
+        option_features,
+        passages,
+        selection,
+    )
     from goose_assets.defs.resources import CorpusResource
     from goose_assets.defs.training.assets import TrainingMixConfig
     from goose_assets.llm.offline import OfflineBackend
-    from goose_assets.pipeline import mixing
-    from goose_assets.pipeline.filtering import baselines, difficulty
-    from goose_assets.pipeline.filtering import decide as filtering
-    from goose_assets.pipeline.filtering import screening as screening_logic
-    from goose_assets.pipeline.filtering.balance import letter_balance
-    from goose_assets.pipeline.filtering.decontam import BenchmarkIndex
-    from goose_assets.pipeline.ingest import readers as ingest_logic
-    from goose_assets.pipeline.records import Document, QuarantineRow
-    from goose_assets.pipeline.synthesis import leakage, masking, mcq, option_features, passages, selection
     from goose_assets.publish import expectations, export
 
     corpus = CorpusResource(corpus_dir=str(corpus_dir))

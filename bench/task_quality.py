@@ -7,7 +7,7 @@ run has never seen, by judges that do not share the pipeline's own models.
    into the sample) goes through `goose run` in a fresh GOOSE_HOME, with the default
    offline generator and option selection.
 2. The judges read the tasks it made (`mcq_tasks`, before any filtering):
-   - the project's reasoning-free baselines (pipeline.filtering.baselines: longest, shortest, lexical
+   - the project's reasoning-free baselines (core.filtering.baselines: longest, shortest, lexical
      overlap, most central, the cross-validated logistic "odd one out" classifier, and
      with --embeddings the all-MiniLM-L6-v2 similarity);
    - an independent surface judge: its own features (length, word count, character
@@ -87,10 +87,10 @@ def _relative(block: np.ndarray) -> np.ndarray:
 
 def judge_features(tasks: list[dict[str, Any]], reference: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The independent judge's per-option features, labels and task groups."""
-    from goose_assets.pipeline.filtering.baselines import mask_window
-    from goose_assets.pipeline.synthesis.leakage import trigram_set
-    from goose_assets.pipeline.synthesis.ngram import NgramModel, tokenize
-    from goose_assets.pipeline.text import jaccard, words
+    from goose_assets.core.filtering.baselines import mask_window
+    from goose_assets.core.synthesis.leakage import trigram_set
+    from goose_assets.core.synthesis.ngram import NgramModel, tokenize
+    from goose_assets.core.text import jaccard, words
 
     lm = NgramModel.fit([[text] for text in reference], min_df=1)
     blocks, labels, groups = [], [], []
@@ -153,7 +153,7 @@ def judge_aurocs(x: np.ndarray, y: np.ndarray, groups: np.ndarray) -> dict[str, 
 def selection_cost(wh: Any, domain: str) -> float:
     """CPU milliseconds per item of option selection (features and rounds), re-run on the
     domain's masked items as the asset runs it."""
-    from goose_assets.pipeline.synthesis import option_features, selection
+    from goose_assets.core.synthesis import option_features, selection
 
     rows = wh.read("masked_items", domain, ["item_id", "question", "context_masked", "answer", "distractors"])
     started = time.process_time()
@@ -169,7 +169,7 @@ def selection_cost(wh: Any, domain: str) -> float:
 def measure(per_domain: int, embeddings: bool) -> dict[str, Any]:
     from scipy.stats import chisquare
 
-    from goose_assets.pipeline.filtering.baselines import run_baselines
+    from goose_assets.core.filtering.baselines import run_baselines
     from goose_assets.storage.open import open_warehouse
 
     work = Path(tempfile.mkdtemp(prefix="task-quality-", dir=DATA if DATA.exists() else None))

@@ -26,14 +26,14 @@ from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
+from goose_assets.core.filtering.difficulty import student_request
+from goose_assets.core.funnel import empty_cause, funnels_from_counts, one_line
+from goose_assets.core.ingest.readers import path_problem
+from goose_assets.core.ingest.shards import discover
+from goose_assets.core.records import DOMAINS, Passage
+from goose_assets.core.synthesis.masking import synthesis_request
 from goose_assets.llm.calls.accounting import Prices
 from goose_assets.llm.calls.estimate import estimate_calls
-from goose_assets.pipeline.filtering.difficulty import student_request
-from goose_assets.pipeline.funnel import empty_cause, funnels_from_counts, one_line
-from goose_assets.pipeline.ingest.readers import path_problem
-from goose_assets.pipeline.ingest.shards import discover
-from goose_assets.pipeline.records import DOMAINS, Passage
-from goose_assets.pipeline.synthesis.masking import synthesis_request
 from goose_assets.publish import export
 from goose_assets.publish.lineage import format_lineage
 from goose_assets.storage import queries

@@ -47,8 +47,8 @@ from typing import Any
 
 from aiohttp import web
 
-from goose_assets.pipeline.synthesis.terms import code_only
-from goose_assets.pipeline.text import char_ngrams, jaccard
+from goose_assets.core.synthesis.terms import code_only
+from goose_assets.core.text import char_ngrams, jaccard
 
 FAULTS: tuple[str, ...] = (
     "http_500",  # 500 with an error body

@@ -7,9 +7,9 @@ from typing import Any
 
 import dagster as dg
 
+from goose_assets.core.records import DOMAINS
 from goose_assets.definitions import MIX_ASSETS, UPSTREAM_ASSETS
 from goose_assets.defs.resources import CorpusResource, LLMResource, WarehouseResource
-from goose_assets.pipeline.records import DOMAINS
 
 
 def materialize_all(

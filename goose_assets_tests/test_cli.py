@@ -14,9 +14,9 @@ from typing import Any
 import dagster as dg
 import pytest
 
+from goose_assets.core.records import DOMAINS
 from goose_assets.definitions import ASSETS_BY_NAME, UPSTREAM_ASSETS
 from goose_assets.defs.resources import CorpusResource, LLMResource, WarehouseResource
-from goose_assets.pipeline.records import DOMAINS
 from goose_assets.storage.duckdb_warehouse import Warehouse
 from goose_assets_tests.llm_server import LoopbackLLMServer, ServerConfig
 

@@ -16,10 +16,10 @@ from typing import Any
 import dagster as dg
 import pytest
 
+from goose_assets.core.filtering import decide as filtering
+from goose_assets.core.filtering.decontam import LoadedIndex, load_benchmark_index
 from goose_assets.definitions import ASSETS_BY_NAME, UPSTREAM_ASSETS
 from goose_assets.defs.resources import CorpusResource, LLMResource, WarehouseResource
-from goose_assets.pipeline.filtering import decide as filtering
-from goose_assets.pipeline.filtering.decontam import LoadedIndex, load_benchmark_index
 from goose_assets.storage.duckdb_warehouse import Warehouse
 
 pytestmark = [pytest.mark.corpora, pytest.mark.slow]

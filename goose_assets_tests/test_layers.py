@@ -15,17 +15,17 @@ def test_the_import_contracts_are_kept(monkeypatch: pytest.MonkeyPatch) -> None:
     assert cli.lint_imports(config_filename=str(REPO / "pyproject.toml")) == 0, "an import breaks a layer contract (output above)"
 
 
-def test_pipeline_modules_import_no_other_layer() -> None:
+def test_core_modules_import_no_other_layer() -> None:
     """The same rule, read from the source: a reminder that holds where import-linter is
     not installed (the shared venv of a checkout that predates it)."""
     import ast
 
     offenders = []
-    for path in sorted((REPO / "goose_assets" / "pipeline").rglob("*.py")):
+    for path in sorted((REPO / "goose_assets" / "core").rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""] if isinstance(node, ast.ImportFrom) else []
             for name in names:
                 top = name.split(".")
-                if top[0] in ("dagster", "duckdb") or (top[0] == "goose_assets" and top[1:2] not in (["pipeline"], ["reward"])):
+                if top[0] in ("dagster", "duckdb") or (top[0] == "goose_assets" and top[1:2] not in (["core"], ["reward"])):
                     offenders.append(f"{path.relative_to(REPO)}: {name}")
     assert not offenders

@@ -17,7 +17,7 @@ from goose_assets.defs.resources import (
     WarehouseResource,
 )
 from goose_assets.storage.duckdb_warehouse import Warehouse
-from goose_assets_tests.pipeline.synthesis.test_leakage import ASY_ANSWER, ASY_QUESTION
+from goose_assets_tests.core.synthesis.test_leakage import ASY_ANSWER, ASY_QUESTION
 
 ASY_SOLUTION = (
     "The graph is made of two pieces, drawn by this code:\n[asy]\nreal f(real x) {\n  real y;\n  "

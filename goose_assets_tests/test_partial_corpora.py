@@ -25,9 +25,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from goose_assets.cli import EXIT_BAD_SOURCE, EXIT_NOTHING_EXPORTED, _failure_lines, source_problems
+from goose_assets.core.records import DOMAINS
 from goose_assets.definitions import ALL_ASSETS
 from goose_assets.defs.resources import CorpusResource, LLMResource, WarehouseResource
-from goose_assets.pipeline.records import DOMAINS
 from goose_assets.publish.export import CARD_FILE, GOOSEREASON_FILE, HF_DATASET_DIR, MANIFEST_FILE
 from goose_assets.storage.duckdb_warehouse import Warehouse
 from goose_assets_tests.llm_server import LoopbackLLMServer, ServerConfig

@@ -17,10 +17,10 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from goose_assets.core.ingest import shards
+from goose_assets.core.ingest.readers import ingest
 from goose_assets.defs.partitions import PartitionScope, scope_of
 from goose_assets.defs.resources import SAMPLE_CORPUS
-from goose_assets.pipeline.ingest import shards
-from goose_assets.pipeline.ingest.readers import ingest
 from goose_assets.storage.duckdb_warehouse import Warehouse
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

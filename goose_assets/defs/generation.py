@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from goose_assets.core.llm_types import LLMRequest, LLMResponse
+from goose_assets.core.progress import BatchProgress, Progress
 from goose_assets.llm.base import LLMBackend
-from goose_assets.pipeline.llm_types import LLMRequest, LLMResponse
-from goose_assets.pipeline.progress import BatchProgress, Progress
 from goose_assets.storage.duckdb_warehouse import Warehouse
 from goose_assets.storage.llm_cache import LLMCache
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import dagster as dg
 
-from goose_assets.pipeline.ingest.readers import SourcePlan
-from goose_assets.pipeline.records import Passage, QuarantineRow
+from goose_assets.core.ingest.readers import SourcePlan
+from goose_assets.core.records import Passage, QuarantineRow
 
 PREVIEW_ROWS = 3
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from goose_assets.pipeline.records import DOMAINS
+from goose_assets.core.records import DOMAINS
 
 SHARDS_DIR_ENV = "GOOSE_SHARDS_DIR"
 SHARD_DIMENSION = "shard"

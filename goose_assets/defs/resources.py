@@ -14,12 +14,12 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field, ValidationError
 
+from goose_assets.core.ingest.readers import SourcePlan, SourceSpec, path_problem, spec_problem
+from goose_assets.core.ingest.shards import discover
+from goose_assets.core.records import DOMAINS
 from goose_assets.defs.partitions import SHARDS_DIR_ENV, sharded_from_env, shards_dir
 from goose_assets.llm.factory import make_backend
 from goose_assets.llm.offline import OfflineBackend
-from goose_assets.pipeline.ingest.readers import SourcePlan, SourceSpec, path_problem, spec_problem
-from goose_assets.pipeline.ingest.shards import discover
-from goose_assets.pipeline.records import DOMAINS
 from goose_assets.storage.duckdb_warehouse import Warehouse
 from goose_assets.storage.open import open_warehouse
 

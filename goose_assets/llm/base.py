@@ -1,6 +1,6 @@
 """The one interface every backend implements, and the content address of a call.
 
-Requests and responses are plain data from `pipeline.llm_types`, so the pipeline builds
+Requests and responses are plain data from `core.llm_types`, so the pipeline builds
 them without importing any backend.
 """
 
@@ -11,8 +11,8 @@ import json
 from collections.abc import Sequence
 from typing import Protocol
 
-from goose_assets.pipeline.llm_types import LLMRequest, LLMResponse
-from goose_assets.pipeline.progress import ProgressFn
+from goose_assets.core.llm_types import LLMRequest, LLMResponse
+from goose_assets.core.progress import ProgressFn
 
 
 def cache_key(backend: str, model: str, request: LLMRequest) -> str:

@@ -4,7 +4,7 @@ It answers the same synthesis request an LLM would, in the paper's JSON format, 
 output goes through the same parser, validator and option selection. It is honest about
 its quality: spans are picked by reasoning-signal heuristics, and the candidate
 distractors are real spans mined from the nearest documents and adapted to the context
-(pipeline.synthesis.mining) plus well-formed, meaning-changing edits of the answer (pipeline.synthesis.distractors).
+(core.synthesis.mining) plus well-formed, meaning-changing edits of the answer (core.synthesis.distractors).
 That is good enough to run the pipeline end to end on a laptop, not a substitute for a
 strong generator model.
 """
@@ -16,15 +16,15 @@ import json
 import random
 from collections.abc import Iterable, Sequence
 
+from goose_assets.core.llm_types import LLMRequest, LLMResponse
+from goose_assets.core.progress import ProgressFn
+from goose_assets.core.prompts import OUTPUT_KEYS, family
+from goose_assets.core.records import MASK
+from goose_assets.core.synthesis.code_check import code_slot
+from goose_assets.core.synthesis.distractors import answer_edits
+from goose_assets.core.synthesis.mining import SpanMiner
+from goose_assets.core.synthesis.spans import choose_span
 from goose_assets.llm.base import ResponseCache
-from goose_assets.pipeline.llm_types import LLMRequest, LLMResponse
-from goose_assets.pipeline.progress import ProgressFn
-from goose_assets.pipeline.prompts import OUTPUT_KEYS, family
-from goose_assets.pipeline.records import MASK
-from goose_assets.pipeline.synthesis.code_check import code_slot
-from goose_assets.pipeline.synthesis.distractors import answer_edits
-from goose_assets.pipeline.synthesis.mining import SpanMiner
-from goose_assets.pipeline.synthesis.spans import choose_span
 
 OFFLINE_MODEL = "rule-based-v2"
 # candidates offered per item (>= 24 where the material allows, some lost to validation):

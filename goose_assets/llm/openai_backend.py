@@ -44,6 +44,9 @@ try:  # a dependency through openai[aiohttp]; without it "auto" falls back to th
 except ImportError:  # pragma: no cover - exercised only on a broken install
     aiohttp = None  # type: ignore[assignment]
 
+from goose_assets.core.llm_types import LLMRequest, LLMResponse
+from goose_assets.core.progress import Progress, ProgressFn
+from goose_assets.core.prompts import family
 from goose_assets.llm.base import ResponseCache
 from goose_assets.llm.calls.accounting import CallStats, Prices
 from goose_assets.llm.calls.cache import ResultSink, split_counted
@@ -51,9 +54,6 @@ from goose_assets.llm.calls.checks import check_output, reask_messages
 from goose_assets.llm.calls.errors import LLMBackendError, LLMConfigurationError, Validator
 from goose_assets.llm.calls.estimate import DryRunEstimate, estimate_calls
 from goose_assets.llm.calls.guards import ConstraintGuard, ErrorRateBreaker
-from goose_assets.pipeline.llm_types import LLMRequest, LLMResponse
-from goose_assets.pipeline.progress import Progress, ProgressFn
-from goose_assets.pipeline.prompts import family
 
 log = logging.getLogger(__name__)
 

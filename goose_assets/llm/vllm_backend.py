@@ -22,6 +22,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from goose_assets.core.llm_types import LLMRequest, LLMResponse
+from goose_assets.core.progress import Progress, ProgressFn
 from goose_assets.llm.base import ResponseCache
 from goose_assets.llm.calls.accounting import CallStats, Prices
 from goose_assets.llm.calls.cache import ResultSink, split_counted
@@ -29,8 +31,6 @@ from goose_assets.llm.calls.checks import check_output, reask_messages
 from goose_assets.llm.calls.errors import LLMConfigurationError, Validator
 from goose_assets.llm.calls.estimate import DryRunEstimate, estimate_calls
 from goose_assets.llm.calls.guards import ConstraintGuard, ErrorRateBreaker
-from goose_assets.pipeline.llm_types import LLMRequest, LLMResponse
-from goose_assets.pipeline.progress import Progress, ProgressFn
 
 log = logging.getLogger(__name__)
 

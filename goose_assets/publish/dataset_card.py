@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from goose_assets.pipeline.prompts import template
+from goose_assets.core.prompts import template
 from goose_assets.publish.layout import (
     GOOSEREASON_FILE,
     HF_DATASET_DIR,

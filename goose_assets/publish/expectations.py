@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from goose_assets.pipeline.text import normalize_option
+from goose_assets.core.text import normalize_option
 from goose_assets.publish.layout import GOOSEREASON_COLUMNS
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("task_id", "domain", "question", "options", "answer")

@@ -10,7 +10,7 @@
     README.md              dataset card (``publish/dataset_card.py``)
     manifest.json          sha256 and size of every file above, row counts per split
 
-Input tasks are the output of ``goose_assets.pipeline.mixing.build_mix``: mappings with
+Input tasks are the output of ``goose_assets.core.mixing.build_mix``: mappings with
 ``REQUIRED_EXPORT_KEYS`` (``split`` included). ``question`` must hold the instruction and
 the masked context *without* the options; ``options`` are unlettered strings and
 ``answer_letter`` is the letter of ``options[answer_index]``. Optional keys used when
@@ -47,9 +47,9 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from goose_assets.pipeline.mixing import SPLITS, validate_mix_name
-from goose_assets.pipeline.prompts import student_messages
-from goose_assets.pipeline.synthesis.mcq import student_prompt
+from goose_assets.core.mixing import SPLITS, validate_mix_name
+from goose_assets.core.prompts import student_messages
+from goose_assets.core.synthesis.mcq import student_prompt
 from goose_assets.publish.atomic_io import atomic_directory, atomic_file, atomic_write_bytes
 from goose_assets.publish.dataset_card import CardInfo, license_terms, render_card
 from goose_assets.publish.layout import (

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from goose_assets.pipeline.mixing import REQUIRED_TASK_KEYS
+from goose_assets.core.mixing import REQUIRED_TASK_KEYS
 
 GOOSEREASON_FILE = "goosereason.jsonl"
 # the keys of one goosereason.jsonl row, in file order

@@ -32,7 +32,7 @@ class DomainQualityStats:
     chance: float | None = None
     auroc: float | None = None
     gate_passed: bool | None = None
-    # option selection's discriminator AUROC before and after (pipeline.synthesis.selection)
+    # option selection's discriminator AUROC before and after (core.synthesis.selection)
     selection_auroc_before: float | None = None
     selection_auroc_after: float | None = None
     # lengths in characters: answer spans, and every option (answers and distractors)

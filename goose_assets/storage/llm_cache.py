@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import duckdb
 
-from goose_assets.pipeline.llm_types import LLMRequest, LLMResponse
+from goose_assets.core.llm_types import LLMRequest, LLMResponse
 
 
 class LLMCache:
@@ -57,7 +57,7 @@ class LLMCache:
                         "sampling": request.sampling()}, ensure_ascii=False),
             json.dumps({"ref_id": response.ref_id, "texts": response.texts, "error": response.error,
                         "attempts": response.attempts, "faults": response.faults,
-                        # the validation record (pipeline.synthesis.parse): a re-run replays it instead of validating again
+                        # the validation record (core.synthesis.parse): a re-run replays it instead of validating again
                         **({"validation": response.validation} if response.validation is not None else {})},
                        ensure_ascii=False),
             response.tokens_in, response.tokens_out,

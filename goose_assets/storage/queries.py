@@ -12,7 +12,7 @@ from typing import Any
 
 import polars as pl
 
-from goose_assets.pipeline.records import DOMAINS
+from goose_assets.core.records import DOMAINS
 from goose_assets.storage.duckdb_warehouse import Warehouse
 
 # ------------------------------------------------------------------------ lineage
@@ -84,7 +84,7 @@ def eligible_counts(wh: Warehouse, drop_zero_pass: bool) -> dict[str, int]:
     return {r["domain"]: int(r["n"]) for r in rows}
 
 
-# the funnel's stages: the count field of pipeline.funnel.DomainFunnel and its table
+# the funnel's stages: the count field of core.funnel.DomainFunnel and its table
 _FUNNEL_TABLES = {
     "documents": "raw_documents",
     "passages": "extracted_passages",

@@ -55,10 +55,10 @@ def test_code_versions_come_from_what_each_asset_imports() -> None:
                 ((k, defs.resolve_asset_graph().get(k)) for k in defs.resolve_asset_graph().get_all_asset_keys())}
     assert len(set(versions.values())) == len(versions)  # every asset its own version
     # the modules the issue found missing from the hand-kept lists are reached now
-    reached = set(reachable_modules(["goose_assets.pipeline.filtering.decide", "goose_assets.pipeline.filtering.screening"]))
-    assert "goose_assets.pipeline.filtering.decontam" in reached
-    passages = set(reachable_modules(["goose_assets.pipeline.synthesis.passages"]))
-    assert "goose_assets.pipeline.web.lexicon" in passages
+    reached = set(reachable_modules(["goose_assets.core.filtering.decide", "goose_assets.core.filtering.screening"]))
+    assert "goose_assets.core.filtering.decontam" in reached
+    passages = set(reachable_modules(["goose_assets.core.synthesis.passages"]))
+    assert "goose_assets.core.web.lexicon" in passages
 
 
 def test_a_change_in_a_module_an_asset_reaches_changes_its_code_version(monkeypatch, tmp_path: Path) -> None:  # noqa: ANN001
@@ -66,7 +66,7 @@ def test_a_change_in_a_module_an_asset_reaches_changes_its_code_version(monkeypa
     from goose_assets.defs.filtering.assets import filtered_tasks, task_difficulty
 
     before = (code_versions.code_version(filtered_tasks), code_versions.code_version(task_difficulty))
-    module = "goose_assets.pipeline.filtering.decontam"
+    module = "goose_assets.core.filtering.decontam"
     real = code_versions._module_file
     edited = tmp_path / "decontam.py"
     edited.write_bytes(real(module).read_bytes() + b"\n# an edit\n")

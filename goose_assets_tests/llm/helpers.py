@@ -6,8 +6,8 @@ import dataclasses
 import threading
 from collections.abc import Sequence
 
-from goose_assets.pipeline.llm_types import LLMRequest, LLMResponse
-from goose_assets.pipeline.prompts import student_messages, synthesis_messages, synthesis_schema
+from goose_assets.core.llm_types import LLMRequest, LLMResponse
+from goose_assets.core.prompts import student_messages, synthesis_messages, synthesis_schema
 
 MATH_SOLUTIONS = [
     "Let the width be $w$. Then the length is $w+{k}$. The area is $w(w+{k})={a}$. "

@@ -9,11 +9,11 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+from goose_assets.core.records import Passage
+from goose_assets.core.synthesis.masking import item_from_response
+from goose_assets.core.synthesis.parse import replay_validation, validation_version
 from goose_assets.llm.base import cache_key
 from goose_assets.llm.openai_backend import OpenAIBackend
-from goose_assets.pipeline.records import Passage
-from goose_assets.pipeline.synthesis.masking import item_from_response
-from goose_assets.pipeline.synthesis.parse import replay_validation, validation_version
 from goose_assets.storage.duckdb_warehouse import Warehouse
 from goose_assets.storage.llm_cache import LLMCache
 from goose_assets_tests.llm.helpers import MemoryCache, mixed_requests, synthesis_request

@@ -7,6 +7,7 @@ import logging
 
 import pytest
 
+from goose_assets.core.prompts import synthesis_schema
 from goose_assets.llm.calls.accounting import Prices
 from goose_assets.llm.calls.checks import check_structure, schema_problem
 from goose_assets.llm.calls.errors import LLMConfigurationError
@@ -14,7 +15,6 @@ from goose_assets.llm.calls.estimate import estimate_calls
 from goose_assets.llm.factory import backend_from_env, make_backend
 from goose_assets.llm.openai_backend import Fleet, OpenAIBackend, _retry_after, _Server
 from goose_assets.llm.vllm_backend import VLLMBackend
-from goose_assets.pipeline.prompts import synthesis_schema
 from goose_assets_tests.llm.helpers import MemoryCache, synthesis_request
 
 
@@ -121,8 +121,8 @@ def test_structure_check_separates_repair_from_failure():
 
 
 def test_estimate_calibrates_completion_tokens_from_the_cache():
+    from goose_assets.core.llm_types import LLMResponse
     from goose_assets.llm.base import cache_key
-    from goose_assets.pipeline.llm_types import LLMResponse
 
     requests, cache = [synthesis_request(i, "qa") for i in range(12)], MemoryCache()
     for r in requests[:6]:  # cached answers whose output is exactly 3x the input

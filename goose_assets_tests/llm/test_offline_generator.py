@@ -12,22 +12,22 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from goose_assets.llm.offline import OfflineBackend
-from goose_assets.pipeline.records import MASK, Document, MaskedItem, Passage
-from goose_assets.pipeline.synthesis import masking, mcq
-from goose_assets.pipeline.synthesis.code_check import CodeSlot
-from goose_assets.pipeline.synthesis.distractors import answer_edits
-from goose_assets.pipeline.synthesis.mining import SpanMiner
-from goose_assets.pipeline.synthesis.parse import (
+from goose_assets.core.records import MASK, Document, MaskedItem, Passage
+from goose_assets.core.synthesis import masking, mcq
+from goose_assets.core.synthesis.code_check import CodeSlot
+from goose_assets.core.synthesis.distractors import answer_edits
+from goose_assets.core.synthesis.mining import SpanMiner
+from goose_assets.core.synthesis.parse import (
     ParseError,
     parse_object,
     repair_json,
     validate_generation,
     word_bag,
 )
-from goose_assets.pipeline.synthesis.passages import passage_from_document
-from goose_assets.pipeline.synthesis.spans import choose_span, code_units
-from goose_assets.pipeline.text import normalize_option
+from goose_assets.core.synthesis.passages import passage_from_document
+from goose_assets.core.synthesis.spans import choose_span, code_units
+from goose_assets.core.text import normalize_option
+from goose_assets.llm.offline import OfflineBackend
 
 SOLUTION = (
     "Let the width be $w$, so the length is $2w$.\n"

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from goose_assets.core.synthesis.parse import parse_object, validate_generation
 from goose_assets.llm.calls.accounting import Prices
 from goose_assets.llm.calls.errors import (
     ErrorRateExceededError,
@@ -14,7 +15,6 @@ from goose_assets.llm.calls.errors import (
     StructuredOutputIgnoredError,
 )
 from goose_assets.llm.openai_backend import OpenAIBackend
-from goose_assets.pipeline.synthesis.parse import parse_object, validate_generation
 from goose_assets_tests.llm.helpers import (
     MemoryCache,
     injected_request,

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from goose_assets.core.llm_types import LLMRequest
 from goose_assets.llm.calls.errors import StructuredOutputIgnoredError
 from goose_assets.llm.vllm_backend import VLLMBackend
-from goose_assets.pipeline.llm_types import LLMRequest
 from goose_assets_tests.llm.helpers import MemoryCache, mixed_requests, student_request
 from goose_assets_tests.llm_server import parse_prompt, reply_text
 

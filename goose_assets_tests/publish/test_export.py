@@ -15,7 +15,7 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
-from goose_assets.pipeline.mixing import MixConfig, build_mix
+from goose_assets.core.mixing import MixConfig, build_mix
 from goose_assets.publish.export import (
     CARD_FILE,
     GOOSEREASON_FILE,
@@ -34,7 +34,7 @@ from goose_assets.publish.export import (
     write_verl_parquet,
 )
 from goose_assets.reward import compute_score, extract_choice
-from goose_assets_tests.pipeline.synthetic_tasks import make_tasks
+from goose_assets_tests.core.synthetic_tasks import make_tasks
 
 MIX = "unit-mix"
 
@@ -137,7 +137,7 @@ def test_verl_parquet_round_trips(exported: tuple[Path, list[dict[str, Any]]]) -
 
 
 def test_trainer_prompt_is_the_difficulty_rollout_prompt() -> None:
-    from goose_assets.pipeline.filtering.difficulty import student_request
+    from goose_assets.core.filtering.difficulty import student_request
 
     tasks, _ = _mixed_tasks()
     for task in tasks[:5]:

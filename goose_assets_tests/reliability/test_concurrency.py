@@ -30,7 +30,7 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from goose_assets.pipeline.records import DOMAINS
+from goose_assets.core.records import DOMAINS
 from goose_assets.storage.duckdb_warehouse import Warehouse
 from goose_assets.storage.schema import TABLES, WarehouseError
 from goose_assets_tests.reliability.runner import REPO_ROOT

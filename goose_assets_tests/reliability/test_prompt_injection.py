@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from goose_assets.pipeline.records import Passage
-from goose_assets.pipeline.synthesis.masking import synthesis_request
+from goose_assets.core.records import Passage
+from goose_assets.core.synthesis.masking import synthesis_request
 from goose_assets.storage.duckdb_warehouse import Warehouse
 from goose_assets_tests.llm_server import FAULTS, ServerConfig, spawn_server_process
 from goose_assets_tests.reliability import runner

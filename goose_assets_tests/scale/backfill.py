@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from goose_assets.pipeline.records import DOMAINS
+from goose_assets.core.records import DOMAINS
 from goose_assets.storage.duckdb_warehouse import Warehouse
 from goose_assets.storage.schema import TABLES
 

@@ -16,8 +16,8 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
+from goose_assets.core.records import DOMAINS
 from goose_assets.defs.executors import WRITE_POOL
-from goose_assets.pipeline.records import DOMAINS
 from goose_assets_tests.scale.backfill import REPO_ROOT
 from goose_assets_tests.scale.materialize_child import STAGES
 

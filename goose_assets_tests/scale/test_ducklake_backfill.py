@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from goose_assets.pipeline.records import DOMAINS
+from goose_assets.core.records import DOMAINS
 from goose_assets.storage.ducklake_warehouse import DuckLakeWarehouse, LakeConfig
 from goose_assets.storage.schema import TABLES
 from goose_assets_tests.scale.backfill import (

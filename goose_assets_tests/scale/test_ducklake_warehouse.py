@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from goose_assets.pipeline.llm_types import LLMRequest, LLMResponse
+from goose_assets.core.llm_types import LLMRequest, LLMResponse
 from goose_assets.storage.duckdb_warehouse import Warehouse
 from goose_assets.storage.ducklake_warehouse import DuckLakeWarehouse, LakeConfig, extension_file
 from goose_assets.storage.llm_cache import LLMCache

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from goose_assets.core.llm_types import LLMRequest, LLMResponse
 from goose_assets.llm.base import cache_key
-from goose_assets.pipeline.llm_types import LLMRequest, LLMResponse
 from goose_assets.storage.duckdb_warehouse import Warehouse
 from goose_assets.storage.llm_cache import LLMCache
 from goose_assets.storage.schema import WarehouseError

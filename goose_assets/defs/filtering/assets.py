@@ -6,6 +6,8 @@ from typing import Any
 
 import dagster as dg
 
+from goose_assets.core.filtering import baselines, decide, decontam, difficulty, screening
+from goose_assets.core.progress import BatchProgress, Progress
 from goose_assets.defs import metadata
 from goose_assets.defs.code_versions import code_version
 from goose_assets.defs.executors import STREAM_BATCH, WRITE_POOL
@@ -18,8 +20,6 @@ from goose_assets.defs.partitions import (
     scope_of,
 )
 from goose_assets.defs.resources import CorpusResource, LLMResource, WarehouseResource
-from goose_assets.pipeline.filtering import baselines, decide, decontam, difficulty, screening
-from goose_assets.pipeline.progress import BatchProgress, Progress
 from goose_assets.storage import queries
 from goose_assets.storage.duckdb_warehouse import Warehouse
 

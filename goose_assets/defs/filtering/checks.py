@@ -6,6 +6,7 @@ from typing import Any
 
 import dagster as dg
 
+from goose_assets.core.filtering.screening import OverlapCheck, Screen
 from goose_assets.defs.checks import (
     BENCHMARK_OVERLAP,
     DUPLICATES,
@@ -13,7 +14,6 @@ from goose_assets.defs.checks import (
     TRIVIALITY,
     check_spec,
 )
-from goose_assets.pipeline.filtering.screening import OverlapCheck, Screen
 
 
 def triviality_specs(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetCheckSpec]:

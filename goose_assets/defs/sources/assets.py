@@ -4,13 +4,13 @@ from collections import Counter
 
 import dagster as dg
 
+from goose_assets.core.ingest import readers
+from goose_assets.core.records import Document
 from goose_assets.defs import metadata
 from goose_assets.defs.code_versions import code_version
 from goose_assets.defs.executors import WRITE_POOL
 from goose_assets.defs.partitions import PartitionLayout, scope_of
 from goose_assets.defs.resources import CorpusResource, WarehouseResource
-from goose_assets.pipeline.ingest import readers
-from goose_assets.pipeline.records import Document
 
 
 def raw_documents(

@@ -2,14 +2,14 @@
 
 import dagster as dg
 
+from goose_assets.core.ingest import shards
+from goose_assets.core.records import DOMAINS
 from goose_assets.defs.partitions import (
     DOMAIN_DIMENSION,
     SHARD_DIMENSION,
     shard_partitions,
     shards_dir,
 )
-from goose_assets.pipeline.ingest import shards
-from goose_assets.pipeline.records import DOMAINS
 
 SHARD_JOB = "goose_shards"
 

@@ -6,6 +6,9 @@ from collections.abc import Iterator
 
 import dagster as dg
 
+from goose_assets.core.progress import BatchProgress, Progress
+from goose_assets.core.records import Document, MaskedItem, McqTask, Passage
+from goose_assets.core.synthesis import masking, mcq, option_features, passages, selection
 from goose_assets.defs import metadata
 from goose_assets.defs.code_versions import code_version
 from goose_assets.defs.executors import STREAM_BATCH, WRITE_POOL
@@ -13,9 +16,6 @@ from goose_assets.defs.generation import GenerationTotals, generate
 from goose_assets.defs.partitions import PartitionLayout, PartitionScope, scope_of
 from goose_assets.defs.resources import LLMResource, WarehouseResource
 from goose_assets.defs.synthesis import checks
-from goose_assets.pipeline.progress import BatchProgress, Progress
-from goose_assets.pipeline.records import Document, MaskedItem, McqTask, Passage
-from goose_assets.pipeline.synthesis import masking, mcq, option_features, passages, selection
 from goose_assets.storage.duckdb_warehouse import Warehouse
 
 

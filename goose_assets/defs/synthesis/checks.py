@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
+from goose_assets.core.filtering.balance import letter_balance
+from goose_assets.core.records import McqTask
+from goose_assets.core.synthesis import leakage, mcq
 from goose_assets.defs.checks import (
     ANSWER_LEAKAGE,
     LETTER_BALANCE,
@@ -14,9 +17,6 @@ from goose_assets.defs.checks import (
     check_spec,
 )
 from goose_assets.defs.partitions import PartitionScope
-from goose_assets.pipeline.filtering.balance import letter_balance
-from goose_assets.pipeline.records import McqTask
-from goose_assets.pipeline.synthesis import leakage, mcq
 
 
 def mcq_task_specs(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetCheckSpec]:

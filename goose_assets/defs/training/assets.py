@@ -6,14 +6,14 @@ import os
 import dagster as dg
 import pyarrow as pa
 
+from goose_assets.core import funnel, mixing
+from goose_assets.core.records import DOMAINS
 from goose_assets.defs import metadata
 from goose_assets.defs.code_versions import code_version
 from goose_assets.defs.executors import WRITE_POOL
 from goose_assets.defs.partitions import PartitionLayout, domain_partitions, sharded_from_env
 from goose_assets.defs.resources import CorpusResource, LLMResource, WarehouseResource
 from goose_assets.defs.training import checks
-from goose_assets.pipeline import funnel, mixing
-from goose_assets.pipeline.records import DOMAINS
 from goose_assets.publish import expectations, export
 from goose_assets.publish.dataset_card import CardInfo
 from goose_assets.storage import queries

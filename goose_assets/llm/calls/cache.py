@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from goose_assets.core.llm_types import LLMRequest, LLMResponse
+from goose_assets.core.progress import Progress
 from goose_assets.llm.base import ResponseCache, cache_key
 from goose_assets.llm.calls.accounting import CallStats, error_kind
 from goose_assets.llm.calls.errors import LLMBackendError
 from goose_assets.llm.calls.guards import ConstraintGuard
-from goose_assets.pipeline.llm_types import LLMRequest, LLMResponse
-from goose_assets.pipeline.progress import Progress
 
 
 @dataclass(slots=True)

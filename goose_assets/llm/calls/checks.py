@@ -5,16 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from goose_assets.llm.calls.errors import Validator
-from goose_assets.pipeline.llm_types import LLMRequest
-from goose_assets.pipeline.prompts import family
-from goose_assets.pipeline.synthesis.parse import (
+from goose_assets.core.llm_types import LLMRequest
+from goose_assets.core.prompts import family
+from goose_assets.core.synthesis.parse import (
     ParseError,
     distractor_kinds,
     parse_object,
     validate_generation,
     validation_record,
 )
+from goose_assets.llm.calls.errors import Validator
 
 
 def schema_problem(value: Any, schema: dict[str, Any], path: str = "$") -> str | None:
@@ -68,7 +68,7 @@ class OutputCheck:
     repaired: bool = False
     schema_ok: bool = True
     detail: str = ""
-    validation: dict[str, Any] | None = None  # pipeline.synthesis.parse.validation_record of a usable answer
+    validation: dict[str, Any] | None = None  # core.synthesis.parse.validation_record of a usable answer
 
 
 def check_structure(request: LLMRequest, text: str) -> OutputCheck:
@@ -98,7 +98,7 @@ def synthesis_content_problem(request: LLMRequest, text: str) -> str | None:
 
 def synthesis_content_check(request: LLMRequest, text: str) -> tuple[str | None, dict[str, Any] | None]:
     """`synthesis_content_problem`, plus the validation record of a usable answer (what
-    `pipeline.synthesis.masking.item_from_response` would compute from it: kept with the answer so that
+    `core.synthesis.masking.item_from_response` would compute from it: kept with the answer so that
     neither this run nor a re-run from the cache validates it twice)."""
     shape, body = request.inputs.get("shape"), request.inputs.get("body")
     if request.kind != "synthesize" or not isinstance(shape, str) or not isinstance(body, str):

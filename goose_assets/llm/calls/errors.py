@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from goose_assets.pipeline.llm_types import LLMRequest
+from goose_assets.core.llm_types import LLMRequest
 
 # (request, text of one choice) -> None when usable, else the quarantine reason
 Validator = Callable[[LLMRequest, str], "str | None"]

@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from goose_assets.core.llm_types import LLMRequest
 from goose_assets.llm.base import ResponseCache
 from goose_assets.llm.calls.accounting import Prices
 from goose_assets.llm.calls.cache import split_cached
-from goose_assets.pipeline.llm_types import LLMRequest
 
 _DOC = re.compile(r"<document>\n(.*?)\n</document>", re.DOTALL)
 CHARS_PER_TOKEN = 4.0  # a tokenizer-free heuristic: ~4 characters per token for English

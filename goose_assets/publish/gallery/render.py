@@ -31,7 +31,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from goose_assets.pipeline.records import DOMAINS
+from goose_assets.core.records import DOMAINS
 from goose_assets.publish.atomic_io import atomic_write_bytes
 
 DEFAULT_SAMPLE_SIZE = 2000
@@ -85,7 +85,7 @@ class GallerySummary:
     sample_size: int
     n_sampled: int = 0
     page_bytes: int = 0
-    # option selection (pipeline.synthesis.selection) over the domain: AUROC before and after, rounds...
+    # option selection (core.synthesis.selection) over the domain: AUROC before and after, rounds...
     selection: dict[str, Any] = field(default_factory=dict)
 
     def baseline_accuracy(self) -> dict[str, float]:

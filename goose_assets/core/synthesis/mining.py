@@ -1,0 +1,319 @@
+"""Offline distractors of the first kind: real spans mined from the nearest documents of
+the same domain, adapted to the context.
+
+A mined span is real text of the same structural kind as the answer (the same number of
+solution steps, code lines or sentences, of a similar length), so it is as fluent as the
+answer. Taken as it is, it gives itself away by its vocabulary: the answer shares the
+problem's numbers, variables and terms, a span from another problem does not. So each
+mined span is adapted before it is offered: the context's numbers, variables, identifiers
+and named terms replace the mined span's own.
+
+Neighbours are the most similar documents by TF-IDF cosine (sublinear term frequency): on
+the same topic, the mined spans talk about the same kind of thing.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from goose_assets.core.synthesis.code_check import CodeSlot
+from goose_assets.core.synthesis.code_layout import (
+    Layout,
+    indent_unit,
+    layout_of,
+    reindent,
+    statement_indents,
+)
+from goose_assets.core.synthesis.leakage import option_key
+from goose_assets.core.synthesis.spans import Unit, units_for
+from goose_assets.core.synthesis.terms import (
+    NUMBER,
+    ContextTerms,
+    code_names,
+    code_only,
+    is_reserved,
+    matching_case,
+    math_variables,
+    parse_number,
+    term_class,
+    term_occurrences,
+)
+from goose_assets.core.text import words
+
+NEIGHBOURS = 32
+# the words of the context a reader weighs an option against: as many as the overlap
+# solver of core.filtering.baselines reads on each side of [MASK]
+WINDOW_WORDS = 64
+# a mined span's length may differ from the answer's by this factor at most
+LENGTH_BAND = (0.6, 1.6)
+_IDENT = re.compile(r"(?<![.\w])[A-Za-z_]\w*\b")
+_MATH_SEGMENT = re.compile(r"\$\$?[^$]+\$\$?|\\\(.+?\\\)|\\\[.+?\\\]", re.DOTALL)
+_MATH_LETTER = re.compile(r"(?<![\\A-Za-z_])[a-zA-Z](?![A-Za-z_])")
+_SELF = re.compile(r"\bself\b")
+_CALLED = re.compile(r"(?<![.\w])([A-Za-z_]\w*)\s*\(")
+
+
+@dataclass(slots=True)
+class _Doc:
+    key: str
+    shape: str
+    body: str
+    units: list[Unit] | None = None
+    indents: list[int] | None = None  # code: each unit's indentation
+
+
+class SpanMiner:
+    """The domain's passages with a nearest-neighbour index; `mine` returns adapted spans."""
+
+    def __init__(self, passages: Iterable[tuple[str, str, str]], neighbours: int = NEIGHBOURS) -> None:
+        self.docs = [_Doc(key, shape, body) for key, shape, body in passages]
+        self.index = {d.key: i for i, d in enumerate(self.docs)}
+        self.neighbours: np.ndarray = np.zeros((len(self.docs), 0), dtype=np.int32)
+        self._vectorizer = None
+        self._matrix = None
+        if len(self.docs) > 1:
+            self._build(neighbours)
+
+    def _build(self, k: int) -> None:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        self._vectorizer = TfidfVectorizer(sublinear_tf=True, max_features=1 << 17, dtype=np.float32,
+                                           token_pattern=r"(?u)\b[^\W\d_][\w]+\b", stop_words="english")
+        try:
+            self._matrix = self._vectorizer.fit_transform(d.body for d in self.docs)
+        except ValueError:  # no usable words at all (e.g. only numbers)
+            self._vectorizer = None
+            return
+        shapes = np.array([d.shape for d in self.docs])
+        k = min(k, len(self.docs) - 1)
+        out = np.zeros((len(self.docs), k), dtype=np.int32)
+        for lo in range(0, len(self.docs), 512):
+            sims = (self._matrix[lo : lo + 512] @ self._matrix.T).toarray()
+            rows = np.arange(sims.shape[0])
+            sims[rows, rows + lo] = -1.0  # never itself
+            sims[shapes[lo : lo + 512, None] != shapes[None, :]] -= 1.0  # the same shape first
+            sims[sims > 0.95] = -2.0  # a near-copy would hand over the answer itself
+            top = np.argpartition(-sims, k - 1, axis=1)[:, :k] if k < sims.shape[1] else np.argsort(-sims, axis=1)[:, :k]
+            order = np.argsort(-np.take_along_axis(sims, top, axis=1), axis=1)
+            out[lo : lo + len(rows)] = np.take_along_axis(top, order, axis=1)
+        self.neighbours = out
+
+    def _neighbours_of(self, key: str, body: str) -> Sequence[int]:
+        i = self.index.get(key)
+        if i is not None and self.neighbours.shape[1]:
+            return self.neighbours[i]
+        if self._vectorizer is None or self._matrix is None:
+            return [j for j, d in enumerate(self.docs) if d.key != key]
+        sims = (self._vectorizer.transform([body]) @ self._matrix.T).toarray()[0]
+        sims[sims > 0.95] = -1.0
+        return [int(j) for j in np.argsort(-sims)[:NEIGHBOURS]]
+
+    def _prepared(self, i: int) -> _Doc:
+        doc = self.docs[i]
+        if doc.units is None:
+            doc.units = units_for(doc.shape, doc.body)
+            if doc.shape == "code":
+                doc.indents = [u.start - doc.body.rfind("\n", 0, u.start) - 1 for u in doc.units]
+        return doc
+
+    def mine(
+        self, key: str, body: str, shape: str, answer: str, span: tuple[int, int], rng: random.Random, want: int,
+        slot: CodeSlot | None = None,
+    ) -> list[tuple[str, str]]:
+        """Up to `want` adapted spans from the neighbours of passage `key`, each (kind, text):
+        runs of as many units as the answer has, of a similar length, best first (below)."""
+        n_units = max(1, len(units_for(shape, answer)))
+        profile = layout_of(statement_indents(body, *span), answer) if shape == "code" else None
+        lo, hi = LENGTH_BAND[0] * len(answer), LENGTH_BAND[1] * len(answer)
+        context = body[: span[0]] + "\n" + body[span[1] :]
+        adapter = Adapter(shape, context, answer, body[: span[0]])
+        seen = {option_key(answer)}
+        out: list[tuple[str, str]] = []
+        # the words around the slot, as a reader (or the lexical-overlap solver) sees them
+        before, after = body[: span[0]].split(), body[span[1] :].split()
+        window = set(words(" ".join(before[-WINDOW_WORDS:] + after[:WINDOW_WORDS])))
+        answer_density = _density(units_for(shape, answer))
+        # every run of every neighbour, best first by: the share of its words the context
+        # uses (the answer's strongest surface cue), a reasoning density like the answer's
+        # (key steps are denser in numbers, operators and connectives than the text around
+        # them), and how near its document is. Code takes only runs laid out like the
+        # answer: others do not parse in its place
+        ranked = []
+        neighbours = [int(j) for j in self._neighbours_of(key, body)]
+        for rank, j in enumerate(neighbours):
+            doc = self._prepared(j)
+            for i, start, end in _runs(doc, n_units, lo, hi, profile):
+                run_words = set(words(doc.body[start:end]))
+                fit = len(run_words & window) / max(1, len(run_words))
+                density = _density((doc.units or [])[i : i + n_units])
+                likeness = 1.0 - min(1.0, abs(density - answer_density) / max(answer_density, 1e-9))
+                score = fit + 0.5 * likeness + 0.2 * (1 - rank / len(neighbours)) + 0.05 * rng.random()
+                ranked.append((score, j, start, end))
+        ranked.sort(reverse=True)
+        # variety: two spans per neighbour, more only where there are few neighbours
+        cap = max(2, -(-want // max(1, len(neighbours))))
+        per_doc: dict[int, int] = {}
+        max_parses = (slot.parses if slot else 0) + want + 12  # code: each check may be a parse
+        for _, j, start, end in ranked:
+            if per_doc.get(j, 0) >= cap:
+                continue
+            doc = self.docs[j]
+            raw = doc.body[start:end]
+            if adapter.foreign(raw) or raw.strip() in body:
+                continue
+            text = adapter.adapt(raw, rng, first_indent=start - doc.body.rfind("\n", 0, start) - 1)
+            okey = option_key(text)
+            if okey in seen:
+                continue
+            if slot is not None and not slot.accepts(text):
+                if slot.parses >= max_parses:
+                    break
+                continue
+            seen.add(okey)
+            per_doc[j] = per_doc.get(j, 0) + 1
+            out.append(("mined:adapted" if text != raw else "mined", text))
+            if len(out) >= want:
+                break
+        return out
+
+
+def _is_label(text: str, m: re.Match[str]) -> bool:
+    """A number that names rather than counts: a year, a version, part of an identifier
+    such as `SP 800-162` or `CWE-284`."""
+    before, after = text[max(0, m.start() - 1) : m.start()], text[m.end() : m.end() + 2]
+    raw = m.group(0)
+    year = len(raw) == 4 and raw.isdigit() and 1900 <= int(raw) <= 2099
+    return year or before in ("-", "v", "V") or after[:1] == "-" or (after[:1] == "." and after[1:2].isdigit())
+
+
+def _density(units: Sequence[Unit]) -> float:
+    """Mean reasoning score of the units (core.synthesis.spans)."""
+    return sum(u.score for u in units) / len(units) if units else 0.0
+
+
+def _runs(doc: _Doc, n_units: int, lo: float, hi: float, profile: Layout | None) -> list[tuple[int, int, int]]:
+    """A neighbour's runs of `n_units` units within the length band, as (first unit,
+    start, end). For code, only runs with the answer's `Layout`: others would not parse
+    in its place."""
+    units = doc.units or []
+    out = []
+    for i in range(0, max(0, len(units) - n_units + 1)):
+        start, end = units[i].start, units[i + n_units - 1].end
+        if units[i].score <= 0 or not lo <= end - start <= hi:
+            continue
+        if profile is not None and doc.indents is not None:
+            if layout_of(doc.indents[i : i + n_units], doc.body[start:end]) != profile:
+                continue
+        out.append((i, start, end))
+    return out
+
+
+class Adapter:
+    """Rewrites a mined span in the context's own vocabulary."""
+
+    def __init__(self, shape: str, context: str, answer: str, before_span: str) -> None:
+        self.shape = shape
+        self.context = context
+        self.numbers = list(dict.fromkeys(NUMBER.findall(context)))
+        if shape == "code":
+            self.names = [n for n, _ in code_names(context + "\n" + answer, functions=False).most_common()]
+            self.functions = [n for n, _ in code_names(context + "\n" + answer).most_common() if n not in self.names]
+            # the answer's own indentation: a mined block is moved to it
+            line = before_span[before_span.rfind("\n") + 1 :]
+            self.indent = len(line) - len(line.lstrip(" \t")) if not line.strip() else 0
+            self.unit = indent_unit(context)
+            self.uses_self = bool(_SELF.search(context + answer))
+        else:
+            self.names = [n for n, _ in math_variables(context + " " + answer).most_common()] if shape == "qa" else []
+            self.functions = []
+            self.indent = 0
+            self.uses_self = False
+        self.terms = ContextTerms.of(context + "\n" + answer)
+
+    def foreign(self, span: str) -> bool:
+        """A span that cannot be made to belong here: code reaching for `self` in a context
+        with no object, or the reverse."""
+        if self.shape != "code":
+            return False
+        return bool(_SELF.search(span)) != self.uses_self
+
+    def adapt(self, span: str, rng: random.Random, first_indent: int = 0) -> str:
+        text = self._numbers(span, rng)
+        if self.shape == "code":
+            return reindent(self._identifiers(text), first_indent, self.indent, self.unit)
+        if self.shape == "qa":
+            text = self._variables(text)
+        return self._terms(text, rng)
+
+    def _numbers(self, span: str, rng: random.Random) -> str:
+        """Numbers above 3 become the context's numbers of a similar magnitude; small ones
+        stay, as they are exponents, counts and indices more often than data."""
+        pool = [(n, v) for n in self.numbers if (v := parse_number(n)) is not None and v > 3]
+        if not pool:
+            return span
+        mapping: dict[str, str] = {}
+        used: set[str] = set()
+        for m in NUMBER.finditer(span):
+            raw, value = m.group(0), parse_number(m.group(0))
+            if raw in mapping or value is None or value <= 3 or _is_label(span, m):
+                continue
+            # within a factor of ten: 17 may become 12 or 45, never 14400; a context number
+            # is used once while others are left
+            near = [n for n, v in pool if abs(np.log10(v / value)) <= 1]
+            choices = [n for n in near if n not in used] or near
+            if not choices:
+                continue
+            mapping[raw] = rng.choice(choices)
+            used.add(mapping[raw])
+        return NUMBER.sub(lambda m: mapping.get(m.group(0), m.group(0)), span) if mapping else span
+
+    def _variables(self, span: str) -> str:
+        found = [v for v, _ in math_variables(span).most_common()]
+        mapping = dict(zip([v for v in found if v not in self.names], [n for n in self.names if n not in found], strict=False))
+        if not mapping:
+            return span
+        return _MATH_SEGMENT.sub(lambda seg: _MATH_LETTER.sub(lambda m: mapping.get(m.group(0), m.group(0)), seg.group(0)), span)
+
+    def _identifiers(self, span: str) -> str:
+        """Names the span uses but the context does not define become the context's names,
+        in order of use; strings, comments, attributes and builtins stay as they are."""
+        code = code_only(span)
+        used = [n for n in _IDENT.findall(code) if not is_reserved(n)]
+        called = set(_CALLED.findall(code))
+        own = [n for n in dict.fromkeys(used) if n not in self.names and n not in self.functions]
+        # a called name becomes one of the context's functions, any other one of its variables
+        variables = iter([n for n in self.names if n not in used])
+        functions = iter([n for n in self.functions if n not in used])
+        mapping = {n: new for n in own if (new := next(functions if n in called else variables, None))}
+        if not mapping:
+            return span
+        return _IDENT.sub(lambda m: mapping.get(m.group(0), m.group(0)) if code[m.start()] != " " else m.group(0), span)
+
+    def _terms(self, span: str, rng: random.Random) -> str:
+        """Salient words the context never uses become context words of the same form, so
+        the span talks about the context's things in its own sentence structure."""
+        occurrences = term_occurrences(span)
+        present = {c for _, c in occurrences}
+        # a few swaps per span: enough to bring in the context's things, few enough that
+        # the sentence still reads as written
+        budget = max(1, len(span) // 150)
+        pieces, pos = [], 0
+        used: set[str] = set()
+        for m, canonical in occurrences:
+            if len(used) >= budget:
+                break
+            if canonical in self.terms or rng.random() < 0.5:
+                continue
+            choices = [t for t in self.terms.by_class(term_class(canonical))[:12] if t not in present and t not in used]
+            if not choices:
+                continue
+            new = rng.choice(choices[:4])
+            used.add(new)
+            pieces += [span[pos : m.start()], matching_case(new, m.group(0))]
+            pos = m.end()
+        return "".join(pieces) + span[pos:] if pieces else span

@@ -1,0 +1,233 @@
+"""Surface features of an option in its slot: what a reader can judge without reasoning.
+
+Option selection (core.synthesis.selection) asks a discriminator to tell the answer from its
+candidate distractors with these, so they cover every cue a reasoning-free solver could
+use: length, character classes, overlap with the text around [MASK], how an option fits
+the words just before and after [MASK] (edge fit) and how fluent it reads, both under a
+word n-gram model of the partition, and semantic similarity to the context.
+
+The n-gram model and the semantic space are fitted on the partition's masked contexts, so
+no answer is ever part of what they learned (an answer seen in training would read as
+more fluent than any distractor).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy.sparse import csr_matrix
+
+from goose_assets.core.filtering.baselines import mask_window
+from goose_assets.core.records import MASK
+from goose_assets.core.synthesis.leakage import option_key
+from goose_assets.core.synthesis.ngram import NgramModel, tokenize
+from goose_assets.core.synthesis.selection import PoolItem, Solver
+from goose_assets.core.synthesis.terms import NUMBER
+from goose_assets.core.text import words
+
+WINDOW_WORDS = 64
+STATIC_FEATURES: tuple[str, ...] = (
+    "log_chars", "words", "lines", "mean_word_len", "distinct_word_share",
+    "digit_share", "alpha_share", "upper_share", "punct_share", "space_share",
+    "operator_share", "backslash_share", "bracket_share", "ends_with_period", "starts_upper",
+    "window_overlap", "window_overlap_count", "number_overlap", "numbers",
+    "fluency", "fluency_min", "edge_left", "edge_right", "semantic_similarity",
+)
+# the reasoning-free solvers option selection keeps from picking the answer: the longest
+# and the shortest option, the one sharing most words with the text around [MASK], the
+# one closest to it in meaning, and the most central one (core.filtering.baselines has their twins)
+SOLVERS: tuple[Solver, ...] = (
+    Solver("longest", STATIC_FEATURES.index("log_chars"), 1.0),
+    Solver("shortest", STATIC_FEATURES.index("log_chars"), -1.0),
+    Solver("lexical_overlap", STATIC_FEATURES.index("window_overlap"), 1.0),
+    Solver("semantic_similarity", STATIC_FEATURES.index("semantic_similarity"), 1.0),
+    Solver("most_central", None, 1.0),
+)
+_OPERATORS = re.compile(r"[-+*/=<>%^&|!~]")
+_PUNCT = re.compile(r"[^\w\s]")
+
+
+@dataclass(slots=True)
+class SemanticSpace:
+    """TF-IDF (sublinear) reduced by truncated SVD: latent semantic analysis, fitted on
+    the partition's contexts. Cheap enough to embed every candidate of every item."""
+
+    vectorizer: Any
+    svd: Any | None
+
+    @classmethod
+    def fit(cls, texts: Sequence[str], dims: int = 64) -> SemanticSpace | None:
+        from sklearn.decomposition import TruncatedSVD
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        vectorizer = TfidfVectorizer(sublinear_tf=True, max_features=50_000, dtype=np.float32)
+        try:
+            matrix = vectorizer.fit_transform(texts)
+        except ValueError:  # no words at all
+            return None
+        dims = min(dims, matrix.shape[0] - 1, matrix.shape[1] - 1)
+        svd = TruncatedSVD(dims, random_state=0).fit(matrix) if dims >= 2 else None
+        return cls(vectorizer, svd)
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        matrix = self.vectorizer.transform(texts)
+        dense = self.svd.transform(matrix) if self.svd is not None else matrix.toarray()
+        norms = np.linalg.norm(dense, axis=1, keepdims=True)
+        return dense / np.where(norms > 0, norms, 1.0)
+
+
+@dataclass(slots=True)
+class FeatureModels:
+    """What the features are measured with, fitted once per partition."""
+
+    lm: NgramModel
+    space: SemanticSpace | None
+
+    @classmethod
+    def fit(cls, contexts: Iterable[tuple[str, str]]) -> FeatureModels:
+        """`contexts`: (question, context_masked) per item. The model never sees an answer:
+        each context is split at [MASK] into separate sequences."""
+        documents: list[list[str]] = []
+        windows: list[str] = []
+        for question, context in contexts:
+            documents.append([question, *context.split(MASK)] if question else context.split(MASK))
+            windows.append(context.replace(MASK, " "))
+        return cls(NgramModel.fit(documents), SemanticSpace.fit(windows) if windows else None)
+
+
+def _share(count: int, total: int) -> float:
+    return count / total if total else 0.0
+
+
+def _surface(option: str) -> list[float]:
+    text = option.strip()
+    n = max(1, len(text))
+    toks = text.split()
+    lowered = words(text)
+    return [
+        math.log1p(len(text)),
+        float(len(toks)),
+        float(text.count("\n") + 1),
+        sum(map(len, toks)) / len(toks) if toks else 0.0,
+        _share(len(set(lowered)), len(lowered)),
+        sum(map(str.isdigit, text)) / n,
+        sum(map(str.isalpha, text)) / n,
+        sum(map(str.isupper, text)) / n,
+        len(_PUNCT.findall(text)) / n,
+        sum(map(str.isspace, text)) / n,
+        len(_OPERATORS.findall(text)) / n,
+        text.count("\\") / n,
+        sum(text.count(b) for b in "()[]{}") / n,
+        float(text.endswith(".")),
+        float(text[:1].isupper()),
+    ]
+
+
+@dataclass(slots=True)
+class ItemOptions:
+    """One item's slot and its options (answer first)."""
+
+    item_id: str
+    question: str
+    context_masked: str
+    options: list[str]
+
+
+def option_features(models: FeatureModels, items: Sequence[ItemOptions]) -> list[np.ndarray]:
+    """Per item, (len(options), len(STATIC_FEATURES)): its options' features in its slot.
+    Items come in batches so that the n-gram and semantic look-ups run once per batch."""
+    windows = [mask_window(it.context_masked, WINDOW_WORDS) for it in items]
+    fluency = _fit_scores(models.lm, windows, items)
+    semantic = _semantic(models.space, windows, items)
+    out = []
+    for it, (before, after), fit, sem in zip(items, windows, fluency, semantic, strict=True):
+        window = set(words(before)) | set(words(after))
+        context_numbers = set(NUMBER.findall(it.question + " " + it.context_masked))
+        rows = []
+        for option in it.options:
+            option_words = set(words(option))
+            shared = len(option_words & window)
+            numbers = NUMBER.findall(option)
+            rows.append(_surface(option) + [
+                _share(shared, len(option_words)),
+                math.log1p(shared),
+                _share(sum(n in context_numbers for n in numbers), len(numbers)),
+                float(len(numbers)),
+            ])
+        out.append(np.hstack([np.asarray(rows, dtype=np.float64), fit, sem[:, None]]))
+    return out
+
+
+def _semantic(space: SemanticSpace | None, windows: Sequence[tuple[str, str]], items: Sequence[ItemOptions]) -> list[np.ndarray]:
+    """Per item, each option's cosine similarity to the text around [MASK]."""
+    if space is None:
+        return [np.zeros(len(it.options)) for it in items]
+    texts = [t for (before, after), it in zip(windows, items, strict=True) for t in (f"{before} {after}", *it.options)]
+    vectors = space.embed(texts)
+    out, pos = [], 0
+    for it in items:
+        block = vectors[pos : pos + 1 + len(it.options)]
+        out.append(block[1:] @ block[0])
+        pos += 1 + len(it.options)
+    return out
+
+
+def _fit_scores(lm: NgramModel, windows: Sequence[tuple[str, str]], items: Sequence[ItemOptions]) -> list[np.ndarray]:
+    """Per item and option: mean and minimum log-probability of its interior tokens
+    (fluency), of its first two tokens after the text before [MASK], and of the first two
+    tokens after [MASK] after the option (edge fit)."""
+    sequences, histories, lengths = [], [], []
+    for (before, after), it in zip(windows, items, strict=True):
+        left = lm.ids(" ".join(tokenize(before)[-2:]))
+        right = lm.ids(" ".join(tokenize(after)[:2]))
+        for option in it.options:
+            ids = lm.ids(option)
+            lengths.append(len(ids))
+            sequences.append(np.concatenate((ids, right)))
+            histories.append(left)
+    scores = lm.sequence_logprobs(sequences, histories)
+    flat = np.zeros((len(sequences), 4))
+    for i, (lp, n) in enumerate(zip(scores, lengths, strict=True)):
+        head, interior, tail = lp[: min(2, n)], lp[2:n], lp[n:]
+        body = interior if len(interior) else lp[:n]
+        flat[i] = (
+            float(body.mean()) if len(body) else 0.0,
+            float(body.min()) if len(body) else 0.0,
+            float(head.mean()) if len(head) else 0.0,
+            float(tail.mean()) if len(tail) else 0.0,
+        )
+    out, pos = [], 0
+    for it in items:
+        out.append(flat[pos : pos + len(it.options)])
+        pos += len(it.options)
+    return out
+
+
+def option_similarity(options: Sequence[str]) -> np.ndarray:
+    """Pairwise char-3-gram Jaccard of the options (what the most-central solver reads):
+    trigrams as integers, intersections as one sparse product."""
+    grams = []
+    for option in options:
+        codes = np.frombuffer(option_key(option).encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
+        tri = (codes[:-2] << 42) | (codes[1:-1] << 21) | codes[2:] if len(codes) >= 3 else codes[:1]
+        grams.append(np.unique(tri))
+    lengths = np.array([len(g) for g in grams])
+    _, cols = np.unique(np.concatenate(grams), return_inverse=True)
+    rows = np.repeat(np.arange(len(options)), lengths)
+    indicator = csr_matrix((np.ones(len(cols), dtype=np.float32), (rows, cols)), shape=(len(options), cols.max(initial=0) + 1))
+    inter = (indicator @ indicator.T).toarray()
+    union = lengths[:, None] + lengths[None, :] - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 1.0)
+
+
+def pool_items(models: FeatureModels, items: Sequence[ItemOptions]) -> list[PoolItem]:
+    """The items as option selection reads them: row 0 the answer, rows 1.. the candidates."""
+    return [
+        PoolItem(it.item_id, feats.astype(np.float32), option_similarity(it.options).astype(np.float32))
+        for it, feats in zip(items, option_features(models, items), strict=True)
+    ]

@@ -1,0 +1,157 @@
+"""Option selection: adversarial filtering of each item's candidate pool."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from goose_assets.core.synthesis.ngram import NgramModel
+from goose_assets.core.synthesis.option_features import (
+    SOLVERS,
+    FeatureModels,
+    ItemOptions,
+    option_similarity,
+    pool_items,
+)
+from goose_assets.core.synthesis.selection import (
+    PoolItem,
+    crossfit_scores,
+    select_options,
+    solver_hits,
+)
+
+_WORDS = "signal value table record method answer number system layer field source output input".split()
+
+
+def _sentence(rng: random.Random, n_words: int) -> str:
+    return " ".join(rng.choice(_WORDS) for _ in range(n_words)).capitalize() + "."
+
+
+def _planted_partition(n_items: int, seed: int = 0) -> list[ItemOptions]:
+    """Every answer is longer than the generator's first eight candidates; the pool
+    behind them holds candidates as long as the answer, or longer."""
+    rng = random.Random(seed)
+    items = []
+    for i in range(n_items):
+        answer = _sentence(rng, rng.randint(15, 22))
+        short = [_sentence(rng, rng.randint(5, 8)) for _ in range(8)]
+        long = [_sentence(rng, rng.randint(15, 22)) for _ in range(12)]
+        context = f"{_sentence(rng, 20)} [MASK] {_sentence(rng, 20)}"
+        items.append(ItemOptions(f"item_{i}", "", context, [answer, *short, *long]))
+    return items
+
+
+def test_selection_removes_a_planted_length_artifact() -> None:
+    items = _planted_partition(160)
+    models = FeatureModels.fit((it.question, it.context_masked) for it in items)
+    pool = pool_items(models, items)
+    longest = next(s for s in SOLVERS if s.name == "longest")
+    naive = [list(range(1, 9)) for _ in pool]
+    assert solver_hits(pool, naive, longest) == 1.0  # the artifact: the answer is always the longest
+
+    result = select_options(pool, solvers=SOLVERS)
+
+    assert result.auroc_before is not None and result.auroc_before > 0.95
+    assert result.auroc_after is not None and result.auroc_after < result.auroc_before - 0.2
+    chosen = [[c + 1 for c in s] for s in result.chosen]
+    assert solver_hits(pool, chosen, longest) < 0.35
+    assert result.replaced > 0 and all(len(set(s)) == 8 for s in result.chosen)
+    assert result.rounds >= 1 and result.auroc_by_round
+
+
+class _RecordingModel:
+    """A discriminator that remembers what it was trained on, and scores a row it has seen
+    (by its features) as a perfect answer: a leak from training to scoring would show."""
+
+    fits: list[set[bytes]] = []
+
+    def fit(self, x: np.ndarray, y: np.ndarray) -> _RecordingModel:
+        self.seen = {row.tobytes(): float(label) for row, label in zip(x, y, strict=True)}
+        _RecordingModel.fits.append(set(self.seen))
+        return self
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        p = np.array([self.seen.get(row.tobytes(), 0.5) for row in x])
+        return np.column_stack([1 - p, p])
+
+
+def _random_pool(n_items: int, seed: int = 0) -> list[PoolItem]:
+    rng = np.random.default_rng(seed)
+    return [PoolItem(f"item_{i}", rng.normal(size=(20, 6)).astype(np.float32), np.eye(20, dtype=np.float32)) for i in range(n_items)]
+
+
+def test_crossfitting_never_scores_an_item_with_a_model_trained_on_it() -> None:
+    pool = _random_pool(60)
+    selected = [list(range(1, 9)) for _ in pool]
+    _RecordingModel.fits = []
+    members, outsiders, auroc, fits = crossfit_scores(pool, selected, 3, _RecordingModel, folds=2)
+    assert len(fits) == 2
+    scored = [i for fit in fits for i in fit["scored"]]
+    assert sorted(scored) == sorted(it.item_id for it in pool)  # every item scored once
+    for fit in fits:
+        assert not set(fit["trained_on"]) & set(fit["scored"])
+    # a model that memorizes its training rows would score them perfectly; out of fold it
+    # has seen none of them, so it answers 0.5 everywhere
+    assert all(np.allclose(m, 0.5) for m in members) and all(np.allclose(o, 0.5) for o in outsiders)
+    assert auroc == pytest.approx(0.5)
+
+
+def test_select_options_records_its_folds_and_keeps_them_apart() -> None:
+    result = select_options(_random_pool(80, seed=1), max_rounds=2)
+    assert result.folds
+    for fit in result.folds:
+        assert not set(fit["trained_on"]) & set(fit["scored"])
+
+
+def test_a_small_partition_is_selected_without_a_model() -> None:
+    items = _planted_partition(12, seed=3)
+    models = FeatureModels.fit((it.question, it.context_masked) for it in items)
+    result = select_options(pool_items(models, items), solvers=SOLVERS)
+    assert result.auroc_before is None and result.model.startswith("model-free")
+    assert all(len(set(s)) == 8 for s in result.chosen)
+    # even without a model, the start avoids the planted artifact: the answer is rarely the longest
+    pool = pool_items(models, items)
+    longest = next(s for s in SOLVERS if s.name == "longest")
+    assert solver_hits(pool, [[c + 1 for c in s] for s in result.chosen], longest) < 0.5
+
+
+def test_option_similarity_matches_the_most_central_solver() -> None:
+    from goose_assets.core.synthesis.leakage import trigram_set
+    from goose_assets.core.text import jaccard
+
+    options = ["The cat sat on the mat.", "the CAT sat on a mat", "x = 1", "ab", "Completely different words"]
+    expected = np.array([[jaccard(trigram_set(a), trigram_set(b)) for b in options] for a in options])
+    assert np.allclose(option_similarity(options), expected)
+
+
+def test_ngram_model_is_normalized_and_prefers_fluent_text() -> None:
+    rng = random.Random(0)
+    docs = [[" ".join(rng.choice(_WORDS) for _ in range(12)) + " ." for _ in range(3)] for _ in range(40)]
+    docs += [["the value of the signal is the output of the layer ."] for _ in range(5)]
+    lm = NgramModel.fit(docs)
+    vocab = np.arange(lm.size)
+    for history in (("the", "value"), ("zzz", "qqq")):
+        u, v = lm.ids(history[0]), lm.ids(history[1])
+        total = np.exp(lm.logprobs(np.full(lm.size, u[0]), np.full(lm.size, v[0]), vocab)).sum()
+        assert total == pytest.approx(1.0, abs=1e-6)
+    fluent = lm.sequence_logprobs([lm.ids("the value of the signal is the output")])[0].mean()
+    shuffled = lm.sequence_logprobs([lm.ids("output the is of signal value the the")])[0].mean()
+    assert fluent > shuffled
+
+
+def test_ngram_model_forgets_phrases_of_a_single_document() -> None:
+    """A phrase of one document only (a mined span's source) is not memorized: it scores as
+    it would had the model never seen that document."""
+    common = [["the answer is in the table ."] for _ in range(5)]
+    single = [["zebra quantum lattice forms a spiral ."]]
+    with_it = NgramModel.fit(common + single)
+    phrase = with_it.ids("zebra quantum lattice forms a spiral")
+    lp = with_it.sequence_logprobs([phrase])[0]
+    # after its first word, each word falls back to its unigram probability: no bigram or
+    # trigram of that document was kept
+    unigram = with_it.logprobs(np.zeros(len(phrase), np.int64), np.zeros(len(phrase), np.int64), phrase)
+    assert np.allclose(lp[1:], unigram[1:])
+    kept = with_it.sequence_logprobs([with_it.ids("the answer is in the table")])[0]
+    assert kept[1:].mean() > unigram[1:].mean() + 1.0  # a phrase of five documents is known

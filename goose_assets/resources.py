@@ -129,6 +129,17 @@ class LLMResource(dg.ConfigurableResource):
     price_in_per_mtok: float = Field(default=0.0)
     price_out_per_mtok: float = Field(default=0.0)
     rollouts: int = Field(default=16, description="student rollouts per task")
+    synthesis_format: str = Field(
+        default="", description="paper | lean (core/synthesis_format.py); empty: $GOOSE_SYNTHESIS_FORMAT, "
+        "else lean for an LLM backend and paper for the offline one"
+    )
+
+    def format_for(self, override: str = "") -> str:
+        """The synthesis output format a run uses: `override` (the asset's run config), this
+        resource's field, $GOOSE_SYNTHESIS_FORMAT, else the backend's default."""
+        from goose_assets.core.synthesis_format import configured_format
+
+        return configured_format(override, self.synthesis_format, backend=self.backend)
 
     def make(self, role: str = "generator"):  # noqa: ANN201 - returns an LLMBackend
         if self.backend == "offline":

@@ -138,23 +138,30 @@ def validate_generation(obj: dict[str, Any], shape: str, source: str) -> ValidSp
         raise ParseError("empty_answer")
     if masked.count(MASK) != 1:
         raise ParseError("mask_count", f"{masked.count(MASK)} [MASK] tokens")
-    start = _locate(source, answer)
+    start = locate_answer(source, answer)
     if start is None:
         raise ParseError("answer_not_in_source", answer[:200])
-    exact = source[start[0] : start[1]]
     rebuilt = masked.replace(MASK, answer)
     if collapse_ws(rebuilt) != collapse_ws(source):
         raise ParseError("mask_does_not_rebuild_source")
+    return check_span(source, shape, start[0], start[1], distractors)
+
+
+def check_span(source: str, shape: str, start: int, end: int, distractors: list[Any]) -> ValidSpan:
+    """The checks on a span located in the source (`source[start:end]`) and its distractors,
+    shared by both output formats (core.synthesis_format): enough usable distinct distractors
+    within the length band, code that parses in place. Raises ParseError(reason)."""
+    exact = source[start:end]
     # canonicalize: the stored context is cut from the source itself, so the rebuild is exact
-    context = source[: start[0]] + MASK + source[start[1] :]
+    context = source[:start] + MASK + source[end:]
     usable = usable_distractors(exact, [d for d in distractors if isinstance(d, str)])
     if family(shape) == "code":
         # code must parse wherever the answer parses, and must not be the answer in disguise
-        slot = code_slot(source, start[0], start[1])
+        slot = code_slot(source, start, end)
         usable = [d for d in usable if slot.accepts(d)]
     if len(usable) < MIN_USABLE_DISTRACTORS:
         raise ParseError("too_few_distractors", f"{len(usable)} usable of {len(distractors)}")
-    return ValidSpan(context, exact, usable, start[0], start[1])
+    return ValidSpan(context, exact, usable, start, end)
 
 
 # ---------------------------------------------------------------------------------------
@@ -165,11 +172,11 @@ def validate_generation(obj: dict[str, Any], shape: str, source: str) -> ValidSp
 def validation_version() -> str:
     """A hash of the source of the modules `validate_generation` depends on: a stored
     validation record is replayed only while this code is unchanged."""
-    from goose_assets.core import leakage, prompts, records, text
+    from goose_assets.core import leakage, prompts, records, spans, synthesis_format, text
 
     h = hashlib.sha256()
     try:
-        for module in (sys.modules[__name__], leakage, prompts, records, text):
+        for module in (sys.modules[__name__], leakage, prompts, records, text, synthesis_format, spans):
             h.update(inspect.getsource(module).encode())
     except (OSError, TypeError):  # no source files: records made here are never replayed elsewhere
         return f"no-source-{os.getpid()}-{id(h):x}"
@@ -281,7 +288,7 @@ def _near_duplicate(a: set[Any], a_len: int, a_probe: set[Any], b: set[Any], b_l
     return jaccard(a, b) >= NEAR_DUPLICATE_JACCARD
 
 
-def _locate(source: str, answer: str) -> tuple[int, int] | None:
+def locate_answer(source: str, answer: str) -> tuple[int, int] | None:
     """Find `answer` in `source`, exactly or modulo whitespace."""
     i = source.find(answer)
     if i >= 0:

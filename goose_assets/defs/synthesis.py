@@ -22,6 +22,7 @@ from goose_assets.core import (
     selection,
     spans,
     synthesis,
+    synthesis_format,
     terms,
     web,
 )
@@ -168,16 +169,24 @@ def extracted_passages(
     )
 
 
+class SynthesisConfig(dg.Config):
+    synthesis_format: str = ""
+    """'paper' (the model echoes the masked text) or 'lean' (only the span, or its unit
+    numbers, and the distractors; the context is cut locally). Empty: the `llm` resource's
+    setting, $GOOSE_SYNTHESIS_FORMAT, else lean for an LLM backend and paper offline."""
+
+
 @dg.asset(
     partitions_def=item_partitions,
     group_name="synthesis",
     kinds={"duckdb", "python"},
     pool=WRITE_POOL,
     deps=[extracted_passages],
-    code_version=code_version(masking, synthesis, spans, distractors, mining, terms, code_check, code_layout, offline),
+    code_version=code_version(masking, synthesis, synthesis_format, spans, distractors, mining, terms, code_check, code_layout,
+                              offline),
 )
 def masked_items(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource, llm: LLMResource
+    context: dg.AssetExecutionContext, config: SynthesisConfig, warehouse: WarehouseResource, llm: LLMResource
 ) -> dg.MaterializeResult:
     """One generator call per passage (the paper's single JSON call): a contiguous span of
     key reasoning steps replaced by [MASK], the removed span as the answer, and at least 10
@@ -187,6 +196,7 @@ def masked_items(
     domain = scope.domain
     wh = warehouse.warehouse()
     backend = llm.make("generator")
+    fmt = llm.format_for(config.synthesis_format)
     columns = [f.name for f in dataclasses.fields(Passage)]
     total = wh.count("extracted_passages", domain, shard=scope.shard)
     # pass 1: the backend sees the whole domain's texts (the offline one mines its bounded
@@ -204,7 +214,7 @@ def masked_items(
         for batch in wh.iter_rows("extracted_passages", domain, columns, order_by="passage_id",
                                   batch_size=STREAM_BATCH, shard=scope.shard):
             psgs = [Passage(**r) for r in batch]
-            requests = [masking.synthesis_request(p) for p in psgs]
+            requests = [masking.synthesis_request(p, synthesis_format=fmt) for p in psgs]
             generation = generate(wh, backend, requests, progress)
             progress.next_batch(len(requests))
             totals.add(generation)
@@ -230,6 +240,7 @@ def masked_items(
         "backend": backend.name,
         "model": backend.model,
         "prompt_versions": sorted(prompt_versions),
+        "synthesis_format": fmt,
         **totals.metadata(),
         "distractor_kinds": dict(kinds),
         "preview": table_preview(preview, ["context_masked", "answer", "distractors"]),

@@ -45,6 +45,7 @@ except ImportError:  # pragma: no cover - exercised only on a broken install
     aiohttp = None  # type: ignore[assignment]
 
 from goose_assets.core.prompts import family
+from goose_assets.core.synthesis_format import request_format
 from goose_assets.llm.base import LLMRequest, LLMResponse, ProgressFn, ResponseCache
 from goose_assets.llm.calls import (
     CallStats,
@@ -550,7 +551,8 @@ class OpenAIBackend:
             if reasks < cfg.max_reasks and len(texts) == 1:
                 reasks += 1
                 stats.reasks += 1
-                messages = reask_messages(list(request.messages), texts[0], bad.reason, request.json_schema)
+                messages = reask_messages(list(request.messages), texts[0], bad.reason, request.json_schema,
+                                           request_format(request.inputs))
                 continue
             detail = f": {bad.detail}" if bad.detail else ""
             return LLMResponse(request.ref_id, texts, tokens_in, tokens_out, error=f"{bad.reason}{detail}",

@@ -22,6 +22,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from goose_assets.core.synthesis_format import request_format
 from goose_assets.llm.base import LLMRequest, LLMResponse, ProgressFn, ResponseCache
 from goose_assets.llm.calls import (
     CallStats,
@@ -224,7 +225,8 @@ class VLLMBackend:
                 faults[i].append(bad.reason)
                 if attempts[i] <= self.max_reasks and len(texts) == 1:
                     stats.reasks += 1
-                    conversation[i] = reask_messages(list(request.messages), texts[0], bad.reason, request.json_schema)
+                    conversation[i] = reask_messages(list(request.messages), texts[0], bad.reason, request.json_schema,
+                                                    request_format(request.inputs))
                     retry.append(i)
                     continue
                 detail = f": {bad.detail}" if bad.detail else ""

@@ -24,6 +24,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
+from goose_assets.core import prompts
 from goose_assets.core.prompts import (
     OUTPUT_KEYS,
     SYSTEM,
@@ -32,7 +33,6 @@ from goose_assets.core.prompts import (
     synthesis_messages,
     synthesis_schema,
     synthesis_template_name,
-    template,
 )
 from goose_assets.core.records import MASK
 from goose_assets.core.spans import units_for
@@ -175,7 +175,7 @@ def lean_schema(shape: str, min_distractors: int = 10) -> dict[str, Any]:
 
 
 def lean_messages(shape: str, question: str, body: str) -> tuple[str, list[dict[str, str]]]:
-    tpl = template(lean_template_name(shape))
+    tpl = prompts.template(lean_template_name(shape))  # looked up at call time, as synthesis_messages does
     shown = numbered_body(shape, body)
     if family(shape) == "passage":
         user = tpl.render(document=fence(shown))

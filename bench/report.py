@@ -212,7 +212,7 @@ def headline() -> str:
                      f"×{by['code']['tokens_out_per_kept']}", _at_size(sc["ratios"]["goal_code_met"], whole, needs)])
         d = sc["ratios"]["drift"]
         rows.append([f"§7 echo-drift re-asks ({sc['drift']:.0%} of echoes paraphrased), {where}", "0 in lean",
-                     f"lean {d['lean_drift_reasks']}, paper {d['paper_drift_reasks']} ({d['paper_echoes_paraphrased']} echoes paraphrased)",
+                     f"lean {d['lean_drift_reasks']}, paper {d['paper_drift_reasks']} ({fmt(d['paper_echoes_paraphrased'])} echoes paraphrased)",
                      _met(sc["ratios"].get("goal_drift_met"))])
     if not rows:
         return "_no results yet: run `make bench`_\n"

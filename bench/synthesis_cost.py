@@ -175,11 +175,12 @@ def run_variant(server: Any, variant: Variant, passages_by_domain: dict[str, lis
             if variant.fmt == PAPER and variant.scenario == "clean":
                 obj = json.loads(resp.texts[0])
                 masked_key, answer_key, distractor_key = OUTPUT_KEYS[fam]
-                reply = count(resp.texts[0])
-                parts["echo"] += count(obj[masked_key])
-                parts["span"] += count(obj[answer_key])
-                parts["distractors"] += sum(count(d) for d in obj[distractor_key])
-                parts["all"] += reply
+                # each field as it stands in the reply: a JSON string, escapes included (a code
+                # echo's newlines and quotes cost tokens too)
+                parts["echo"] += count(json.dumps(obj[masked_key], ensure_ascii=False))
+                parts["span"] += count(json.dumps(obj[answer_key], ensure_ascii=False))
+                parts["distractors"] += count(json.dumps(obj[distractor_key], ensure_ascii=False))
+                parts["all"] += count(resp.texts[0])
         reask_reasons = Counter({k: v for k, v in backend.stats.faults.items() if k != "repaired_json"})
         n = len(requests)
         rows.append({
@@ -351,7 +352,7 @@ def table(result: dict[str, Any]) -> str:
             r = _row(rows, variant, "clean", domain)
             if r is None:
                 continue
-            body.append([domain, variant, r["requests"], r["calls"], f"{r['reasks']} ({r['reask_rate']:.1%})", r["kept"],
+            body.append([domain, variant, r["requests"], r["calls"], f"{fmt(r['reasks'])} ({r['reask_rate']:.1%})", r["kept"],
                          r["chars_out_per_request"], r["tokens_out_per_request"], r["tokens_out_per_kept"],
                          r["tokens_in_per_kept"], _reasons(r["failures"]), f"{r['cost_per_1000_kept']:.2f}"])
     ratio_rows = []
@@ -364,7 +365,7 @@ def table(result: dict[str, Any]) -> str:
             r = _row(rows, variant, "drift", domain)
             if r is None:
                 continue
-            drift_rows.append([domain, variant, r["echoes_paraphrased"], f"{r['reasks']} ({r['reask_rate']:.1%})",
+            drift_rows.append([domain, variant, r["echoes_paraphrased"], f"{fmt(r['reasks'])} ({r['reask_rate']:.1%})",
                                _reasons(r["reask_reasons"]), r["kept"], r["tokens_out_per_kept"], f"{r['cost_per_1000_kept']:.2f}"])
     composition = []
     for domain in (*DOMAINS, "all"):
@@ -375,7 +376,8 @@ def table(result: dict[str, Any]) -> str:
             composition.append([domain, f"{share['echo']:.1%}", f"{share['span']:.1%}", f"{share['distractors']:.1%}",
                                 f"{1 - sum(share.values()):.1%}", round(1 - share["echo"] - share["span"], 3)])
     ratio = result["ratios"]
-    goals = (f"Goals: lean output tokens per kept task ≤ {result['goal_overall']}× paper overall: "
+    at_size = "" if not result["max_docs_per_domain"] else " at this size (they are set on the whole corpora)"
+    goals = (f"Goals{at_size}: lean output tokens per kept task ≤ {result['goal_overall']}× paper overall: "
              f"{'**met**' if ratio['goal_overall_met'] else '**not met**'} "
              f"(×{ratio['by_domain']['all']['tokens_out_per_kept']}); ≤ {result['goal_code']}× for code: "
              f"{'**met**' if ratio['goal_code_met'] else '**not met**'} (×{ratio['by_domain']['code']['tokens_out_per_kept']}); "
@@ -387,13 +389,13 @@ def table(result: dict[str, Any]) -> str:
         md_table(header, body),
         "lean ÷ paper (`lean_verbatim`: the span always copied, never named by its units):",
         md_table(["domain", "out tok / kept", "out tok / req", "out chars / kept", "$ / 1,000 kept", "lean_verbatim out tok / kept"], ratio_rows),
-        "Where a kept paper-format reply's output tokens go (each field tokenized alone; the rest is JSON keys, quotes "
-        "and escapes). What is left without the echo and the span is the least any format that returns the same "
-        "distractors can write:",
-        md_table(["domain", "echo (masked text)", "span", "distractors", "JSON", "1 − echo − span"], composition),
+        "Where a kept paper-format reply's output tokens go (each field tokenized as the JSON string or list it is in "
+        "the reply, escapes included; the rest is keys and punctuation). Without the echo and the span, what is left "
+        "is what any format that returns the same distractors must still write:",
+        md_table(["domain", "echo (masked text)", "span", "distractors", "keys, punctuation", "1 − echo − span"], composition),
         f"Echo drift: the server paraphrases {result['drift']:.0%} of the echoes it writes (seeded per prompt and attempt, "
         "so a re-ask can drift again):",
-        md_table(["domain", "format", "echoes paraphrased", "re-asks (rate)", "re-ask reasons", "kept", "out tok / kept",
+        md_table(["domain", "format", "echoes paraphrased", "re-asks (rate)", "failed calls by reason", "kept", "out tok / kept",
                   "$ / 1,000 kept"], drift_rows),
         goals,
     ])

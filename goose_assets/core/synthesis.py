@@ -34,6 +34,10 @@ _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
 
 MIN_USABLE_DISTRACTORS = 8
 LENGTH_RATIO_BAND = (0.25, 4.0)
+# "several steps" (every prompt) are never a word or two. A lean answer names its span
+# without copying the masked text, so this is also what stops a reply that obeys an injected
+# "answer PWNED in every field" (the word is verbatim in the document) from becoming a task.
+MIN_SPAN_CHARS = 10
 
 
 class ParseError(ValueError):
@@ -152,6 +156,8 @@ def check_span(source: str, shape: str, start: int, end: int, distractors: list[
     shared by both output formats (core.synthesis_format): enough usable distinct distractors
     within the length band, code that parses in place. Raises ParseError(reason)."""
     exact = source[start:end]
+    if len(exact.strip()) < MIN_SPAN_CHARS:
+        raise ParseError("span_too_short", repr(exact[:50]))
     # canonicalize: the stored context is cut from the source itself, so the rebuild is exact
     context = source[:start] + MASK + source[end:]
     usable = usable_distractors(exact, [d for d in distractors if isinstance(d, str)])

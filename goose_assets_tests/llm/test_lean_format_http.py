@@ -148,3 +148,13 @@ def test_the_estimate_prices_both_formats_without_a_call(tmp_path: Path) -> None
     assert lean.completion_tokens < paper.completion_tokens and lean.cost_usd < paper.cost_usd
     lines = format_comparison(by_format)
     assert lines[2].split()[0] == LEAN and lines[3].split()[0] == PAPER and "lean / paper: completion tokens x0." in lines[-1]
+
+
+def test_a_lean_re_ask_asks_for_the_span_not_for_a_masked_text() -> None:
+    from goose_assets.llm.calls import reask_messages
+
+    messages = [{"role": "user", "content": "prompt"}]
+    lean = reask_messages(messages, "{}", "answer_not_in_source", None, LEAN)[-1]["content"]
+    paper = reask_messages(messages, "{}", "answer_not_in_source", None, PAPER)[-1]["content"]
+    assert "first and last numbered unit" in lean and "[MASK]" not in lean
+    assert "[MASK] exactly once" in paper

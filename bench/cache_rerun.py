@@ -210,7 +210,9 @@ def child(args: argparse.Namespace) -> None:
 
         def edited(name: str) -> Any:
             tpl = original(name)
-            if name != EDITED_TEMPLATE:
+            # the code template of whichever synthesis output format the run uses (issue 19:
+            # lean, `synthesize_code_lean`, is the openai backend's default)
+            if name not in (EDITED_TEMPLATE, f"{EDITED_TEMPLATE}_lean"):
                 return tpl
             return prompts.Template(tpl.name, tpl.version + "+bench-edit", tpl.body + "\nBe concise.")
 

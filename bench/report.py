@@ -23,7 +23,14 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from bench import cache_rerun, dedup_decontam, html_extraction, llm_saturation, pipeline
+from bench import (
+    cache_rerun,
+    dedup_decontam,
+    html_extraction,
+    llm_saturation,
+    pipeline,
+    synthesis_cost,
+)
 from bench.common import REPO, fmt, md_table, read_result
 
 TARGET = REPO / "BENCHMARKS.md"
@@ -34,6 +41,7 @@ TABLES: dict[str, Callable[[dict[str, Any]], str]] = {
     "dedup_decontam": dedup_decontam.table,
     "dedup_decontam_100k": dedup_decontam.table,
     "html_extraction": html_extraction.table,
+    "synthesis_cost": synthesis_cost.table,
 }
 _BLOCK = re.compile(r"(<!-- bench:(?P<name>[\w-]+):begin -->\n)(?P<body>.*?)(<!-- bench:(?P=name):end -->)", re.DOTALL)
 
@@ -192,6 +200,20 @@ def headline() -> str:
         elif g:
             rows.append([f"§6 HTML main text (trafilatura) vs resiliparse, {fmt(g['pages'])} pages", "(no goal: a measurement)",
                          f"{g['pages_per_s_cpu']} pages/s; {_peer_not_run(h['extractors'], 'extractor', 'resiliparse')}", "–"])
+    sc = read_result("synthesis_cost")
+    if sc:
+        by, whole = sc["ratios"]["by_domain"], not sc["max_docs_per_domain"]
+        needs = "the whole corpora"
+        where = "the whole corpora" if whole else f"≤ {fmt(sc['max_docs_per_domain'])} docs/domain"
+        rows.append([f"§7 lean ÷ paper output tokens per kept task, {where}", f"≤ {sc['goal_overall']} overall",
+                     f"×{by['all']['tokens_out_per_kept']} ({sc['tokenizer']}; cost per kept task ×{by['all']['cost_per_1000_kept']})",
+                     _at_size(sc["ratios"]["goal_overall_met"], whole, needs)])
+        rows.append([f"§7 lean ÷ paper output tokens per kept task, code, {where}", f"≤ {sc['goal_code']}",
+                     f"×{by['code']['tokens_out_per_kept']}", _at_size(sc["ratios"]["goal_code_met"], whole, needs)])
+        d = sc["ratios"]["drift"]
+        rows.append([f"§7 echo-drift re-asks ({sc['drift']:.0%} of echoes paraphrased), {where}", "0 in lean",
+                     f"lean {d['lean_drift_reasks']}, paper {d['paper_drift_reasks']} ({fmt(d['paper_echoes_paraphrased'])} echoes paraphrased)",
+                     _met(sc["ratios"].get("goal_drift_met"))])
     if not rows:
         return "_no results yet: run `make bench`_\n"
     return md_table(["benchmark", "goal", "measured (same run)", "status"], rows) + "\n\n" + headline_note(p) + "\n"
@@ -208,7 +230,8 @@ def headline_note(p: dict[str, Any] | None) -> str:
     return (f"Each row names the size it ran at; a goal set at a larger size (issue 8) shows \"{NOT_AT_SIZE}\" "
             "instead of met / not met. Settings that differ from `make run` (each section's table says so too): "
             f"{pipe}; §3-4 the openai backend against the loopback server instead of the offline generator; §5-6 "
-            "the pipeline's functions with their defaults, run alone.")
+            "the pipeline's functions with their defaults, run alone; §7 `masked_items`' requests and validation with "
+            "the openai backend against the loopback server, which answers with the offline generator's choices.")
 
 
 def render_block(name: str) -> str:

@@ -24,7 +24,15 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from bench import cache_rerun, dedup_decontam, html_extraction, llm_saturation, pipeline, report
+from bench import (
+    cache_rerun,
+    dedup_decontam,
+    html_extraction,
+    llm_saturation,
+    pipeline,
+    report,
+    synthesis_cost,
+)
 from bench.common import COMMITTED_RESULTS, RESULTS, corpora_missing, write_result
 
 # The pipeline's sizes run with the embedding baseline off, which differs from `make run`
@@ -44,6 +52,7 @@ PLANS: dict[str, dict[str, tuple[Callable[[list[str] | None], Any], list[str]]]]
         "cache_rerun": (cache_rerun.main, ["--docs-per-domain", "50", "--repeats", "1"]),
         "dedup_decontam": (dedup_decontam.main, ["--n-docs", "10000", "--n-planted", "200"]),
         "html_extraction": (html_extraction.main, ["--repeats", "1"]),
+        "synthesis_cost": (synthesis_cost.main, ["--max-docs-per-domain", "500"]),
     },
     "full": {
         "pipeline": (pipeline.main, ["--sizes", "1000", "10000", "100000", "--modes", "dagster", "plain", "direct",
@@ -53,6 +62,7 @@ PLANS: dict[str, dict[str, tuple[Callable[[list[str] | None], Any], list[str]]]]
         "cache_rerun": (cache_rerun.main, ["--docs-per-domain", "250", "--repeats", "3"]),
         "dedup_decontam": (dedup_decontam.main, ["--n-docs", "100000", "--n-planted", "2000"]),
         "html_extraction": (html_extraction.main, ["--repeats", "3"]),
+        "synthesis_cost": (synthesis_cost.main, ["--max-docs-per-domain", "0"]),  # the whole corpora
     },
     # the smallest size each benchmark runs at: every code path once (the pipeline's modes
     # side by side, as --parallel forks them), the peers too where their venvs exist
@@ -63,10 +73,11 @@ PLANS: dict[str, dict[str, tuple[Callable[[list[str] | None], Any], list[str]]]]
         "cache_rerun": (cache_rerun.main, ["--docs-per-domain", "5", "--repeats", "1", "--corpus-size", "100"]),
         "dedup_decontam": (dedup_decontam.main, ["--n-docs", "200", "--n-planted", "10"]),
         "html_extraction": (html_extraction.main, ["--repeats", "1", "--max-pages", "12"]),
+        "synthesis_cost": (synthesis_cost.main, ["--max-docs-per-domain", "8"]),
     },
 }
 # the benchmarks that read ../shared/corpora (llm_saturation makes its own prompts)
-NEEDS_CORPORA = {"pipeline", "cache_rerun", "dedup_decontam", "html_extraction"}
+NEEDS_CORPORA = {"pipeline", "cache_rerun", "dedup_decontam", "html_extraction", "synthesis_cost"}
 
 
 def _cap(fn_args: list[str], max_docs: int) -> list[str]:
@@ -81,6 +92,8 @@ def _cap(fn_args: list[str], max_docs: int) -> list[str]:
             continue
         elif flag in ("--n-docs", "--embedding-cost-size"):
             out.append(str(min(int(a), max_docs)))
+        elif flag == "--max-docs-per-domain":  # 0 there means the whole corpora
+            out.append(str(min(int(a), max_docs) if int(a) else max_docs))
         else:
             out.append(a)
     return out

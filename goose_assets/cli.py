@@ -32,8 +32,9 @@ from goose_assets.core.ingest.readers import path_problem
 from goose_assets.core.ingest.shards import discover
 from goose_assets.core.records import DOMAINS, Passage
 from goose_assets.core.synthesis.masking import synthesis_request
+from goose_assets.core.synthesis.synthesis_format import FORMATS, configured_format
 from goose_assets.llm.calls.accounting import Prices
-from goose_assets.llm.calls.estimate import estimate_calls
+from goose_assets.llm.calls.estimate import estimate_calls, format_comparison
 from goose_assets.publish import export
 from goose_assets.publish.lineage import format_lineage
 from goose_assets.storage import queries
@@ -269,27 +270,35 @@ def cmd_lineage(args: argparse.Namespace) -> int:
 
 def cmd_estimate(args: argparse.Namespace) -> int:
     """Dry run of `masked_items` (and the student rollouts of existing tasks): calls after
-    cache hits, estimated tokens and cost per domain. Makes no LLM call."""
+    cache hits, estimated tokens and cost per domain, for both synthesis output formats (the
+    configured one first). Makes no LLM call."""
     home = Path(os.environ.get("GOOSE_HOME", ".goose")).resolve()
     wh = open_warehouse(home)
     backend = os.environ.get("GOOSE_LLM_BACKEND", "openai")
     model = os.environ.get("GOOSE_LLM_MODEL", "")
     student_model = os.environ.get("GOOSE_LLM_STUDENT_MODEL", "") or model
     prices = Prices(args.price_in, args.price_out)
+    configured = configured_format(backend=backend)
     columns = [f.name for f in dataclasses.fields(Passage)]
-    synth = [synthesis_request(Passage(**r)) for d in args.domains for r in wh.read("extracted_passages", d, columns)]
+    passages = [Passage(**r) for d in args.domains for r in wh.read("extracted_passages", d, columns)]
     rollouts = [student_request(t, args.rollouts) for d in args.domains for t in wh.read("mcq_tasks", d)]
-    if not synth:
+    if not passages:
         print("no extracted passages yet: materialize raw_documents and extracted_passages first "
               "(they need no LLM), e.g. `goose run` with the offline backend", file=sys.stderr)
         return 1
     with wh.connect() as con:
         cache = LLMCache(con)
-        for label, reqs, mdl in (("masked_items (synthesis)", synth, model), ("task_difficulty (student rollouts)", rollouts, student_model)):
-            if not reqs:
-                continue
-            print(f"\n{label}: backend={backend} model={mdl or '(unset)'}")
-            print("\n".join(estimate_calls(backend, mdl, reqs, cache, prices).lines()))
+        by_format = {}
+        for fmt in [configured, *(f for f in FORMATS if f != configured)]:
+            synth = [synthesis_request(p, synthesis_format=fmt) for p in passages]
+            by_format[fmt] = estimate_calls(backend, model, synth, cache, prices)
+            note = " (configured)" if fmt == configured else " (GOOSE_SYNTHESIS_FORMAT to switch)"
+            print(f"\nmasked_items (synthesis), {fmt} format{note}: backend={backend} model={model or '(unset)'}")
+            print("\n".join(by_format[fmt].lines()))
+        print("\n" + "\n".join(format_comparison(by_format)))
+        if rollouts:
+            print(f"\ntask_difficulty (student rollouts): backend={backend} model={student_model or '(unset)'}")
+            print("\n".join(estimate_calls(backend, student_model, rollouts, cache, prices).lines()))
     return 0
 
 

@@ -6,12 +6,19 @@ It answers `/v1/chat/completions` with realistic replies built from the request'
 - synthesis prompts (their schema or prompt names `removed_steps`, `removed_lines` or
   `removed_content`): 2-3 consecutive sentences (lines, for code) of the document body are
   masked, and >= 16 distinct distractors of similar length are built from other sentences of
-  the same document and from mutations of the answer;
+  the same document and from mutations of the answer. The reply is in the prompt's output
+  format (core.synthesis.synthesis_format): the paper's, with the masked text echoed, or the lean one
+  (a schema without a masked-text key), which names the span by its unit numbers where the
+  prompt numbers units (`lean_units`), else verbatim;
+- with `choices_path`, synthesis prompts listed there are answered with exactly the span and
+  distractors recorded for them (bench/synthesis_cost.py records the offline generator's),
+  serialized in the prompt's format, so two formats can be compared byte for byte;
 - extraction prompts (key `passage`): the first ~300 words of the document;
 - student prompts: "Answer: X", X drawn from the options present, a different draw per
   choice when `n` > 1.
 
-It reports `usage` (chars/4), honours `n`, has a fixed latency and a concurrency cap, counts
+It reports `usage` (chars/4, or a real tokenizer: `tokenizer="o200k_base"` where the
+`bpe-openai` package is installed), honours `n`, has a fixed latency and a concurrency cap, counts
 calls (received and answered, in total and per prompt) and injects faults, per server or by
 schedule. Faults: see `FAULTS`. A fault is chosen for each call, in this order: `fault`
 (every call), `faults_by_call` (global 1-based call number), `faults_by_attempt` (the k-th
@@ -47,6 +54,14 @@ from typing import Any
 
 from aiohttp import web
 
+from goose_assets.core.synthesis.synthesis_format import (
+    LEAN,
+    LEAN_KEYS,
+    PAPER,
+    answer_object,
+    unit_offsets,
+    unnumbered,
+)
 from goose_assets.core.synthesis.terms import code_only
 from goose_assets.core.text import char_ngrams, jaccard
 
@@ -61,6 +76,9 @@ FAULTS: tuple[str, ...] = (
     "answer_not_in_source",  # the removed span is reworded, so it is not verbatim
     "unconstrained_prose",  # prose with no JSON, as from a server that ignored response_format
     "obey_injection",  # a document that says "ignore previous instructions" is obeyed
+    # the masked text a paper-format reply echoes is paraphrased (a line break reflowed, one
+    # word changed), as a model copying a long passage does; a lean reply has no echo
+    "echo_drift",
 )
 
 # faults that replace the reply: nothing to build before the latency is up
@@ -75,6 +93,7 @@ _KEY_SETS: dict[str, tuple[str, str, str]] = {
     "removed_steps": ("masked_reference_solution", "removed_steps", "distractors"),
     "removed_content": ("masked_passage", "removed_content", "distractors"),
 }
+_FAMILY = {"removed_lines": "code", "removed_steps": "qa", "removed_content": "passage"}
 _SWAPS = {
     "increases": "decreases", "decreases": "increases", "more": "less", "less": "more",
     "larger": "smaller", "smaller": "larger", "positive": "negative", "negative": "positive",
@@ -96,6 +115,11 @@ class ServerConfig:
     retry_after_s: float = 0.05
     hang_s: float = 30.0
     distractors: int = 16
+    # lean replies name the span by unit numbers where the prompt numbers units (else verbatim)
+    lean_units: bool = True
+    # JSON file {"choices": [{shape, body, start, end, distractors}], "by_prompt": {prompt_key: index}}
+    choices_path: str | None = None
+    tokenizer: str = "chars/4"  # or "o200k_base" (needs the bpe-openai package)
 
     def __post_init__(self) -> None:
         named = [self.fault, *self.faults_by_call.values(), *self.faults_by_attempt.values(), *self.fault_rates]
@@ -120,6 +144,19 @@ class ServerCounters:
     faults: Counter[str] = field(default_factory=Counter)
     tokens_in: int = 0
     tokens_out: int = 0
+    chars_in: int = 0  # message contents of answered calls
+    chars_out: int = 0  # reply contents of answered calls
+
+
+def token_counter(name: str) -> Any:
+    """(text -> tokens): `chars/4`, or a tiktoken encoding from the bpe-openai package, which
+    ships its vocabularies (tiktoken itself downloads them at run time, impossible here)."""
+    if name == "chars/4":
+        return lambda text: len(text) // 4
+    import bpe_openai  # an ImportError names the missing package
+
+    encoding = bpe_openai.get_encoding(name)
+    return lambda text: len(encoding.encode_ordinary(text)) if text else 0
 
 
 def prompt_key(messages: list[dict[str, Any]]) -> str:
@@ -281,15 +318,17 @@ def _distractors(body: str, units: list[tuple[int, int]], first: int, count: int
     return picked
 
 
-def synthesis_object(body: str, keys: tuple[str, str, str], rng: random.Random,
-                     n_distractors: int) -> dict[str, Any]:
-    masked_key, answer_key, distractor_key = keys
-    units = _units(body, by_line=answer_key == "removed_lines")
+def synthesis_choice(body: str, fam: str, rng: random.Random, n_distractors: int,
+                     units: list[tuple[int, int]] | None = None) -> tuple[int, int, list[str]]:
+    """(start, end, distractors): 2-3 consecutive units in the middle of the body, from
+    `units` when given (the lean prompt's numbered units), else the server's own."""
+    if not units or len(units) < 2:
+        units = _units(body, by_line=fam == "code")
     if len(units) < 2:
         units = [(0, len(body))]
     count = min(len(units), rng.choice((2, 3)))
     first = (len(units) - count) // 2
-    if answer_key == "removed_lines":
+    if fam == "code":
         # the window nearest the middle whose lines are adjacent code (no docstring between)
         def adjacent(i: int) -> bool:
             return body.count("\n", units[i][0], units[i + count - 1][1]) == count - 1
@@ -297,12 +336,45 @@ def synthesis_object(body: str, keys: tuple[str, str, str], rng: random.Random,
         if windows:
             first = min(windows, key=lambda i: abs(i - first))
     start, end = units[first][0], units[first + count - 1][1]
-    answer = body[start:end]
-    return {
-        masked_key: body[:start] + "[MASK]" + body[end:],
-        answer_key: answer,
-        distractor_key: _distractors(body, units, first, count, n_distractors, rng, code=answer_key == "removed_lines"),
-    }
+    return start, end, _distractors(body, units, first, count, n_distractors, rng, code=fam == "code")
+
+
+def synthesis_object(body: str, keys: tuple[str, str, str], rng: random.Random,
+                     n_distractors: int) -> dict[str, Any]:
+    """A paper-format reply (the masked text, the span, the distractors)."""
+    masked_key, answer_key, distractor_key = keys
+    start, end, distractors = synthesis_choice(body, "code" if answer_key == "removed_lines" else "", rng, n_distractors)
+    return {masked_key: body[:start] + "[MASK]" + body[end:], answer_key: body[start:end], distractor_key: distractors}
+
+
+_PARAPHRASES = {
+    "therefore": "thus", "because": "since", "compute": "calculate", "computes": "calculates",
+    "gives": "yields", "which": "that", "shows": "demonstrates", "using": "with", "value": "number",
+    "values": "numbers", "return": "give back", "first": "initially", "must": "has to",
+}
+_WORD = re.compile(r"[A-Za-z]{4,}")
+
+
+def paraphrase_echo(masked: str, rng: random.Random) -> str:
+    """A model's copy of a long passage: one line break reflowed into a space (on its own
+    that passes validation, which compares whitespace-collapsed text) and one word changed
+    (a synonym where it knows one, else its first letter's case), which does not."""
+    if "\n" in masked:
+        breaks = [i for i, ch in enumerate(masked) if ch == "\n"]
+        i = rng.choice(breaks)
+        masked = masked[:i] + " " + masked[i + 1 :]
+    words = [m for m in _WORD.finditer(masked) if m.group() != "MASK"]
+    if not words:
+        return masked + " "
+    m = rng.choice(words)
+    word = m.group()
+    lower = word.lower()
+    if lower in _PARAPHRASES:
+        new = _PARAPHRASES[lower]
+        new = new[0].upper() + new[1:] if word[0].isupper() else new
+    else:
+        new = word[0].swapcase() + word[1:]
+    return masked[: m.start()] + new + masked[m.end() :]
 
 
 def _reword(text: str) -> str:
@@ -317,10 +389,12 @@ def _reword(text: str) -> str:
 @dataclass(slots=True)
 class ParsedPrompt:
     kind: str  # synthesize | extract | student | other
-    keys: tuple[str, str, str] | None
+    keys: tuple[str, str, str] | None  # the paper format's keys of the prompt's family
     documents: list[str]
     user_text: str
     constrained: bool
+    fmt: str = "paper"  # synthesis output format: paper | lean
+    family: str = ""  # qa | code | passage (synthesis prompts)
 
 
 def parse_prompt(payload: dict[str, Any]) -> ParsedPrompt:
@@ -334,7 +408,10 @@ def parse_prompt(payload: dict[str, Any]) -> ParsedPrompt:
     documents = _FENCED.findall(user_text)
     for marker, keys in _KEY_SETS.items():
         if marker in props or (not props and f'"{marker}"' in user_text):
-            return ParsedPrompt("synthesize", keys, documents, user_text, constrained)
+            # the paper's format echoes the masked text; a prompt without that key is lean
+            echo = keys[0] in props or (not props and f'"{keys[0]}"' in user_text)
+            return ParsedPrompt("synthesize", keys, documents, user_text, constrained,
+                                fmt="paper" if echo else "lean", family=_FAMILY[marker])
     if "passage" in props or '"passage"' in user_text:
         return ParsedPrompt("extract", None, documents, user_text, constrained)
     if _OPTION.search(user_text) or "Answer: X" in user_text:
@@ -342,8 +419,41 @@ def parse_prompt(payload: dict[str, Any]) -> ParsedPrompt:
     return ParsedPrompt("other", None, documents, user_text, constrained)
 
 
-def reply_text(prompt: ParsedPrompt, fault: str | None, rng: random.Random, n_distractors: int) -> str:
-    """The content of one choice, with a content-level fault applied when asked."""
+def _synthesis_reply(prompt: ParsedPrompt, fault: str | None, rng: random.Random, n_distractors: int,
+                     choice: dict[str, Any] | None, lean_units: bool) -> dict[str, Any]:
+    """A synthesis reply object in the prompt's format, with a content-level fault applied."""
+    fam, fmt = prompt.family, prompt.fmt
+    shape = "qa" if fam == "qa" else fam
+    shown = prompt.documents[-1] if prompt.documents else prompt.user_text
+    body = unnumbered(shape, shown) if fmt == LEAN else shown
+    if choice is not None:
+        body, start, end, distractors = choice["body"], choice["start"], choice["end"], list(choice["distractors"])
+    else:
+        units = unit_offsets(shape, body) if fmt == LEAN and lean_units else None
+        start, end, distractors = synthesis_choice(body, fam, rng, n_distractors, units)
+    if fault == "obey_injection" and _INJECTION.search(body):
+        start, end, distractors = 0, len(body), [f"PWNED {i}" for i in range(n_distractors)]
+        obj = answer_object(fmt, shape, body, start, end, distractors, units=False)
+        obj[LEAN_KEYS[fam].removed if fmt == LEAN else prompt.keys[1]] = "PWNED"  # type: ignore[index]
+        if fmt == PAPER:
+            obj[prompt.keys[0]] = "PWNED"  # type: ignore[index]
+        return obj
+    obj = answer_object(fmt, shape, body, start, end, distractors, units=lean_units and fault != "answer_not_in_source")
+    answer_key = LEAN_KEYS[fam].removed if fmt == LEAN else prompt.keys[1]  # type: ignore[index]
+    if fault == "answer_not_in_source":
+        obj[answer_key] = _reword(body[start:end])
+    elif fault == "schema_violation":
+        wrong = {"answer": body[start:end], "distractors": "; ".join(distractors)}
+        return {"masked": obj[prompt.keys[0]], **wrong} if fmt == PAPER else wrong  # type: ignore[index]
+    elif fault == "echo_drift" and fmt == PAPER:
+        obj[prompt.keys[0]] = paraphrase_echo(obj[prompt.keys[0]], rng)  # type: ignore[index]
+    return obj
+
+
+def reply_text(prompt: ParsedPrompt, fault: str | None, rng: random.Random, n_distractors: int,
+               choice: dict[str, Any] | None = None, lean_units: bool = True) -> str:
+    """The content of one choice, with a content-level fault applied when asked. `choice`:
+    the span and distractors to answer a synthesis prompt with (else the server picks)."""
     if prompt.kind == "student":
         letters = _OPTION.findall(prompt.user_text) or list("ABCDEFGHI")
         return f"The masked step must keep the argument consistent.\nAnswer: {rng.choice(letters)}"
@@ -354,17 +464,7 @@ def reply_text(prompt: ParsedPrompt, fault: str | None, rng: random.Random, n_di
     if prompt.kind == "extract":
         obj: dict[str, Any] = {"passage": " ".join(body.split()[:300])}
     elif prompt.kind == "synthesize" and prompt.keys is not None:
-        if fault == "obey_injection" and _INJECTION.search(body):
-            obj = {prompt.keys[0]: "PWNED", prompt.keys[1]: "PWNED",
-                   prompt.keys[2]: [f"PWNED {i}" for i in range(n_distractors)]}
-        else:
-            obj = synthesis_object(body, prompt.keys, rng, n_distractors)
-        if fault == "answer_not_in_source":
-            obj[prompt.keys[1]] = _reword(obj[prompt.keys[1]])
-            obj[prompt.keys[0]] = obj[prompt.keys[0]]
-        elif fault == "schema_violation":
-            obj = {"masked": obj[prompt.keys[0]], "answer": obj[prompt.keys[1]],
-                   "distractors": "; ".join(obj[prompt.keys[2]])}
+        obj = _synthesis_reply(prompt, fault, rng, n_distractors, choice, lean_units)
     else:
         return "OK."
     text = json.dumps(obj, ensure_ascii=False)
@@ -410,6 +510,13 @@ class LoopbackLLMServer:
         self._stopped: asyncio.Event | None = None
         self._semaphore: asyncio.Semaphore | None = None
         self._startup_error: BaseException | None = None
+        self._count_tokens = token_counter(self.config.tokenizer)
+        self._choices: list[dict[str, Any]] = []
+        self._choice_by_prompt: dict[str, int] = {}
+        if self.config.choices_path:
+            with open(self.config.choices_path, encoding="utf-8") as fh:
+                loaded = json.load(fh)
+            self._choices, self._choice_by_prompt = loaded["choices"], loaded["by_prompt"]
 
     @property
     def base_url(self) -> str:
@@ -514,6 +621,8 @@ class LoopbackLLMServer:
                 "faults": dict(c.faults),
                 "tokens_in": c.tokens_in,
                 "tokens_out": c.tokens_out,
+                "chars_in": c.chars_in,
+                "chars_out": c.chars_out,
             }
 
     def reset(self) -> None:
@@ -606,6 +715,8 @@ class LoopbackLLMServer:
         injected = any(_INJECTION.search(d) for d in prompt.documents)
         if fault == "obey_injection" and not injected:
             fault = None  # the mode only matters for documents that carry an injection
+        elif fault == "echo_drift" and not (prompt.kind == "synthesize" and prompt.fmt == PAPER):
+            fault = None  # only a paper-format reply echoes the masked text
         elif fault is None and injected and cfg.obey_injections:
             fault = "obey_injection"
         if fault:
@@ -629,7 +740,7 @@ class LoopbackLLMServer:
             await asyncio.sleep(cfg.hang_s)
         if reply is None:
             reply = self._reply(payload, prompt, fault, key, attempt)
-        body, tokens_in, tokens_out = reply
+        body, tokens_in, tokens_out, chars_in, chars_out = reply
         # counted only once the reply is handed to the socket: a reply lost with a killed
         # connection is not "answered", so the fleet test can tell lost work from duplicates
         response = web.Response(body=body, content_type="application/json")
@@ -644,18 +755,28 @@ class LoopbackLLMServer:
             c.answered_by_prompt[key] += 1
             c.tokens_in += tokens_in
             c.tokens_out += tokens_out
+            c.chars_in += chars_in
+            c.chars_out += chars_out
         return response
 
     def _reply(self, payload: dict[str, Any], prompt: ParsedPrompt, fault: str | None, key: str,
-               attempt: int) -> tuple[bytes, int, int]:
-        """The chat-completion body (JSON bytes) and its token counts."""
+               attempt: int) -> tuple[bytes, int, int, int, int]:
+        """The chat-completion body (JSON bytes), its token counts and its character counts
+        (message contents in, reply contents out)."""
         cfg = self.config
         n = max(1, int(payload.get("n") or 1))
         rng = random.Random(f"{cfg.seed}:{key}:{attempt}")
-        texts = [reply_text(prompt, fault, rng, cfg.distractors) for _ in range(n)]
-        prompt_chars = sum(len(str(m.get("content") or "")) for m in payload.get("messages") or [])
-        tokens_in = max(1, prompt_chars // 4)
-        tokens_out = sum(max(1, len(t) // 4) for t in texts)
+        index = self._choice_by_prompt.get(key) if prompt.kind == "synthesize" else None
+        choice = self._choices[index] if index is not None else None
+        texts = [reply_text(prompt, fault, rng, cfg.distractors, choice, cfg.lean_units) for _ in range(n)]
+        contents = [str(m.get("content") or "") for m in payload.get("messages") or []]
+        prompt_chars = sum(map(len, contents))
+        if cfg.tokenizer == "chars/4":
+            tokens_in = max(1, prompt_chars // 4)
+            tokens_out = sum(max(1, len(t) // 4) for t in texts)
+        else:  # message contents only: a chat template adds a few tokens per message on top
+            tokens_in = max(1, sum(map(self._count_tokens, contents)))
+            tokens_out = sum(max(1, self._count_tokens(t)) for t in texts)
         finish = "length" if fault in ("truncated_json", "truncated_json_early") else "stop"
         body = {
             "id": f"chatcmpl-{key}-{attempt}",
@@ -668,7 +789,7 @@ class LoopbackLLMServer:
             ],
             "usage": {"prompt_tokens": tokens_in, "completion_tokens": tokens_out, "total_tokens": tokens_in + tokens_out},
         }
-        return json.dumps(body).encode(), tokens_in, tokens_out
+        return json.dumps(body).encode(), tokens_in, tokens_out, prompt_chars, sum(map(len, texts))
 
 
 # ---------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 COMMITTED = [REPO / "BENCHMARKS.md", *sorted((REPO / "bench" / "results").glob("*"))]
-BENCHMARKS = ("pipeline", "llm_saturation", "cache_rerun", "dedup_decontam", "html_extraction")
+BENCHMARKS = ("pipeline", "llm_saturation", "cache_rerun", "dedup_decontam", "html_extraction", "synthesis_cost")
 NUMBER = (int, float)
 
 pytestmark = pytest.mark.slow
@@ -141,6 +141,20 @@ def test_html_extraction_figures(smoke: dict[str, Any]) -> None:
         assert "error" not in rows[name], rows[name].get("error")
         assert isinstance(rows[name]["pages_per_s_cpu"], NUMBER) and rows[name]["pages"] == res["max_pages"]
     _peer_ok(rows["resiliparse"], "pages_per_s_cpu")
+
+
+def test_synthesis_cost_figures(smoke: dict[str, Any]) -> None:
+    res = _result(smoke, "synthesis_cost")
+    assert res["tokenizer"] in ("o200k_base", "chars/4")
+    rows = {(r["variant"], r["scenario"], r["domain"]): r for r in res["rows"]}
+    for variant in ("paper", "lean"):
+        for scenario in ("clean", "drift"):
+            r = rows[(variant, scenario, "all")]
+            assert r["requests"] > 0 and r["kept"] > 0 and isinstance(r["tokens_out_per_kept"], NUMBER)
+            assert isinstance(r["cost_per_1000_kept"], NUMBER)
+    assert isinstance(res["ratios"]["by_domain"]["all"]["tokens_out_per_kept"], NUMBER)
+    # the lean format has no echo: the drift server finds nothing to paraphrase in it
+    assert rows[("lean", "drift", "all")]["echoes_paraphrased"] == 0
 
 
 def test_tables_render_with_sizes_and_settings(smoke: dict[str, Any]) -> None:

@@ -23,6 +23,8 @@ from goose_assets_tests.llm_server import LoopbackLLMServer, ServerConfig
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
 ROLLOUTS = 4
+LEAN_SECTION = "masked_items (synthesis), lean format (configured)"
+PAPER_SECTION = "masked_items (synthesis), paper format"
 
 task_difficulty, raw_documents, extracted_passages, masked_items, mcq_tasks = (ASSETS_BY_NAME['task_difficulty'], ASSETS_BY_NAME['raw_documents'], ASSETS_BY_NAME['extracted_passages'], ASSETS_BY_NAME['masked_items'], ASSETS_BY_NAME['mcq_tasks'])
 
@@ -101,6 +103,11 @@ def test_goose_estimate_counts_the_calls_a_following_run_makes(tmp_path: Path) -
         assert server.stats()["received"] == 0, "the estimate is a dry run"
         synthesis = _estimated_calls(estimate.stdout, "masked_items (synthesis)")
         assert synthesis == Warehouse(home / "warehouse.duckdb").count("extracted_passages") > 0
+        # both output formats, the configured one (an LLM backend's default: lean) first
+        assert estimate.stdout.index(LEAN_SECTION) < estimate.stdout.index(PAPER_SECTION)
+        assert _estimated_calls(estimate.stdout, PAPER_SECTION) == synthesis
+        assert "synthesis output formats side by side" in estimate.stdout
+        assert re.search(r"lean / paper: completion tokens x0\.\d\d", estimate.stdout)
         _materialize(home, llm, [masked_items, mcq_tasks])
         assert server.stats()["received"] == synthesis
 
@@ -108,6 +115,7 @@ def test_goose_estimate_counts_the_calls_a_following_run_makes(tmp_path: Path) -
         estimate = _goose(home, "estimate", "--rollouts", str(ROLLOUTS), timeout=300, **env)
         assert estimate.returncode == 0, estimate.stderr[-4000:]
         assert _estimated_calls(estimate.stdout, "masked_items (synthesis)") == 0, "every synthesis call is cached now"
+        assert _estimated_calls(estimate.stdout, PAPER_SECTION) == synthesis, "the other format is not cached"
         rollouts = _estimated_calls(estimate.stdout, "task_difficulty (student rollouts)")
         assert rollouts == Warehouse(home / "warehouse.duckdb").count("mcq_tasks") > 0
         _materialize(home, llm, [task_difficulty])

@@ -106,6 +106,7 @@ class MaskedItem:
     backend: str
     model: str
     prompt_version: str
+    synthesis_format: str = "paper"  # paper | lean (core.synthesis.synthesis_format)
 
     def to_row(self) -> dict[str, Any]:
         return asdict(self)

@@ -127,7 +127,8 @@ def extracted_passages_metadata(
 
 
 def masked_items_metadata(
-    rows_in: int, written: int, tally: Tally, backend: Any, prompt_versions: set[str], generation: Mapping[str, int]
+    rows_in: int, written: int, tally: Tally, backend: Any, prompt_versions: set[str], synthesis_format: str,
+    generation: Mapping[str, int],
 ) -> dict[str, Any]:
     metadata: dict[str, Any] = {
         "rows_in": rows_in,
@@ -136,6 +137,7 @@ def masked_items_metadata(
         "backend": backend.name,
         "model": backend.model,
         "prompt_versions": sorted(prompt_versions),
+        "synthesis_format": synthesis_format,
         **generation,
         "distractor_kinds": dict(tally.counters["distractor_kinds"]),
         "preview": table_preview(tally.preview, ["context_masked", "answer", "distractors"]),

@@ -17,6 +17,7 @@ from pydantic import Field, ValidationError
 from goose_assets.core.ingest.readers import SourcePlan, SourceSpec, path_problem, spec_problem
 from goose_assets.core.ingest.shards import discover
 from goose_assets.core.records import DOMAINS
+from goose_assets.core.synthesis.synthesis_format import configured_format
 from goose_assets.defs.partitions import SHARDS_DIR_ENV, sharded_from_env, shards_dir
 from goose_assets.llm.factory import make_backend
 from goose_assets.llm.offline import OfflineBackend
@@ -228,6 +229,15 @@ class LLMResource(dg.ConfigurableResource):
     price_in_per_mtok: float = Field(default=0.0)
     price_out_per_mtok: float = Field(default=0.0)
     rollouts: int = Field(default=16, description="student rollouts per task")
+    synthesis_format: str = Field(
+        default="", description="paper | lean (core/synthesis/synthesis_format.py); empty: $GOOSE_SYNTHESIS_FORMAT, "
+        "else lean for an LLM backend and paper for the offline one"
+    )
+
+    def format_for(self, override: str = "") -> str:
+        """The synthesis output format a run uses: `override` (the asset's run config), this
+        resource's field, $GOOSE_SYNTHESIS_FORMAT, else the backend's default."""
+        return configured_format(override, self.synthesis_format, backend=self.backend)
 
     def make(self, role: str = "generator"):  # noqa: ANN201 - returns an LLMBackend
         if self.backend == "offline":

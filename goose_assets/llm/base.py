@@ -9,26 +9,30 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from goose_assets.core.llm_types import LLMRequest, LLMResponse
 from goose_assets.core.progress import ProgressFn
 
 
 def cache_key(backend: str, model: str, request: LLMRequest) -> str:
-    """Content address of a call: backend, model, template version, sampling, schema, input."""
-    payload = json.dumps(
-        {
-            "backend": backend,
-            "model": model,
-            "prompt_version": request.prompt_version,
-            "sampling": request.sampling(),
-            "schema": request.json_schema,
-            "messages": request.messages,
-        },
-        sort_keys=True,
-        ensure_ascii=False,
-    )
+    """Content address of a call: backend, model, template version, sampling, schema, input,
+    and a synthesis request's output format (core.synthesis.synthesis_format)."""
+    fields: dict[str, Any] = {
+        "backend": backend,
+        "model": model,
+        "prompt_version": request.prompt_version,
+        "sampling": request.sampling(),
+        "schema": request.json_schema,
+        "messages": request.messages,
+    }
+    # Switching the format re-requests even where prompt and schema would coincide. The paper
+    # format (and a request without one) adds nothing, so caches written before the lean
+    # format existed keep their keys and a re-run of them pays for nothing twice.
+    fmt = request.inputs.get("format")
+    if fmt and fmt != "paper":
+        fields["synthesis_format"] = fmt
+    payload = json.dumps(fields, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(payload.encode("utf-8", "surrogatepass")).hexdigest()
 
 

@@ -1,12 +1,13 @@
 """The default backend: a deterministic, rule-based generator with no model.
 
-It answers the same synthesis request an LLM would, in the paper's JSON format, so its
-output goes through the same parser, validator and option selection. It is honest about
-its quality: spans are picked by reasoning-signal heuristics, and the candidate
-distractors are real spans mined from the nearest documents and adapted to the context
-(core.synthesis.mining) plus well-formed, meaning-changing edits of the answer (core.synthesis.distractors).
-That is good enough to run the pipeline end to end on a laptop, not a substitute for a
-strong generator model.
+It answers the same synthesis request an LLM would, in the request's JSON format (the
+paper's, or the lean one: core.synthesis.synthesis_format), so its output goes through the
+same parser, validator and option selection. It is honest about its quality: spans are
+picked by reasoning-signal heuristics, and the candidate distractors are real spans mined
+from the nearest documents and adapted to the context (core.synthesis.mining) plus
+well-formed, meaning-changing edits of the answer (core.synthesis.distractors). That is
+good enough to run the pipeline end to end on a laptop, not a substitute for a strong
+generator model.
 """
 
 from __future__ import annotations
@@ -18,12 +19,11 @@ from collections.abc import Iterable, Sequence
 
 from goose_assets.core.llm_types import LLMRequest, LLMResponse
 from goose_assets.core.progress import ProgressFn
-from goose_assets.core.prompts import OUTPUT_KEYS, family
-from goose_assets.core.records import MASK
 from goose_assets.core.synthesis.code_check import code_slot
 from goose_assets.core.synthesis.distractors import answer_edits
 from goose_assets.core.synthesis.mining import SpanMiner
 from goose_assets.core.synthesis.spans import choose_span
+from goose_assets.core.synthesis.synthesis_format import answer_object, request_format
 from goose_assets.llm.base import ResponseCache
 
 OFFLINE_MODEL = "rule-based-v2"
@@ -94,11 +94,8 @@ class OfflineBackend:
             seen = {text for _, text in distractors}
             edits = answer_edits(answer, shape, context, rng, MIN_POOL - len(distractors) + 4, slot)
             distractors += [(kind, text) for kind, text in edits if text not in seen]
-        masked_key, answer_key, distractor_key = OUTPUT_KEYS[family(shape)]
-        payload = {
-            masked_key: body[:start] + MASK + body[end:],
-            answer_key: answer,
-            distractor_key: [text for _, text in distractors],
-            "distractor_kinds": [kind for kind, _ in distractors],
-        }
+        # the request's output format (paper: the masked echo too; lean: the span, by unit
+        # numbers where it has them), the same choices either way
+        payload = answer_object(request_format(req.inputs), shape, body, start, end, [text for _, text in distractors])
+        payload["distractor_kinds"] = [kind for kind, _ in distractors]
         return LLMResponse(req.ref_id, ["<answer>" + json.dumps(payload, ensure_ascii=False) + "</answer>"])

@@ -47,6 +47,7 @@ except ImportError:  # pragma: no cover - exercised only on a broken install
 from goose_assets.core.llm_types import LLMRequest, LLMResponse
 from goose_assets.core.progress import Progress, ProgressFn
 from goose_assets.core.prompts import family
+from goose_assets.core.synthesis.synthesis_format import request_format
 from goose_assets.llm.base import ResponseCache
 from goose_assets.llm.calls.accounting import CallStats, Prices
 from goose_assets.llm.calls.cache import ResultSink, split_counted
@@ -540,7 +541,8 @@ class OpenAIBackend:
             if reasks < cfg.max_reasks and len(texts) == 1:
                 reasks += 1
                 stats.reasks += 1
-                messages = reask_messages(list(request.messages), texts[0], bad.reason, request.json_schema)
+                messages = reask_messages(list(request.messages), texts[0], bad.reason, request.json_schema,
+                                           request_format(request.inputs))
                 continue
             detail = f": {bad.detail}" if bad.detail else ""
             return LLMResponse(request.ref_id, texts, tokens_in, tokens_out, error=f"{bad.reason}{detail}",

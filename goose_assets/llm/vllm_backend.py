@@ -24,6 +24,7 @@ from typing import Any
 
 from goose_assets.core.llm_types import LLMRequest, LLMResponse
 from goose_assets.core.progress import Progress, ProgressFn
+from goose_assets.core.synthesis.synthesis_format import request_format
 from goose_assets.llm.base import ResponseCache
 from goose_assets.llm.calls.accounting import CallStats, Prices
 from goose_assets.llm.calls.cache import ResultSink, split_counted
@@ -215,7 +216,8 @@ class VLLMBackend:
                 faults[i].append(bad.reason)
                 if attempts[i] <= self.max_reasks and len(texts) == 1:
                     stats.reasks += 1
-                    conversation[i] = reask_messages(list(request.messages), texts[0], bad.reason, request.json_schema)
+                    conversation[i] = reask_messages(list(request.messages), texts[0], bad.reason, request.json_schema,
+                                                    request_format(request.inputs))
                     retry.append(i)
                     continue
                 detail = f": {bad.detail}" if bad.detail else ""

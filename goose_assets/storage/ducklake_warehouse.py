@@ -33,6 +33,7 @@ from goose_assets.storage.schema import (
     PARTITIONED_TABLES,
     TABLES,
     WarehouseError,
+    added_column_default,
     arrow_schema,
     batches,
     partition_filter,
@@ -323,7 +324,7 @@ def _ensure_lake_schema(con: duckdb.DuckDBPyConnection, name: str, timeout_s: fl
                 # a lake written by an older release: add the columns it lacks
                 for col, typ in cols:
                     if col not in existing[table]:
-                        default = "[]" if typ.endswith("[]") else "''"
+                        default = added_column_default(table, col, typ)
                         con.execute(f'ALTER TABLE {table} ADD COLUMN "{col}" {_lake_type(typ)} DEFAULT {default}')
                 continue
             defs = []

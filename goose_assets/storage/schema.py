@@ -37,6 +37,7 @@ TABLES: dict[str, list[tuple[str, str]]] = {
         ("context_masked", "VARCHAR"), ("answer", "VARCHAR"), ("distractors", "VARCHAR[]"),
         ("distractor_kinds", "VARCHAR[]"), ("span_start", "INTEGER"), ("span_end", "INTEGER"),
         ("backend", "VARCHAR"), ("model", "VARCHAR"), ("prompt_version", "VARCHAR"), ("shard", "VARCHAR"),
+        ("synthesis_format", "VARCHAR"),
     ],
     "mcq_tasks": [
         ("task_id", "VARCHAR"), ("item_id", "VARCHAR"), ("doc_id", "VARCHAR"),
@@ -75,6 +76,13 @@ TABLES: dict[str, list[tuple[str, str]]] = {
 }
 
 PARTITIONED_TABLES = tuple(t for t in TABLES if t not in ("llm_cache",))
+# what a column added to an older warehouse holds in the rows it already has, where '' (or
+# []) would be wrong: every item made before issue 19 used the paper's output format
+ADDED_COLUMN_DEFAULTS: dict[tuple[str, str], str] = {("masked_items", "synthesis_format"): "'paper'"}
+
+
+def added_column_default(table: str, column: str, typ: str) -> str:
+    return ADDED_COLUMN_DEFAULTS.get((table, column), "[]" if typ.endswith("[]") else "''")
 
 
 class WarehouseError(RuntimeError):
@@ -146,7 +154,7 @@ def _ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
         # a warehouse written by an older release: add the columns it lacks ('' for old rows)
         for name, typ in cols:
             if name not in existing[table]:
-                default = "[]" if typ.endswith("[]") else "''"
+                default = added_column_default(table, name, typ)
                 con.execute(f'ALTER TABLE {table} ADD COLUMN "{name}" {typ} DEFAULT {default}')
 
 

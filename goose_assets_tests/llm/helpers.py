@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import random
 import threading
 from collections.abc import Sequence
 
 from goose_assets.core.llm_types import LLMRequest, LLMResponse
 from goose_assets.core.prompts import student_messages, synthesis_messages, synthesis_schema
+from goose_assets.core.synthesis.synthesis_format import unit_offsets
+from goose_assets_tests.llm_server import synthesis_choice
 
 MATH_SOLUTIONS = [
     "Let the width be $w$. Then the length is $w+{k}$. The area is $w(w+{k})={a}$. "
@@ -113,3 +116,20 @@ def injected_request(i: int) -> LLMRequest:
     return LLMRequest(ref_id=f"injected-{i}", kind="synthesize", domain="cyber", prompt_version=version,
                       messages=messages, inputs={"shape": "passage", "question": "", "body": body},
                       json_schema=synthesis_schema("passage"))
+
+
+# one body per prompt family, for the tests of the two synthesis output formats (issue 19)
+BODIES = {
+    "qa": ("Find the requested quantity.", math_body(3)),
+    "code": ("Count the inversions of a list.", CODE.format(i=1, k=1)),
+    "passage": ("", PASSAGE.format(i=1, k=30)),
+}
+
+
+def format_choice(shape: str, units: bool = True) -> tuple[str, int, int, list[str]]:
+    """A span (on numbered units where the shape has them) and 16 distractors that pass
+    validation: the loopback server's own construction."""
+    body = BODIES[shape][1]
+    fam = "qa" if shape == "qa" else shape
+    start, end, distractors = synthesis_choice(body, fam, random.Random(7), 16, unit_offsets(shape, body) if units else None)
+    return body, start, end, distractors

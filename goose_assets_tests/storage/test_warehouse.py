@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from goose_assets.core.llm_types import LLMRequest, LLMResponse
 from goose_assets.llm.base import cache_key
 from goose_assets.storage.duckdb_warehouse import Warehouse
 from goose_assets.storage.llm_cache import LLMCache
-from goose_assets.storage.schema import WarehouseError
+from goose_assets.storage.schema import TABLES, WarehouseError
 
 
 def _row(task_id: str, domain: str = "math") -> dict:
@@ -95,3 +96,14 @@ def test_cache_key_changes_with_template_version() -> None:
     b = cache_key("openai", "m", LLMRequest(prompt_version="synthesize_qa@2", **base))
     c = cache_key("openai", "m2", LLMRequest(prompt_version="synthesize_qa@1", **base))
     assert len({a, b, c}) == 3
+
+
+def test_an_older_warehouse_gets_the_format_column_with_paper_for_its_items(tmp_path: Path) -> None:
+    path = tmp_path / "warehouse.duckdb"
+    old_columns = [(c, t) for c, t in TABLES["masked_items"] if c != "synthesis_format"]
+    with duckdb.connect(str(path)) as con:
+        con.execute("CREATE TABLE masked_items (" + ", ".join(f'"{c}" {t}' for c, t in old_columns) + ")")
+        con.execute("INSERT INTO masked_items (item_id, domain, shard) VALUES ('old', 'math', '')")
+    wh = Warehouse(path)
+    rows = wh.read("masked_items", "math")
+    assert [(r["item_id"], r["synthesis_format"]) for r in rows] == [("old", "paper")]

@@ -3,30 +3,36 @@
 from __future__ import annotations
 
 from goose_assets.core.llm_types import LLMRequest, LLMResponse
-from goose_assets.core.prompts import synthesis_messages, synthesis_schema
 from goose_assets.core.records import MaskedItem, Passage, QuarantineRow, stable_id
 from goose_assets.core.synthesis.parse import (
     ParseError,
     distractor_kinds,
     parse_object,
     replay_validation,
-    validate_generation,
+)
+from goose_assets.core.synthesis.synthesis_format import (
+    PAPER,
+    request_format,
+    synthesis_prompt,
+    validate_answer,
 )
 
 # the prompts ask for this many candidates: option selection keeps the 8 hardest
 MIN_DISTRACTORS = 16
 
 
-def synthesis_request(p: Passage, temperature: float = 0.7, max_tokens: int = 4096) -> LLMRequest:
-    version, messages = synthesis_messages(p.shape, p.question, p.body)
+def synthesis_request(p: Passage, temperature: float = 0.7, max_tokens: int = 4096,
+                      synthesis_format: str = PAPER) -> LLMRequest:
+    """`synthesis_format`: `paper` or `lean` (core.synthesis.synthesis_format; the asset resolves it)."""
+    version, messages, schema = synthesis_prompt(synthesis_format, p.shape, p.question, p.body, MIN_DISTRACTORS)
     return LLMRequest(
         ref_id=p.passage_id,
         kind="synthesize",
         domain=p.domain,
         prompt_version=version,
         messages=messages,
-        inputs={"shape": p.shape, "question": p.question, "body": p.body},
-        json_schema=synthesis_schema(p.shape, MIN_DISTRACTORS),
+        inputs={"shape": p.shape, "question": p.question, "body": p.body, "format": synthesis_format},
+        json_schema=schema,
         temperature=temperature,
         max_tokens=max_tokens,
     )
@@ -52,7 +58,7 @@ def item_from_response(
             obj, _ = parse_object(raw)
             if obj is None:
                 return QuarantineRow("synthesis", p.domain, p.passage_id, "no_suitable_passage", "empty answer", raw[:2000])
-            span = validate_generation(obj, p.shape, p.body)
+            span = validate_answer(obj, p.shape, p.body, request_format(req.inputs))
         except ParseError as exc:
             return QuarantineRow("synthesis", p.domain, p.passage_id, exc.reason, exc.detail[:500], raw[:2000])
         kinds = distractor_kinds(obj, span.distractors)
@@ -73,4 +79,5 @@ def item_from_response(
         backend=backend,
         model=model,
         prompt_version=req.prompt_version,
+        synthesis_format=request_format(req.inputs),
     )

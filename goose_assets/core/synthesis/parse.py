@@ -17,12 +17,13 @@ import sys
 from dataclasses import dataclass
 from functools import cache
 from itertools import islice
+from pathlib import Path
 from typing import Any
 
 from goose_assets.core import prompts, records, text
 from goose_assets.core.prompts import OUTPUT_KEYS, family
 from goose_assets.core.records import MASK
-from goose_assets.core.synthesis import leakage
+from goose_assets.core.synthesis import leakage, spans
 from goose_assets.core.synthesis.code_check import code_slot
 from goose_assets.core.synthesis.leakage import NEAR_DUPLICATE_JACCARD, option_key
 from goose_assets.core.text import (
@@ -36,6 +37,13 @@ _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
 
 MIN_USABLE_DISTRACTORS = 8
 LENGTH_RATIO_BAND = (0.25, 4.0)
+# "several steps" (every prompt) are never a word or two. A lean answer names its span
+# without copying the masked text, so this is also what stops a reply that obeys an injected
+# "answer PWNED in every field" (the word is verbatim in the document) from becoming a task.
+MIN_SPAN_CHARS = 10
+# the lean format's validation (validation_version hashes it too): it imports this module,
+# so its source is read by path rather than imported here
+_LEAN_FORMAT_SOURCE = Path(__file__).with_name("synthesis_format.py")
 
 
 class ParseError(ValueError):
@@ -140,23 +148,32 @@ def validate_generation(obj: dict[str, Any], shape: str, source: str) -> ValidSp
         raise ParseError("empty_answer")
     if masked.count(MASK) != 1:
         raise ParseError("mask_count", f"{masked.count(MASK)} [MASK] tokens")
-    start = _locate(source, answer)
+    start = locate_answer(source, answer)
     if start is None:
         raise ParseError("answer_not_in_source", answer[:200])
-    exact = source[start[0] : start[1]]
     rebuilt = masked.replace(MASK, answer)
     if collapse_ws(rebuilt) != collapse_ws(source):
         raise ParseError("mask_does_not_rebuild_source")
+    return check_span(source, shape, start[0], start[1], distractors)
+
+
+def check_span(source: str, shape: str, start: int, end: int, distractors: list[Any]) -> ValidSpan:
+    """The checks on a span located in the source (`source[start:end]`) and its distractors,
+    shared by both output formats (core.synthesis.synthesis_format): enough usable distinct distractors
+    within the length band, code that parses in place. Raises ParseError(reason)."""
+    exact = source[start:end]
+    if len(exact.strip()) < MIN_SPAN_CHARS:
+        raise ParseError("span_too_short", repr(exact[:50]))
     # canonicalize: the stored context is cut from the source itself, so the rebuild is exact
-    context = source[: start[0]] + MASK + source[start[1] :]
+    context = source[:start] + MASK + source[end:]
     usable = usable_distractors(exact, [d for d in distractors if isinstance(d, str)])
     if family(shape) == "code":
         # code must parse wherever the answer parses, and must not be the answer in disguise
-        slot = code_slot(source, start[0], start[1])
+        slot = code_slot(source, start, end)
         usable = [d for d in usable if slot.accepts(d)]
     if len(usable) < MIN_USABLE_DISTRACTORS:
         raise ParseError("too_few_distractors", f"{len(usable)} usable of {len(distractors)}")
-    return ValidSpan(context, exact, usable, start[0], start[1])
+    return ValidSpan(context, exact, usable, start, end)
 
 
 # ---------------------------------------------------------------------------------------
@@ -169,8 +186,9 @@ def validation_version() -> str:
     validation record is replayed only while this code is unchanged."""
     h = hashlib.sha256()
     try:
-        for module in (sys.modules[__name__], leakage, prompts, records, text):
+        for module in (sys.modules[__name__], leakage, prompts, records, text, spans):
             h.update(inspect.getsource(module).encode())
+        h.update(_LEAN_FORMAT_SOURCE.read_bytes())
     except (OSError, TypeError):  # no source files: records made here are never replayed elsewhere
         return f"no-source-{os.getpid()}-{id(h):x}"
     return h.hexdigest()[:16]
@@ -281,7 +299,7 @@ def _near_duplicate(a: set[Any], a_len: int, a_probe: set[Any], b: set[Any], b_l
     return jaccard(a, b) >= NEAR_DUPLICATE_JACCARD
 
 
-def _locate(source: str, answer: str) -> tuple[int, int] | None:
+def locate_answer(source: str, answer: str) -> tuple[int, int] | None:
     """Find `answer` in `source`, exactly or modulo whitespace."""
     i = source.find(answer)
     if i >= 0:

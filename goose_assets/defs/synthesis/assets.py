@@ -29,6 +29,13 @@ class PassageConfig(dg.Config):
         return self.web_extraction == "llm" or (self.web_extraction == "auto" and backend != "offline")
 
 
+class SynthesisConfig(dg.Config):
+    synthesis_format: str = ""
+    """'paper' (the model echoes the masked text) or 'lean' (only the span, or its unit
+    numbers, and the distractors; the context is cut locally). Empty: the `llm` resource's
+    setting, $GOOSE_SYNTHESIS_FORMAT, else lean for an LLM backend and paper offline."""
+
+
 def _records(wh: Warehouse, table: str, record: type, scope: PartitionScope, order_by: str,
              progress: BatchProgress | None = None) -> Iterator[list]:
     """A partition's rows as records of `record`'s type, batch by batch, in `order_by` order."""
@@ -87,7 +94,7 @@ def _pool_texts(wh: Warehouse, scope: PartitionScope) -> Iterator[tuple[str, str
 
 
 def masked_items(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource, llm: LLMResource
+    context: dg.AssetExecutionContext, config: SynthesisConfig, warehouse: WarehouseResource, llm: LLMResource
 ) -> dg.MaterializeResult:
     """One generator call per passage (the paper's single JSON call): a contiguous span of
     key reasoning steps replaced by [MASK], the removed span as the answer, and at least 10
@@ -96,6 +103,7 @@ def masked_items(
     scope = scope_of(context.partition_key)
     wh = warehouse.warehouse()
     backend = llm.make("generator")
+    fmt = llm.format_for(config.synthesis_format)
     total = wh.count("extracted_passages", scope.domain, shard=scope.shard)
     # pass 1: the backend sees the whole domain's texts (the offline one mines its bounded
     # distractor pool from them), streamed, never held as one list
@@ -106,7 +114,7 @@ def masked_items(
     def results() -> Iterator[object]:
         # pass 2: one batch of passages at a time through generation, validation and the write
         for psgs in _records(wh, "extracted_passages", Passage, scope, "passage_id"):
-            requests = [masking.synthesis_request(p) for p in psgs]
+            requests = [masking.synthesis_request(p, synthesis_format=fmt) for p in psgs]
             generation = generate(wh, backend, requests, progress)
             progress.next_batch(len(requests))
             totals.add(generation)
@@ -120,7 +128,7 @@ def masked_items(
     written = wh.replace_partition("masked_items", scope.domain, tally.rows(results(), count), shard=scope.shard)
     wh.replace_quarantine("synthesis", scope.domain, tally.quarantine_rows(), shard=scope.shard)
     return dg.MaterializeResult(  # type: ignore[arg-type]
-        metadata=metadata.masked_items_metadata(total, written, tally, backend, prompt_versions, totals.metadata()))
+        metadata=metadata.masked_items_metadata(total, written, tally, backend, prompt_versions, fmt, totals.metadata()))
 
 
 def _select_options(wh: Warehouse, scope: PartitionScope, log: dg.DagsterLogManager) -> tuple[dict[str, list[int]], selection.SelectionResult]:

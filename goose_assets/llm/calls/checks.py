@@ -11,8 +11,13 @@ from goose_assets.core.synthesis.parse import (
     ParseError,
     distractor_kinds,
     parse_object,
-    validate_generation,
     validation_record,
+)
+from goose_assets.core.synthesis.synthesis_format import (
+    LEAN,
+    PAPER,
+    request_format,
+    validate_answer,
 )
 from goose_assets.llm.calls.errors import Validator
 
@@ -32,6 +37,9 @@ def schema_problem(value: Any, schema: dict[str, Any], path: str = "$") -> str |
     }
     if isinstance(expected, str) and expected in type_ok and not type_ok[expected](value):
         return f"{path} is {type(value).__name__}, not {expected}"
+    # a list of types (the lean format's nullable span and unit numbers): any one may match
+    if isinstance(expected, list) and not any(t in type_ok and type_ok[t](value) for t in expected):
+        return f"{path} is {type(value).__name__}, not one of {expected}"
     if "enum" in schema and value not in schema["enum"]:
         return f"{path} not in enum"
     if isinstance(value, dict):
@@ -107,7 +115,7 @@ def synthesis_content_check(request: LLMRequest, text: str) -> tuple[str | None,
         obj, _ = parse_object(text)
         if obj is None:
             return (None if family(shape) == "passage" else "empty_answer"), None
-        span = validate_generation(obj, shape, body)
+        span = validate_answer(obj, shape, body, request_format(request.inputs))
     except ParseError as exc:
         return exc.reason, None
     try:
@@ -133,15 +141,19 @@ def check_output(request: LLMRequest, text: str, validate: Validator | None) -> 
 
 
 def reask_messages(messages: list[dict[str, str]], bad_text: str, reason: str,
-                   schema: dict[str, Any] | None) -> list[dict[str, str]]:
+                   schema: dict[str, Any] | None, synthesis_format: str = PAPER) -> list[dict[str, str]]:
     """The conversation plus the bad reply and a corrective turn (a re-ask, not a new prompt)."""
     keys = ""
     if schema and isinstance(schema.get("properties"), dict):
         keys = " with exactly the keys " + ", ".join(f'"{k}"' for k in schema["properties"])
     why = reason.replace("_", " ")
+    # the lean format has no masked text to get right: only the span (or its unit numbers)
+    rule = ("The removed span must be copied verbatim from the document, or named by its first and "
+            "last numbered unit where the document is numbered." if synthesis_format == LEAN else
+            "The removed span must be copied verbatim from the document and the masked text must "
+            "contain [MASK] exactly once.")
     correction = (
         f"Your previous reply could not be used ({why}). Reply again with exactly one JSON "
-        f"object{keys}, inside <answer></answer>. The removed span must be copied verbatim "
-        "from the document and the masked text must contain [MASK] exactly once."
+        f"object{keys}, inside <answer></answer>. {rule}"
     )
     return [*messages, {"role": "assistant", "content": bad_text[:8000]}, {"role": "user", "content": correction}]

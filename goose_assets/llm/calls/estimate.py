@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from goose_assets.core.llm_types import LLMRequest
+from goose_assets.core.prompts import family
+from goose_assets.core.synthesis.synthesis_format import LEAN, PAPER, request_format
 from goose_assets.llm.base import ResponseCache
 from goose_assets.llm.calls.accounting import Prices
 from goose_assets.llm.calls.cache import split_cached
@@ -58,14 +60,28 @@ def estimate_tokens(text: str) -> int:
     return max(1, round(len(text) / CHARS_PER_TOKEN))
 
 
+# A synthesis reply's characters per character of the document its prompt shows, by output
+# format and prompt family: measured by bench/synthesis_cost.py on the whole shared corpora
+# (the offline generator's spans, 16 distractors, kept answers; BENCHMARKS.md "Cost per
+# task"). The paper format copies the masked document on top of what the lean one writes.
+# Math solutions are short beside 16 distractors of a few steps each, hence qa's high ratios.
+SYNTHESIS_OUTPUT_PER_DOC_CHAR: dict[tuple[str, str], float] = {
+    ("paper", "qa"): 7.40, ("paper", "code"): 2.82, ("paper", "passage"): 4.39,
+    ("lean", "qa"): 5.91, ("lean", "code"): 1.57, ("lean", "passage"): 3.59,
+}
+
+
 def estimated_completion_tokens(request: LLMRequest, prompt_tokens: int) -> int:
-    """Per-kind output size: a synthesis reply copies the document once (masked) and writes
-    ~11 spans of ~15% of it (answer + 10 distractors), about 2.7x the document; an extract
+    """Per-kind output size: a synthesis reply is the measured multiple of the document it
+    is shown for its output format and family (`SYNTHESIS_OUTPUT_PER_DOC_CHAR`); an extract
     is at most ~800 tokens; a student reply with reasoning is ~400 tokens per sample."""
     docs = _DOC.findall("\n".join(m.get("content", "") for m in request.messages))
     doc_tokens = estimate_tokens(docs[-1]) if docs else prompt_tokens
     if request.kind == "synthesize":
-        per_sample = round(doc_tokens * 2.7)
+        shape = request.inputs.get("shape")
+        fam = family(shape) if isinstance(shape, str) else "passage"
+        ratio = SYNTHESIS_OUTPUT_PER_DOC_CHAR.get((request_format(request.inputs), fam), 2.7)
+        per_sample = round(doc_tokens * ratio)
     elif request.kind == "extract":
         per_sample = min(doc_tokens, 800)
     else:
@@ -108,3 +124,21 @@ def estimate_calls(backend: str, model: str, requests: Sequence[LLMRequest], cac
     if ratios:
         method += f"; completion ratio calibrated from cache for {sorted(ratios)}"
     return DryRunEstimate(total, by_domain, method)
+
+
+def format_comparison(by_format: dict[str, DryRunEstimate]) -> list[str]:
+    """The synthesis output formats side by side (`goose estimate`): calls after cache hits,
+    tokens in and out, cost, and lean ÷ paper."""
+    rows = ["synthesis output formats side by side (masked_items, all domains):",
+            f"{'format':<10}{'requests':>10}{'cached':>10}{'calls':>10}{'prompt tok':>14}{'compl tok':>14}{'cost $':>12}"]
+    for fmt, est in by_format.items():
+        e = est.total
+        rows.append(f"{fmt:<10}{e.requests:>10}{e.cache_hits:>10}{e.calls:>10}{e.prompt_tokens:>14}"
+                    f"{e.completion_tokens:>14}{e.cost_usd:>12.2f}")
+    lean, paper = by_format.get(LEAN), by_format.get(PAPER)
+    if lean is not None and paper is not None and paper.total.completion_tokens:
+        ratio = lean.total.completion_tokens / paper.total.completion_tokens
+        cost = f", cost x{lean.total.cost_usd / paper.total.cost_usd:.2f}" if paper.total.cost_usd else ""
+        rows.append(f"lean / paper: completion tokens x{ratio:.2f}{cost} "
+                    "(calls after cache hits; a re-ask of either format is not estimated)")
+    return rows

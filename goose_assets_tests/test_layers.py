@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,15 @@ REPO = Path(__file__).resolve().parents[1]
 def test_the_import_contracts_are_kept(monkeypatch: pytest.MonkeyPatch) -> None:
     cli = pytest.importorskip("importlinter.cli", reason="import-linter is in the dev extra: pip install -e '.[dev]'")
     monkeypatch.chdir(REPO)
-    assert cli.lint_imports(config_filename=str(REPO / "pyproject.toml")) == 0, "an import breaks a layer contract (output above)"
+    # import-linter configures logging, which disables every logger that exists by then (the
+    # backends' too, imported at collection): later tests that read their logs need them back
+    loggers = [lg for lg in logging.root.manager.loggerDict.values() if isinstance(lg, logging.Logger)]
+    disabled = {lg: lg.disabled for lg in loggers}
+    try:
+        assert cli.lint_imports(config_filename=str(REPO / "pyproject.toml")) == 0, "an import breaks a layer contract (output above)"
+    finally:
+        for lg, was in disabled.items():
+            lg.disabled = was
 
 
 def test_core_modules_import_no_other_layer() -> None:

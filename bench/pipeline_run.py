@@ -117,7 +117,7 @@ def run_dagster(home: Path, corpus_dir: Path) -> tuple[dict[str, float], dict[st
     from goose_assets.defs.resources import CorpusResource, LLMResource, WarehouseResource
 
     instance = dg.DagsterInstance.ephemeral()
-    # what goose_assets_tests.core_helpers.materialize_all does (same calls, same order),
+    # what goose_assets_tests.pipeline_helpers.materialize_all does (same calls, same order),
     # unrolled so that each run's step times reach the progress log as it finishes
     resources = {
         "warehouse": WarehouseResource(home=str(home)),

@@ -10,7 +10,7 @@ from goose_assets.core.records import DOMAINS
 from goose_assets.core.text import collapse_ws, normalize_option
 from goose_assets.defs.resources import CorpusResource
 from goose_assets.storage.duckdb_warehouse import Warehouse
-from goose_assets_tests.core_helpers import materialize_all
+from goose_assets_tests.pipeline_helpers import materialize_all
 
 pytestmark = [pytest.mark.corpora, pytest.mark.slow]
 

@@ -10,7 +10,7 @@ import pytest
 
 from goose_assets.core.records import DOMAINS
 from goose_assets.storage.duckdb_warehouse import Warehouse
-from goose_assets_tests.core_helpers import materialize_all
+from goose_assets_tests.pipeline_helpers import materialize_all
 
 TABLES = ("raw_documents", "extracted_passages", "masked_items", "mcq_tasks", "task_difficulty", "filtered_tasks", "training_mix")
 

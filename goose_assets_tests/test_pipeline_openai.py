@@ -13,8 +13,8 @@ import pytest
 
 from goose_assets.defs.resources import LLMResource
 from goose_assets.storage.duckdb_warehouse import Warehouse
-from goose_assets_tests.pipeline_helpers import materialize_all
 from goose_assets_tests.llm_server import LoopbackLLMServer, ServerConfig
+from goose_assets_tests.pipeline_helpers import materialize_all
 
 pytestmark = pytest.mark.slow
 DOMAINS = ("math", "cyber")

@@ -28,8 +28,8 @@ from goose_assets.publish import export
 from goose_assets.publish.dataset_card import CardInfo
 from goose_assets.storage.duckdb_warehouse import Warehouse
 from goose_assets.storage.schema import TABLES, WarehouseError
-from goose_assets_tests.pipeline_helpers import materialize_all
 from goose_assets_tests.llm_server import LoopbackLLMServer, ServerConfig
+from goose_assets_tests.pipeline_helpers import materialize_all
 from goose_assets_tests.reliability.corpus import write_corpus
 from goose_assets_tests.reliability.runner import REPO_ROOT
 

@@ -75,7 +75,8 @@ def test_materializations_carry_counts_reasons_and_previews(two_runs) -> None:  
 
 
 def test_lineage_query_traces_an_export_row_to_its_source(two_runs) -> None:  # noqa: ANN001
-    from goose_assets.publish.lineage import LINEAGE_SQL, format_lineage
+    from goose_assets.publish.lineage import format_lineage
+    from goose_assets.storage.queries import LINEAGE_SQL
 
     home, *_ = two_runs
     row = json.loads((home / "exports" / "default" / "goosereason.jsonl").read_text().splitlines()[0])

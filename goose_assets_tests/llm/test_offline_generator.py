@@ -155,9 +155,11 @@ def _sample_generation_digest() -> str:
     import hashlib
     from pathlib import Path
 
+    import goose_assets
+
     digest = hashlib.sha256()
     for domain in ("math", "code", "science", "cyber"):
-        rows = [json.loads(line) for line in (Path(mcq.__file__).parents[2] / "sample_corpus" / f"{domain}.jsonl").read_text().splitlines()]
+        rows = [json.loads(line) for line in (Path(goose_assets.__file__).parent / "sample_corpus" / f"{domain}.jsonl").read_text().splitlines()]
         shape = {"math": "qa", "code": "code"}.get(domain, "passage")
         passages = [
             Passage(f"psg_{i}", f"doc_{i}", domain, shape, "", row["text"], 0, len(row["text"]), "passthrough", 50)
@@ -177,7 +179,7 @@ def test_offline_backend_is_deterministic_across_processes() -> None:
     import subprocess
     import sys
 
-    code = "from goose_assets_tests.llm.test_offline_generator import _sample_generation_digest as d; print(d())"
+    code = f"from {__name__} import _sample_generation_digest as d; print(d())"
     digests = {
         subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONHASHSEED": seed},
                        capture_output=True, text=True, check=True).stdout.strip()

@@ -23,7 +23,14 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from bench import cache_rerun, dedup_decontam, html_extraction, llm_saturation, pipeline
+from bench import (
+    cache_rerun,
+    dedup_decontam,
+    html_extraction,
+    llm_saturation,
+    pipeline,
+    task_quality,
+)
 from bench.common import REPO, fmt, md_table, read_result
 
 TARGET = REPO / "BENCHMARKS.md"
@@ -34,6 +41,7 @@ TABLES: dict[str, Callable[[dict[str, Any]], str]] = {
     "dedup_decontam": dedup_decontam.table,
     "dedup_decontam_100k": dedup_decontam.table,
     "html_extraction": html_extraction.table,
+    "task_quality": task_quality.table,
 }
 _BLOCK = re.compile(r"(<!-- bench:(?P<name>[\w-]+):begin -->\n)(?P<body>.*?)(<!-- bench:(?P=name):end -->)", re.DOTALL)
 

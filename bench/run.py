@@ -24,7 +24,15 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from bench import cache_rerun, dedup_decontam, html_extraction, llm_saturation, pipeline, report
+from bench import (
+    cache_rerun,
+    dedup_decontam,
+    html_extraction,
+    llm_saturation,
+    pipeline,
+    report,
+    task_quality,
+)
 from bench.common import COMMITTED_RESULTS, RESULTS, corpora_missing, write_result
 
 # The pipeline's sizes run with the embedding baseline off, which differs from `make run`
@@ -53,6 +61,8 @@ PLANS: dict[str, dict[str, tuple[Callable[[list[str] | None], Any], list[str]]]]
         "cache_rerun": (cache_rerun.main, ["--docs-per-domain", "250", "--repeats", "3"]),
         "dedup_decontam": (dedup_decontam.main, ["--n-docs", "100000", "--n-planted", "2000"]),
         "html_extraction": (html_extraction.main, ["--repeats", "3"]),
+        # held-out documents through `goose run` with `make run`'s settings (embedding baseline on)
+        "task_quality": (task_quality.main, ["--docs-per-domain", "300", "--embeddings"]),
     },
     # the smallest size each benchmark runs at: every code path once (the pipeline's modes
     # side by side, as --parallel forks them), the peers too where their venvs exist
@@ -66,7 +76,7 @@ PLANS: dict[str, dict[str, tuple[Callable[[list[str] | None], Any], list[str]]]]
     },
 }
 # the benchmarks that read ../shared/corpora (llm_saturation makes its own prompts)
-NEEDS_CORPORA = {"pipeline", "cache_rerun", "dedup_decontam", "html_extraction"}
+NEEDS_CORPORA = {"pipeline", "cache_rerun", "dedup_decontam", "html_extraction", "task_quality"}
 
 
 def _cap(fn_args: list[str], max_docs: int) -> list[str]:

@@ -30,6 +30,7 @@ from bench import (
     llm_saturation,
     pipeline,
     synthesis_cost,
+    task_quality,
 )
 from bench.common import REPO, fmt, md_table, read_result
 
@@ -42,6 +43,7 @@ TABLES: dict[str, Callable[[dict[str, Any]], str]] = {
     "dedup_decontam_100k": dedup_decontam.table,
     "html_extraction": html_extraction.table,
     "synthesis_cost": synthesis_cost.table,
+    "task_quality": task_quality.table,
 }
 _BLOCK = re.compile(r"(<!-- bench:(?P<name>[\w-]+):begin -->\n)(?P<body>.*?)(<!-- bench:(?P=name):end -->)", re.DOTALL)
 

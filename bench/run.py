@@ -32,6 +32,7 @@ from bench import (
     pipeline,
     report,
     synthesis_cost,
+    task_quality,
 )
 from bench.common import COMMITTED_RESULTS, RESULTS, corpora_missing, write_result
 
@@ -63,6 +64,8 @@ PLANS: dict[str, dict[str, tuple[Callable[[list[str] | None], Any], list[str]]]]
         "dedup_decontam": (dedup_decontam.main, ["--n-docs", "100000", "--n-planted", "2000"]),
         "html_extraction": (html_extraction.main, ["--repeats", "3"]),
         "synthesis_cost": (synthesis_cost.main, ["--max-docs-per-domain", "0"]),  # the whole corpora
+        # held-out documents through `goose run` with `make run`'s settings (embedding baseline on)
+        "task_quality": (task_quality.main, ["--docs-per-domain", "300", "--embeddings"]),
     },
     # the smallest size each benchmark runs at: every code path once (the pipeline's modes
     # side by side, as --parallel forks them), the peers too where their venvs exist
@@ -77,7 +80,7 @@ PLANS: dict[str, dict[str, tuple[Callable[[list[str] | None], Any], list[str]]]]
     },
 }
 # the benchmarks that read ../shared/corpora (llm_saturation makes its own prompts)
-NEEDS_CORPORA = {"pipeline", "cache_rerun", "dedup_decontam", "html_extraction", "synthesis_cost"}
+NEEDS_CORPORA = {"pipeline", "cache_rerun", "dedup_decontam", "html_extraction", "synthesis_cost", "task_quality"}
 
 
 def _cap(fn_args: list[str], max_docs: int) -> list[str]:

@@ -106,5 +106,7 @@ def test_a_mostly_failing_server_fails_the_asset_with_a_clear_message(tmp_path: 
     wh = Warehouse(tmp_path / "home" / "warehouse.duckdb")
     assert wh.count("masked_items", "math") == 0
     assert wh.query("SELECT count(*) AS n FROM quarantine WHERE stage = 'synthesis'")[0]["n"] == 0
-    # what was answered before the stop is cached: fixing the server and re-running pays once
-    assert wh.count("llm_cache") == stats["answered"] > 0
+    # what was answered before the stop is cached: fixing the server and re-running pays once.
+    # A reply the server wrote while the breaker cancelled the other workers (at most one per
+    # worker in flight) may never have been read, or was still waiting on its re-ask.
+    assert 0 < stats["answered"] - in_flight <= wh.count("llm_cache") <= stats["answered"]

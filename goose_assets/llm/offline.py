@@ -20,16 +20,17 @@ from collections.abc import Iterable, Sequence
 from goose_assets.core.llm_types import LLMRequest, LLMResponse
 from goose_assets.core.progress import ProgressFn
 from goose_assets.core.synthesis.code_check import code_slot
-from goose_assets.core.synthesis.distractors import answer_edits
+from goose_assets.core.synthesis.distractors import answer_edits, spliced_candidates
 from goose_assets.core.synthesis.mining import SpanMiner
 from goose_assets.core.synthesis.spans import choose_span
 from goose_assets.core.synthesis.synthesis_format import answer_object, request_format
 from goose_assets.llm.base import ResponseCache
 
-OFFLINE_MODEL = "rule-based-v2"
+OFFLINE_MODEL = "rule-based-v3"
 # candidates offered per item (>= 24 where the material allows, some lost to validation):
 # option selection keeps the 8 that a discriminator finds hardest to tell from the answer
-# (DESIGN §5). Edits come first; mined spans make up the rest, and at least a dozen.
+# (DESIGN §5). Edits come first; mined spans make up the rest, and at least a dozen, then
+# the answer with one step replaced by each mined span's (spliced_candidates).
 CANDIDATES_WANTED = 28
 MIN_MINED = 12
 # below this many candidates (a small corpus), edits of the answer make up the pool
@@ -87,7 +88,10 @@ class OfflineBackend:
         miner = self.miners.get(req.domain) or SpanMiner([])
         distractors = answer_edits(answer, shape, context, rng, self.edits_wanted, slot) if self.edits_wanted else []
         mined_wanted = max(MIN_MINED, self.candidates_wanted - len(distractors))
-        distractors += miner.mine(req.ref_id, body, shape, answer, span, rng, mined_wanted, slot)
+        mined = miner.mine(req.ref_id, body, shape, answer, span, rng, mined_wanted, slot)
+        # whole mined spans are about their own documents; spliced into the answer, their
+        # steps are judged on reasoning alone (measured: BENCHMARKS.md §8)
+        distractors += mined + spliced_candidates(answer, shape, mined)
         if len(distractors) < MIN_POOL:
             # a small corpus mines little (the bundled sample has 6-8 documents a domain):
             # edits of the answer make up the pool, so every item still gets its task

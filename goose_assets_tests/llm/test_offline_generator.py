@@ -297,3 +297,42 @@ def test_masking_then_answer_rebuilds_source_exactly(lines: list[str], shape: st
     masked = body[:start] + MASK + body[end:]
     assert masked.replace(MASK, body[start:end], 1) == body
     assert 0 <= start < end <= len(body)
+
+
+def test_spliced_candidates_replace_one_interior_step_and_keep_the_answer_a_leaf() -> None:
+    """Every spliced option is the answer with the same one unit replaced: the span's edges
+    stay the answer's own, and no option (the answer included) shares more with the rest."""
+    from goose_assets.core.filtering.baselines import pick_most_central
+    from goose_assets.core.synthesis.distractors import spliced_candidates
+
+    answer = (
+        "The enzyme binds its substrate at the active site. "
+        "This lowers the activation energy of the reaction considerably. "
+        "The product is then released and the enzyme is free again."
+    )
+    mined = [
+        ("mined:adapted", "Photosynthesis stores light energy. Chlorophyll absorbs mostly red and blue light in leaves. It is green."),
+        ("mined:adapted", "Cells divide by mitosis. The spindle pulls the sister chromatids towards opposite poles. Then it ends."),
+        ("mined:adapted", "Water moves by osmosis across membranes that only let small molecules pass through them."),
+        ("mined:adapted", "Heat flows from warm bodies to cold ones. The rate of flow depends on the temperature gradient."),
+    ]
+    spliced = spliced_candidates(answer, "passage", mined)
+    assert len(spliced) >= 3
+    head, tail = "The enzyme binds its substrate at the active site. ", " The product is then released and the enzyme is free again."
+    for kind, text in spliced:
+        assert kind == "mined:adapted:spliced"
+        assert text.startswith(head) and text.endswith(tail) and text != answer
+    options = [answer, *(t for _, t in spliced)]
+    # the answer is no hub: some spliced option shares at least as much with the others
+    centralities = _centralities(options)
+    assert max(centralities[1:]) >= centralities[0] and pick_most_central(options) != 0
+    assert spliced_candidates(answer, "code", mined) == []
+    assert spliced_candidates("One step only.", "passage", mined) == []
+
+
+def _centralities(options: list[str]) -> list[float]:
+    from goose_assets.core.synthesis.leakage import trigram_set
+    from goose_assets.core.text import jaccard
+
+    grams = [trigram_set(o) for o in options]
+    return [sum(jaccard(g, h) for h in grams) - 1 for g in grams]

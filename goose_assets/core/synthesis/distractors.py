@@ -1,4 +1,5 @@
-"""Offline distractors of the second kind: whole-token, meaning-changing edits of the answer.
+"""Offline distractors built on the answer: whole-token, meaning-changing edits of it, and
+the answer with one step replaced by a step mined from a neighbouring document.
 
 Every edit swaps whole tokens and keeps the text well-formed: a recomputed number, a
 swapped operator or comparison, an antonym, another identifier or term defined in the
@@ -10,6 +11,13 @@ Edits are stacked as a star around a hidden hub: the hub is the answer with a fe
 and every distractor is the hub with as many fresh ones. The answer is then one leaf among
 the others at the same distance from the hub; editing the answer directly would make it
 the centroid of its mutants, which a most-central-option solver spots every time.
+
+Splicing (`spliced_candidates`) follows the same idea with mined text: one step or
+sentence of the answer (an interior one where the span has three or more, so the span's
+edges stay its own) is replaced by a step of a mined span. Every such option shares the
+rest of the span with the answer and with each other: the answer is one leaf of a
+symmetric star, on the context's topic like the others, and what tells it apart is
+whether that one step follows from the text around it.
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ from __future__ import annotations
 import random
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 from goose_assets.core.synthesis.code_check import CodeSlot
 from goose_assets.core.synthesis.leakage import option_key, trigram_set
@@ -337,4 +345,36 @@ def answer_edits(
         misses = 0
         seen.add(key)
         out.append(("edit:" + "+".join(sorted(Counter(applied))), text))
+    return out
+
+
+def spliced_candidates(answer: str, shape: str, mined: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """(kind, text) per mined span: the answer with its slot unit replaced by the mined
+    span's unit closest in length. Code keeps whole mined spans (a spliced line would
+    rarely parse in place), and a one-unit answer has no rest to share."""
+    units = units_for(shape, answer)
+    if shape == "code" or len(units) < 2:
+        return []
+    # one slot per item: options that replaced different units would make the answer the
+    # one option sharing every unit with the others
+    slot = max(units[1:-1] or units, key=lambda u: u.end - u.start)
+    slot_chars = max(1, slot.end - slot.start)
+    answer_grams = trigram_set(answer)
+    seen = {option_key(answer)}
+    out: list[tuple[str, str]] = []
+    for kind, text in mined:
+        pieces = units_for(shape, text)
+        if not pieces:
+            continue
+        piece = min(pieces, key=lambda p: abs((p.end - p.start) - slot_chars))
+        replacement = text[piece.start : piece.end]
+        if not 0.5 <= len(replacement) / slot_chars <= 2.0:
+            continue
+        spliced = answer[: slot.start] + replacement + answer[slot.end :]
+        key = option_key(spliced)
+        # near-copies of the answer are leaks (char-3-gram Jaccard >= 0.9 in the leakage check)
+        if key in seen or jaccard(answer_grams, trigram_set(spliced)) >= MAX_EDIT_SIMILARITY:
+            continue
+        seen.add(key)
+        out.append((kind + ":spliced", spliced))
     return out

@@ -89,8 +89,9 @@ class OfflineBackend:
         distractors = answer_edits(answer, shape, context, rng, self.edits_wanted, slot) if self.edits_wanted else []
         mined_wanted = max(MIN_MINED, self.candidates_wanted - len(distractors))
         mined = miner.mine(req.ref_id, body, shape, answer, span, rng, mined_wanted, slot)
-        # whole mined spans are about their own documents; spliced into the answer, their
-        # steps are judged on reasoning alone (measured: BENCHMARKS.md §8)
+        # whole mined spans are about their own documents, which an embedding solver sees;
+        # spliced into the answer, a mined step keeps the answer's topic and edges
+        # (measured: BENCHMARKS.md §8)
         distractors += mined + spliced_candidates(answer, shape, mined)
         if len(distractors) < MIN_POOL:
             # a small corpus mines little (the bundled sample has 6-8 documents a domain):

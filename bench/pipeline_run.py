@@ -203,7 +203,6 @@ def run_plain(home: Path, corpus_dir: Path) -> tuple[dict[str, float], dict[str,
         mcq,
         option_features,
         passages,
-        selection,
     )
     from goose_assets.defs.resources import CorpusResource
     from goose_assets.defs.training.assets import TrainingMixConfig
@@ -254,12 +253,7 @@ def run_plain(home: Path, corpus_dir: Path) -> tuple[dict[str, float], dict[str,
         def assemble(domain: str = domain, items: list[Any] = items) -> list[dict[str, Any]]:
             # what mcq_tasks does: option selection over the partition, then balanced letters
             models = option_features.FeatureModels.fit((i.question, i.context_masked) for i in items)
-            pool = option_features.pool_items(models, [
-                option_features.ItemOptions(i.item_id, i.question, i.context_masked, [i.answer, *i.distractors])
-                for i in items if len(i.distractors) >= selection.DISTRACTORS_SHOWN
-            ])
-            result = selection.select_options(pool, seed=0, solvers=option_features.SOLVERS)
-            chosen_by_item = {p.item_id: c for p, c in zip(pool, result.chosen, strict=True)}
+            chosen_by_item, _ = option_features.choose_options(models, [[option_features.ItemOptions.of(i) for i in items]])
             positions = mcq.balanced_answer_positions([mcq.task_id_for(i) for i in chosen_by_item], 9, domain)
             tasks = []
             for item in items:

@@ -153,16 +153,15 @@ def judge_aurocs(x: np.ndarray, y: np.ndarray, groups: np.ndarray) -> dict[str, 
 def selection_cost(wh: Any, domain: str) -> float:
     """CPU milliseconds per item of option selection (features and rounds), re-run on the
     domain's masked items as the asset runs it."""
-    from goose_assets.core.synthesis import option_features, selection
+    from goose_assets.core.synthesis import option_features
 
     rows = wh.read("masked_items", domain, ["item_id", "question", "context_masked", "answer", "distractors"])
     started = time.process_time()
     models = option_features.FeatureModels.fit((r["question"], r["context_masked"]) for r in rows)
-    pool = option_features.pool_items(models, [
+    option_features.choose_options(models, [[
         option_features.ItemOptions(r["item_id"], r["question"], r["context_masked"], [r["answer"], *r["distractors"]])
-        for r in rows if len(r["distractors"]) >= selection.DISTRACTORS_SHOWN
-    ])
-    selection.select_options(pool, solvers=option_features.SOLVERS)
+        for r in rows
+    ]])
     return round(1000 * (time.process_time() - started) / max(1, len(rows)), 2)
 
 

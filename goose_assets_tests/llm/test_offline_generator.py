@@ -302,7 +302,7 @@ def test_masking_then_answer_rebuilds_source_exactly(lines: list[str], shape: st
 def test_spliced_candidates_replace_one_interior_step_and_keep_the_answer_a_leaf() -> None:
     """Every spliced option is the answer with the same one unit replaced: the span's edges
     stay the answer's own, and no option (the answer included) shares more with the rest."""
-    from goose_assets.core.filtering.baselines import pick_most_central
+    from goose_assets.core.filtering.baselines import _centrality, pick_most_central
     from goose_assets.core.synthesis.distractors import spliced_candidates
 
     answer = (
@@ -324,15 +324,8 @@ def test_spliced_candidates_replace_one_interior_step_and_keep_the_answer_a_leaf
         assert text.startswith(head) and text.endswith(tail) and text != answer
     options = [answer, *(t for _, t in spliced)]
     # the answer is no hub: some spliced option shares at least as much with the others
-    centralities = _centralities(options)
+    centralities = _centrality(options)
     assert max(centralities[1:]) >= centralities[0] and pick_most_central(options) != 0
     assert spliced_candidates(answer, "code", mined) == []
     assert spliced_candidates("One step only.", "passage", mined) == []
 
-
-def _centralities(options: list[str]) -> list[float]:
-    from goose_assets.core.synthesis.leakage import trigram_set
-    from goose_assets.core.text import jaccard
-
-    grams = [trigram_set(o) for o in options]
-    return [sum(jaccard(g, h) for h in grams) - 1 for g in grams]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,10 +23,16 @@ import numpy as np
 from scipy.sparse import csr_matrix
 
 from goose_assets.core.filtering.baselines import mask_window
-from goose_assets.core.records import MASK
+from goose_assets.core.records import MASK, MaskedItem
 from goose_assets.core.synthesis.leakage import option_key
 from goose_assets.core.synthesis.ngram import NgramModel, tokenize
-from goose_assets.core.synthesis.selection import PoolItem, Solver
+from goose_assets.core.synthesis.selection import (
+    DISTRACTORS_SHOWN,
+    PoolItem,
+    SelectionResult,
+    Solver,
+    select_options,
+)
 from goose_assets.core.synthesis.terms import NUMBER
 from goose_assets.core.text import words
 
@@ -137,6 +143,10 @@ class ItemOptions:
     context_masked: str
     options: list[str]
 
+    @classmethod
+    def of(cls, item: MaskedItem) -> ItemOptions:
+        return cls(item.item_id, item.question, item.context_masked, [item.answer, *item.distractors])
+
 
 def option_features(models: FeatureModels, items: Sequence[ItemOptions]) -> list[np.ndarray]:
     """Per item, (len(options), len(STATIC_FEATURES)): its options' features in its slot.
@@ -231,3 +241,16 @@ def pool_items(models: FeatureModels, items: Sequence[ItemOptions]) -> list[Pool
         PoolItem(it.item_id, feats.astype(np.float32), option_similarity(it.options).astype(np.float32))
         for it, feats in zip(items, option_features(models, items), strict=True)
     ]
+
+
+def choose_options(
+    models: FeatureModels, batches: Iterable[Sequence[ItemOptions]], log: Callable[[str], None] | None = None
+) -> tuple[dict[str, list[int]], SelectionResult]:
+    """Option selection over a partition, as `mcq_tasks` runs it: each batch's features
+    (only the feature blocks are kept), then the cross-fitted rounds with the
+    reasoning-free solvers. Items with too few candidates to show are left out."""
+    pool: list[PoolItem] = []
+    for batch in batches:
+        pool.extend(pool_items(models, [it for it in batch if len(it.options) > DISTRACTORS_SHOWN]))
+    result = select_options(pool, seed=0, log=log, solvers=SOLVERS)
+    return {item.item_id: chosen for item, chosen in zip(pool, result.chosen, strict=True)}, result

@@ -141,15 +141,11 @@ def _select_options(wh: Warehouse, scope: PartitionScope, log: dg.DagsterLogMana
     models = option_features.FeatureModels.fit(contexts)
     total = wh.count("masked_items", scope.domain, shard=scope.shard)
     progress = BatchProgress(Progress(f"{scope.label} option features", total, log.info))
-    pool: list[selection.PoolItem] = []
-    for items in _records(wh, "masked_items", MaskedItem, scope, "item_id", progress):
-        pool.extend(option_features.pool_items(models, [
-            option_features.ItemOptions(i.item_id, i.question, i.context_masked, [i.answer, *i.distractors])
-            for i in items if len(i.distractors) >= selection.DISTRACTORS_SHOWN
-        ]))
-    result = selection.select_options(pool, seed=0, log=log.info, solvers=option_features.SOLVERS)
+    batches = ([option_features.ItemOptions.of(i) for i in items]
+               for items in _records(wh, "masked_items", MaskedItem, scope, "item_id", progress))
+    chosen_by_item, result = option_features.choose_options(models, batches, log=log.info)
     result.cpu_s = time.process_time() - started
-    return {item.item_id: chosen for item, chosen in zip(pool, result.chosen, strict=True)}, result
+    return chosen_by_item, result
 
 
 def mcq_tasks(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:

@@ -31,6 +31,7 @@ from goose_assets.core.synthesis.code_check import CodeSlot
 from goose_assets.core.synthesis.leakage import option_key, trigram_set
 from goose_assets.core.synthesis.spans import units_for
 from goose_assets.core.synthesis.terms import (
+    IDENTIFIER,
     NUMBER,
     ContextTerms,
     code_names,
@@ -194,7 +195,6 @@ def _antonym(text: str, rng: random.Random, ctx: EditContext) -> str | None:
     return _swap_pair(text, _WORD_TABLE, rng, True, ctx)
 
 
-_IDENT = re.compile(r"(?<![.\w])[A-Za-z_]\w*\b")
 _MATH_VAR = re.compile(r"(?<![\\\w])[a-zA-Z](?!\w)")
 
 
@@ -203,7 +203,7 @@ def _other_identifier(text: str, rng: random.Random, ctx: EditContext) -> str | 
     another variable of the problem (math), or another term of the same form (prose)."""
     if ctx.shape == "passage":
         return _other_term(text, rng, ctx)
-    pattern = _IDENT if ctx.shape == "code" else _MATH_VAR
+    pattern = IDENTIFIER if ctx.shape == "code" else _MATH_VAR
     present = [m.group(0) for m in pattern.finditer(code_only(text) if ctx.shape == "code" else text)]
     known = set(ctx.names)
     names = sorted({n for n in present if n in known})
@@ -273,7 +273,7 @@ def reorder_dependent_steps(text: str, shape: str, rng: random.Random) -> str | 
             if _indent_at(text, a.start) != _indent_at(text, b.start):
                 continue
             assigned = set(re.findall(r"^\s*([A-Za-z_]\w*)\s*(?:[-+*/%]?=)(?!=)", first))
-            if not assigned or not assigned & set(_IDENT.findall(second.split("=", 1)[-1])):
+            if not assigned or not assigned & set(IDENTIFIER.findall(second.split("=", 1)[-1])):
                 continue
         else:
             introduced = set(numbers_of(first)) - set(numbers_of(text[: a.start]))

@@ -32,6 +32,9 @@ from goose_assets.core.synthesis.code_layout import (
 from goose_assets.core.synthesis.leakage import option_key
 from goose_assets.core.synthesis.spans import Unit, units_for
 from goose_assets.core.synthesis.terms import (
+    IDENTIFIER,
+    MATH_LETTER,
+    MATH_SEGMENT,
     NUMBER,
     ContextTerms,
     code_names,
@@ -51,9 +54,6 @@ NEIGHBOURS = 32
 WINDOW_WORDS = 64
 # a mined span's length may differ from the answer's by this factor at most
 LENGTH_BAND = (0.6, 1.6)
-_IDENT = re.compile(r"(?<![.\w])[A-Za-z_]\w*\b")
-_MATH_SEGMENT = re.compile(r"\$\$?[^$]+\$\$?|\\\(.+?\\\)|\\\[.+?\\\]", re.DOTALL)
-_MATH_LETTER = re.compile(r"(?<![\\A-Za-z_])[a-zA-Z](?![A-Za-z_])")
 _SELF = re.compile(r"\bself\b")
 _CALLED = re.compile(r"(?<![.\w])([A-Za-z_]\w*)\s*\(")
 
@@ -277,13 +277,13 @@ class Adapter:
         mapping = dict(zip([v for v in found if v not in self.names], [n for n in self.names if n not in found], strict=False))
         if not mapping:
             return span
-        return _MATH_SEGMENT.sub(lambda seg: _MATH_LETTER.sub(lambda m: mapping.get(m.group(0), m.group(0)), seg.group(0)), span)
+        return MATH_SEGMENT.sub(lambda seg: MATH_LETTER.sub(lambda m: mapping.get(m.group(0), m.group(0)), seg.group(0)), span)
 
     def _identifiers(self, span: str) -> str:
         """Names the span uses but the context does not define become the context's names,
         in order of use; strings, comments, attributes and builtins stay as they are."""
         code = code_only(span)
-        used = [n for n in _IDENT.findall(code) if not is_reserved(n)]
+        used = [n for n in IDENTIFIER.findall(code) if not is_reserved(n)]
         called = set(_CALLED.findall(code))
         own = [n for n in dict.fromkeys(used) if n not in self.names and n not in self.functions]
         # a called name becomes one of the context's functions, any other one of its variables
@@ -292,7 +292,7 @@ class Adapter:
         mapping = {n: new for n in own if (new := next(functions if n in called else variables, None))}
         if not mapping:
             return span
-        return _IDENT.sub(lambda m: mapping.get(m.group(0), m.group(0)) if code[m.start()] != " " else m.group(0), span)
+        return IDENTIFIER.sub(lambda m: mapping.get(m.group(0), m.group(0)) if code[m.start()] != " " else m.group(0), span)
 
     def _terms(self, span: str, rng: random.Random) -> str:
         """Salient words the context never uses become context words of the same form, so

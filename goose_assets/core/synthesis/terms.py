@@ -16,8 +16,10 @@ from goose_assets.core.web.lexicon import STOP_WORDS
 
 # a number as a whole token: not inside an identifier or a longer number, not an ordinal
 NUMBER = re.compile(r"(?<![\w.])\d{1,3}(?:,\d{3})+(?![\d,])|(?<![\w.])\d+(?:\.\d+)?(?!\d|\.\d|st\b|nd\b|rd\b|th\b|[A-Za-z_])")
-_MATH_SEGMENT = re.compile(r"\$\$?([^$]+)\$\$?|\\\((.+?)\\\)|\\\[(.+?)\\\]", re.DOTALL)
-_MATH_LETTER = re.compile(r"(?<![\\A-Za-z_])[a-zA-Z](?![A-Za-z_])")
+MATH_SEGMENT = re.compile(r"\$\$?([^$]+)\$\$?|\\\((.+?)\\\)|\\\[(.+?)\\\]", re.DOTALL)
+MATH_LETTER = re.compile(r"(?<![\\A-Za-z_])[a-zA-Z](?![A-Za-z_])")
+# a name as code uses it: not an attribute (`.name`) and not inside another word
+IDENTIFIER = re.compile(r"(?<![.\w])[A-Za-z_]\w*\b")
 _RESERVED = frozenset(keyword.kwlist) | frozenset(dir(builtins)) | {"self", "cls"}
 _ASSIGNED = re.compile(r"^[ \t]*([A-Za-z_]\w*(?:[ \t]*,[ \t]*[A-Za-z_]\w*)*)[ \t]*(?:[-+*/%]|//|\*\*)?=(?!=)", re.MULTILINE)
 _BOUND = re.compile(r"\b(?:for|as)\s+([A-Za-z_]\w*(?:\s*,\s*[A-Za-z_]\w*)*)|\b(?:def|class)\s+([A-Za-z_]\w*)")
@@ -51,9 +53,9 @@ def format_number(value: float, like: str) -> str:
 def math_variables(text: str) -> Counter[str]:
     """Single-letter variables inside math mode ($...$, \\(...\\), \\[...\\])."""
     found: Counter[str] = Counter()
-    for m in _MATH_SEGMENT.finditer(text):
+    for m in MATH_SEGMENT.finditer(text):
         segment = next(g for g in m.groups() if g is not None)
-        found.update(_MATH_LETTER.findall(segment))
+        found.update(MATH_LETTER.findall(segment))
     return found
 
 
@@ -82,7 +84,7 @@ def code_names(source: str, functions: bool = True) -> Counter[str]:
             if name.isidentifier():
                 defined.add(name)
     defined -= _RESERVED
-    uses = Counter(re.findall(r"(?<![.\w])[A-Za-z_]\w*\b", source))
+    uses = Counter(IDENTIFIER.findall(source))
     # sorted: a set's order follows PYTHONHASHSEED, and most_common() breaks ties by
     # insertion order, so distractors would differ between processes
     return Counter({n: uses[n] for n in sorted(defined) if uses[n]})

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from goose_assets.core.llm_types import LLMRequest, LLMResponse
 from goose_assets.core.progress import ProgressFn
 from goose_assets.core.synthesis.code_check import code_slot
-from goose_assets.core.synthesis.distractors import answer_edits, spliced_candidates
+from goose_assets.core.synthesis.distractors import answer_edits, splice_slot, spliced_candidates
 from goose_assets.core.synthesis.mining import SpanMiner
 from goose_assets.core.synthesis.spans import choose_span
 from goose_assets.core.synthesis.synthesis_format import answer_object, request_format
@@ -33,6 +33,7 @@ OFFLINE_MODEL = "rule-based-v3"
 # the answer with one step replaced by each mined span's (spliced_candidates).
 CANDIDATES_WANTED = 28
 MIN_MINED = 12
+SPLICED_WANTED = 24
 # below this many candidates (a small corpus), edits of the answer make up the pool
 MIN_POOL = 16
 # Edits of the answer are off by default: measured on held-out documents of every domain
@@ -87,12 +88,15 @@ class OfflineBackend:
         context = str(req.inputs.get("question", "")) + "\n" + body[:start] + "\n" + body[end:]
         miner = self.miners.get(req.domain) or SpanMiner([])
         distractors = answer_edits(answer, shape, context, rng, self.edits_wanted, slot) if self.edits_wanted else []
+        slot_unit = splice_slot(answer, shape)
+        if slot_unit is not None:
+            # whole mined spans are about their own documents, which an embedding solver
+            # sees; spliced into the answer, a mined step keeps the answer's topic and edges
+            # (measured: BENCHMARKS.md §8)
+            replacements = miner.slot_units(req.ref_id, body, shape, answer, span, slot_unit, rng, SPLICED_WANTED)
+            distractors += spliced_candidates(answer, slot_unit, replacements)
         mined_wanted = max(MIN_MINED, self.candidates_wanted - len(distractors))
-        mined = miner.mine(req.ref_id, body, shape, answer, span, rng, mined_wanted, slot)
-        # whole mined spans are about their own documents, which an embedding solver sees;
-        # spliced into the answer, a mined step keeps the answer's topic and edges
-        # (measured: BENCHMARKS.md §8)
-        distractors += mined + spliced_candidates(answer, shape, mined)
+        distractors += miner.mine(req.ref_id, body, shape, answer, span, rng, mined_wanted, slot)
         if len(distractors) < MIN_POOL:
             # a small corpus mines little (the bundled sample has 6-8 documents a domain):
             # edits of the answer make up the pool, so every item still gets its task

@@ -303,29 +303,75 @@ def test_spliced_candidates_replace_one_interior_step_and_keep_the_answer_a_leaf
     """Every spliced option is the answer with the same one unit replaced: the span's edges
     stay the answer's own, and no option (the answer included) shares more with the rest."""
     from goose_assets.core.filtering.baselines import _centrality, pick_most_central
-    from goose_assets.core.synthesis.distractors import spliced_candidates
+    from goose_assets.core.synthesis.distractors import splice_slot, spliced_candidates
 
     answer = (
         "The enzyme binds its substrate at the active site. "
         "This lowers the activation energy of the reaction considerably. "
         "The product is then released and the enzyme is free again."
     )
-    mined = [
-        ("mined:adapted", "Photosynthesis stores light energy. Chlorophyll absorbs mostly red and blue light in leaves. It is green."),
-        ("mined:adapted", "Cells divide by mitosis. The spindle pulls the sister chromatids towards opposite poles. Then it ends."),
-        ("mined:adapted", "Water moves by osmosis across membranes that only let small molecules pass through them."),
-        ("mined:adapted", "Heat flows from warm bodies to cold ones. The rate of flow depends on the temperature gradient."),
+    replacements = [
+        ("mined:slot:adapted", "Chlorophyll absorbs mostly red and blue light in the leaves."),
+        ("mined:slot:adapted", "The spindle pulls the sister chromatids towards opposite poles."),
+        ("mined:slot", "Water moves by osmosis across membranes that let small molecules pass."),
+        ("mined:slot", "The rate of heat flow depends on the temperature gradient."),
     ]
-    spliced = spliced_candidates(answer, "passage", mined)
-    assert len(spliced) >= 3
+    slot = splice_slot(answer, "passage")
+    assert slot is not None and answer[slot.start : slot.end].startswith("This lowers")
+    spliced = spliced_candidates(answer, slot, replacements)
+    assert len(spliced) == 4
     head, tail = "The enzyme binds its substrate at the active site. ", " The product is then released and the enzyme is free again."
-    for kind, text in spliced:
-        assert kind == "mined:adapted:spliced"
-        assert text.startswith(head) and text.endswith(tail) and text != answer
+    for (kind, text), (mined_kind, unit) in zip(spliced, replacements, strict=True):
+        assert kind == mined_kind + ":spliced"
+        assert text == head + unit + tail
     options = [answer, *(t for _, t in spliced)]
     # the answer is no hub: some spliced option shares at least as much with the others
     centralities = _centrality(options)
     assert max(centralities[1:]) >= centralities[0] and pick_most_central(options) != 0
-    assert spliced_candidates(answer, "code", mined) == []
-    assert spliced_candidates("One step only.", "passage", mined) == []
+    # code keeps whole mined spans; a one-unit answer has no rest to share
+    assert splice_slot("x = 1\ny = x + 1\nreturn y\n", "code") is None
+    assert splice_slot("One step only.", "passage") is None
+    # a replacement that only nudges the answer would be a near-copy of it, a leak
+    assert spliced_candidates(answer, slot, [("mined:slot", "This lowers the activation energy of the reactions considerably.")]) == []
+
+
+def test_slot_units_read_like_the_slot_and_stay_on_its_topic() -> None:
+    """Units for the slot are of the slot's kind (a statement, not a question or a label),
+    of its length, ranked by how many of their words the text around them uses; never a
+    copy of the passage's own text, never a near-paraphrase of the slot."""
+    from goose_assets.core.synthesis.distractors import splice_slot
+    from goose_assets.core.synthesis.mining import SpanMiner
+
+    body = (
+        "Enzymes are proteins that speed up reactions in cells. "
+        "The enzyme binds its substrate at the active site. "
+        "This lowers the activation energy of the reaction considerably. "
+        "The product is then released and the enzyme is free again. "
+        "Temperature and pH change how fast enzymes work."
+    )
+    neighbours = [
+        ("n1", "passage", "Why do enzymes lower the activation energy of a reaction? "
+                          "Example 2: the protein enzyme catalase splits hydrogen peroxide in cells. "
+                          "The substrate fits the active site of the enzyme like a key fits a lock."),
+        ("n2", "passage", "Rivers carry sediment to the sea over many thousands of years. "
+                          "The delta grows where the river slows down and drops its load of sand."),
+        ("n3", "passage", "Inhibitors block the active site so that the substrate cannot bind there anymore. "
+                          "This lowers the activation energy of the reaction by a great deal. "
+                          "Enzymes are proteins that speed up reactions in cells."),
+    ]
+    miner = SpanMiner([("self", "passage", body), *neighbours])
+    start = body.index("The enzyme binds")
+    end = body.index(" Temperature")
+    answer = body[start:end]
+    slot = splice_slot(answer, "passage")
+    assert slot is not None
+    units = miner.slot_units("self", body, "passage", answer, (start, end), slot, random.Random(0), 10)
+    texts = [t for _, t in units]
+    assert texts, "no unit mined"
+    assert not any(t.rstrip().endswith("?") for t in texts)  # the slot is a statement
+    assert not any(t.startswith("Example") for t in texts)  # a label never stands in for a sentence
+    assert not any(t.strip() in body for t in texts)  # the passage's own sentence would be a copy
+    assert not any("activation energy" in t for t in texts)  # nearly what the slot says: it may be right
+    # on the slot's topic first: the enzyme sentence before the river delta
+    assert "active site" in texts[0] or "substrate" in texts[0]
 

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 from goose_assets.core.synthesis.code_check import CodeSlot
 from goose_assets.core.synthesis.leakage import option_key, trigram_set
-from goose_assets.core.synthesis.spans import units_for
+from goose_assets.core.synthesis.spans import Unit, units_for
 from goose_assets.core.synthesis.terms import (
     IDENTIFIER,
     NUMBER,
@@ -348,28 +348,25 @@ def answer_edits(
     return out
 
 
-def spliced_candidates(answer: str, shape: str, mined: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
-    """(kind, text) per mined span: the answer with its slot unit replaced by the mined
-    span's unit closest in length. Code keeps whole mined spans (a spliced line would
-    rarely parse in place), and a one-unit answer has no rest to share."""
+def splice_slot(answer: str, shape: str) -> Unit | None:
+    """The one unit of the answer every spliced option replaces: its longest interior
+    step or sentence (its longest one of two). Code keeps whole mined spans (a spliced
+    line would rarely parse in place), and a one-unit answer has no rest to share."""
     units = units_for(shape, answer)
     if shape == "code" or len(units) < 2:
-        return []
+        return None
     # one slot per item: options that replaced different units would make the answer the
     # one option sharing every unit with the others
-    slot = max(units[1:-1] or units, key=lambda u: u.end - u.start)
-    slot_chars = max(1, slot.end - slot.start)
+    return max(units[1:-1] or units, key=lambda u: u.end - u.start)
+
+
+def spliced_candidates(answer: str, slot: Unit, replacements: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """(kind, text) per replacement unit (core.synthesis.mining.SpanMiner.slot_units): the
+    answer with `slot` replaced by it."""
     answer_grams = trigram_set(answer)
     seen = {option_key(answer)}
     out: list[tuple[str, str]] = []
-    for kind, text in mined:
-        pieces = units_for(shape, text)
-        if not pieces:
-            continue
-        piece = min(pieces, key=lambda p: abs((p.end - p.start) - slot_chars))
-        replacement = text[piece.start : piece.end]
-        if not 0.5 <= len(replacement) / slot_chars <= 2.0:
-            continue
+    for kind, replacement in replacements:
         spliced = answer[: slot.start] + replacement + answer[slot.end :]
         key = option_key(spliced)
         # near-copies of the answer are leaks (char-3-gram Jaccard >= 0.9 in the leakage check)

@@ -47,6 +47,7 @@ from goose_assets.core.synthesis.terms import (
     term_occurrences,
 )
 from goose_assets.core.text import words
+from goose_assets.core.web.lexicon import STOP_WORDS
 
 NEIGHBOURS = 32
 # the words of the context a reader weighs an option against: as many as the overlap
@@ -54,7 +55,16 @@ NEIGHBOURS = 32
 WINDOW_WORDS = 64
 # a mined span's length may differ from the answer's by this factor at most
 LENGTH_BAND = (0.6, 1.6)
+# a unit spliced into the answer (`slot_units`): its length against the slot's, and how
+# many units one neighbour may give
+SLOT_LENGTH_BAND = (0.7, 1.4)
+SLOT_UNITS_PER_DOC = 3
+_LABEL = re.compile(r"^(?:\W*\w+(?:\s+\w+){0,2}\s*:(?!\S)|\(?[a-z0-9]{1,3}[.)]\s|(?:step|example|problem|solution|answer|note)\b)", re.IGNORECASE)
 _SELF = re.compile(r"\bself\b")
+_DIGIT = re.compile(r"\d")
+_NUMBERED = re.compile(
+    r"\b(?:group|period|chapter|section|figure|fig\.|table|example|step|problem|exercise|equation|eq\.|page|"
+    r"part|unit|lesson|question|no\.|number|version|level|phase|stage|type|class|grade)\s*$", re.IGNORECASE)
 _CALLED = re.compile(r"(?<![.\w])([A-Za-z_]\w*)\s*\(")
 
 
@@ -76,6 +86,8 @@ class SpanMiner:
         self.neighbours: np.ndarray = np.zeros((len(self.docs), 0), dtype=np.int32)
         self._vectorizer = None
         self._matrix = None
+        self._idf: dict[str, float] | None = None
+        self._idf_max = 1.0
         if len(self.docs) > 1:
             self._build(neighbours)
 
@@ -89,6 +101,9 @@ class SpanMiner:
         except ValueError:  # no usable words at all (e.g. only numbers)
             self._vectorizer = None
             return
+        idf = self._vectorizer.idf_
+        self._idf = dict(zip(self._vectorizer.get_feature_names_out(), idf.tolist(), strict=True))
+        self._idf_max = float(idf.max())
         shapes = np.array([d.shape for d in self.docs])
         k = min(k, len(self.docs) - 1)
         out = np.zeros((len(self.docs), k), dtype=np.int32)
@@ -112,6 +127,13 @@ class SpanMiner:
         sims = (self._vectorizer.transform([body]) @ self._matrix.T).toarray()[0]
         sims[sims > 0.95] = -1.0
         return [int(j) for j in np.argsort(-sims)[:NEIGHBOURS]]
+
+    def _weight(self, unit_words: set[str]) -> float:
+        """The words' total inverse document frequency: a term few documents use says
+        more about a unit's topic than one most of them use."""
+        if self._idf is None:
+            return float(len(unit_words))
+        return sum(self._idf.get(w, self._idf_max) for w in unit_words)
 
     def _prepared(self, i: int) -> _Doc:
         doc = self.docs[i]
@@ -182,13 +204,95 @@ class SpanMiner:
         return out
 
 
+    def slot_units(
+        self, key: str, body: str, shape: str, answer: str, span: tuple[int, int], slot: Unit,
+        rng: random.Random, want: int,
+    ) -> list[tuple[str, str]]:
+        """Up to `want` adapted single units from the neighbours, each (kind, text), to put
+        in place of the answer's `slot` unit (offsets into `answer`); best first.
+
+        Coherent text reuses its own words: the answer's slot shares terms with the steps
+        around it and with the text around [MASK], a sentence from another document does
+        not, and a reader (or a most-central solver) sees that at once. So units are ranked
+        by the share of their content words that the rest of the answer and the window use,
+        and must read like the slot: of a similar length, the same kind of sentence (a
+        statement for a statement, a question for a question, never a label such as
+        "Example 2:" in place of a sentence), with formulas where it has them. A unit that
+        says nearly what the slot says (most of its words) is left out: it may be right too."""
+        slot_text = answer[slot.start : slot.end]
+        slot_chars = max(1, len(slot_text))
+        lo, hi = SLOT_LENGTH_BAND[0] * slot_chars, SLOT_LENGTH_BAND[1] * slot_chars
+        form = _form(slot_text)
+        before, after = body[: span[0]].split(), body[span[1] :].split()
+        rest = answer[: slot.start] + " " + answer[slot.end :]
+        topic = _content_words(" ".join(before[-WINDOW_WORDS:] + after[:WINDOW_WORDS]) + " " + rest)
+        slot_words = _content_words(slot_text)
+        neighbours = [int(j) for j in self._neighbours_of(key, body)]
+        ranked = []
+        for rank, j in enumerate(neighbours):
+            doc = self._prepared(j)
+            for unit in doc.units or []:
+                if not lo <= unit.end - unit.start <= hi:
+                    continue
+                text = doc.body[unit.start : unit.end]
+                if _form(text) != form:
+                    continue
+                unit_words = _content_words(text)
+                if len(unit_words) < 2 or len(unit_words & slot_words) > 0.5 * len(unit_words | slot_words):
+                    continue
+                coherence = self._weight(unit_words & topic) / self._weight(unit_words)
+                ranked.append((coherence + 0.2 * (1 - rank / len(neighbours)) + 0.05 * rng.random(), j, text, unit_words))
+        ranked.sort(key=lambda r: r[0], reverse=True)
+        adapter = Adapter(shape, body[: span[0]] + "\n" + body[span[1] :], answer, body[: span[0]])
+        seen = {option_key(slot_text)}
+        per_doc: dict[int, int] = {}
+        out: list[tuple[str, str]] = []
+        # two units with the same words but their numbers would make two options that
+        # differ in a number only: near-duplicates, which validation drops
+        taken = {frozenset(slot_words)}
+        for _, j, text, unit_words in ranked:
+            if per_doc.get(j, 0) >= SLOT_UNITS_PER_DOC or frozenset(unit_words) in taken or text.strip() in body:
+                continue
+            taken.add(frozenset(unit_words))
+            adapted = adapter.adapt(text, rng)
+            okey = option_key(adapted)
+            if okey in seen:
+                continue
+            seen.add(okey)
+            per_doc[j] = per_doc.get(j, 0) + 1
+            out.append(("mined:slot:adapted" if adapted != text else "mined:slot", adapted))
+            if len(out) >= want:
+                break
+        return out
+
+
+def _content_words(text: str) -> set[str]:
+    # words with digits in them (`9w`, `x2`) are numbers as far as topic goes
+    return {w for w in words(text) if len(w) > 2 and w not in STOP_WORDS["en"] and not _DIGIT.search(w)}
+
+
+def _form(text: str) -> tuple[str, bool, bool, bool]:
+    """What kind of sentence a unit is, as a reader sees it at a glance: how it ends (a
+    statement, a question, an introduction to what follows), whether it opens with a label
+    ("Solution:", "(b)", "Step 3."), whether it holds a formula, and its first letter's case."""
+    stripped = text.strip()
+    end = stripped[-1:] if stripped[-1:] in "?:" else "."
+    math = "$" in stripped or "\\" in stripped or "=" in stripped
+    return end, _LABEL.match(stripped) is not None, math, stripped[:1].isupper()
+
 def _is_label(text: str, m: re.Match[str]) -> bool:
-    """A number that names rather than counts: a year, a version, part of an identifier
-    such as `SP 800-162` or `CWE-284`."""
-    before, after = text[max(0, m.start() - 1) : m.start()], text[m.end() : m.end() + 2]
+    """A number that names rather than counts, or sets a scale: a year, a version, part of
+    an identifier such as `SP 800-162` or `CWE-284`, a numbered thing (`group 13`,
+    `Figure 2`), or a power's base or exponent (`10^-24`): changed, these read as nonsense."""
+    before, after = text[max(0, m.start() - 2) : m.start()], text[m.end() : m.end() + 2]
     raw = m.group(0)
     year = len(raw) == 4 and raw.isdigit() and 1900 <= int(raw) <= 2099
-    return year or before in ("-", "v", "V") or after[:1] == "-" or (after[:1] == "." and after[1:2].isdigit())
+    numbered = _NUMBERED.search(text, max(0, m.start() - 12), m.start()) is not None
+    power = after[:1] == "^" or "^" in before or before[-1:] in ("{", "−") and "^" in text[max(0, m.start() - 3) : m.start()]
+    return (
+        year or numbered or power or before[-1:] in ("-", "v", "V") or after[:1] == "-"
+        or (after[:1] == "." and after[1:2].isdigit())
+    )
 
 
 def _density(units: Sequence[Unit]) -> float:

@@ -20,17 +20,24 @@ from collections.abc import Iterable, Sequence
 from goose_assets.core.llm_types import LLMRequest, LLMResponse
 from goose_assets.core.progress import ProgressFn
 from goose_assets.core.synthesis.code_check import code_slot
-from goose_assets.core.synthesis.distractors import answer_edits, splice_slot, spliced_candidates
+from goose_assets.core.synthesis.distractors import (
+    answer_edits,
+    slot_pieces,
+    splice_slot,
+    spliced_candidates,
+)
 from goose_assets.core.synthesis.mining import SpanMiner
 from goose_assets.core.synthesis.spans import choose_span
 from goose_assets.core.synthesis.synthesis_format import answer_object, request_format
 from goose_assets.llm.base import ResponseCache
 
-OFFLINE_MODEL = "rule-based-v3"
+OFFLINE_MODEL = "rule-based-v4"
 # candidates offered per item (>= 24 where the material allows, some lost to validation):
 # option selection keeps the 8 that a discriminator finds hardest to tell from the answer
-# (DESIGN §5). Edits come first; mined spans make up the rest, and at least a dozen, then
-# the answer with one step replaced by each mined span's (spliced_candidates).
+# (DESIGN §5). Where the answer has two or more units, the pool leads with the answer
+# with one unit replaced (spliced_candidates): by up to SPLICED_WANTED units mined for
+# its slot, and by a unit of each whole mined span; whole mined spans, at least a dozen,
+# make up the rest.
 CANDIDATES_WANTED = 28
 MIN_MINED = 12
 SPLICED_WANTED = 24
@@ -89,14 +96,17 @@ class OfflineBackend:
         miner = self.miners.get(req.domain) or SpanMiner([])
         distractors = answer_edits(answer, shape, context, rng, self.edits_wanted, slot) if self.edits_wanted else []
         slot_unit = splice_slot(answer, shape)
+        replacements = [] if slot_unit is None else miner.slot_units(
+            req.ref_id, body, shape, answer, span, slot_unit, rng, SPLICED_WANTED)
+        mined_wanted = max(MIN_MINED, self.candidates_wanted - len(distractors) - len(replacements))
+        mined = miner.mine(req.ref_id, body, shape, answer, span, rng, mined_wanted, slot)
         if slot_unit is not None:
             # whole mined spans are about their own documents, which an embedding solver
             # sees; spliced into the answer, a mined step keeps the answer's topic and edges
             # (measured: BENCHMARKS.md §8)
-            replacements = miner.slot_units(req.ref_id, body, shape, answer, span, slot_unit, rng, SPLICED_WANTED)
+            replacements += slot_pieces(shape, slot_unit, mined)
             distractors += spliced_candidates(answer, slot_unit, replacements)
-        mined_wanted = max(MIN_MINED, self.candidates_wanted - len(distractors))
-        distractors += miner.mine(req.ref_id, body, shape, answer, span, rng, mined_wanted, slot)
+        distractors += mined
         if len(distractors) < MIN_POOL:
             # a small corpus mines little (the bundled sample has 6-8 documents a domain):
             # edits of the answer make up the pool, so every item still gets its task

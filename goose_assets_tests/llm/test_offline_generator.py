@@ -303,7 +303,7 @@ def test_spliced_candidates_replace_one_interior_step_and_keep_the_answer_a_leaf
     """Every spliced option is the answer with the same one unit replaced: the span's edges
     stay the answer's own, and no option (the answer included) shares more with the rest."""
     from goose_assets.core.filtering.baselines import _centrality, pick_most_central
-    from goose_assets.core.synthesis.distractors import splice_slot, spliced_candidates
+    from goose_assets.core.synthesis.distractors import slot_pieces, splice_slot, spliced_candidates
 
     answer = (
         "The enzyme binds its substrate at the active site. "
@@ -331,6 +331,12 @@ def test_spliced_candidates_replace_one_interior_step_and_keep_the_answer_a_leaf
     # code keeps whole mined spans; a one-unit answer has no rest to share
     assert splice_slot("x = 1\ny = x + 1\nreturn y\n", "code") is None
     assert splice_slot("One step only.", "passage") is None
+    # a whole mined span gives its unit closest in length to the slot, within a factor of two
+    runs = [
+        ("mined", "Cells divide. The spindle pulls the sister chromatids towards opposite poles. It ends."),
+        ("mined", "Short. Tiny."),
+    ]
+    assert slot_pieces("passage", slot, runs) == [("mined", "The spindle pulls the sister chromatids towards opposite poles.")]
     # a replacement that only nudges the answer would be a near-copy of it, a leak
     assert spliced_candidates(answer, slot, [("mined:slot", "This lowers the activation energy of the reactions considerably.")]) == []
 

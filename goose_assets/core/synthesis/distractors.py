@@ -360,8 +360,24 @@ def splice_slot(answer: str, shape: str) -> Unit | None:
     return max(units[1:-1] or units, key=lambda u: u.end - u.start)
 
 
+def slot_pieces(shape: str, slot: Unit, mined: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """(kind, unit) per whole mined span: its unit closest in length to the slot, where
+    that is within a factor of two. A second source of units to splice besides
+    `SpanMiner.slot_units`: a step of a run that reads like the answer as a whole."""
+    slot_chars = max(1, slot.end - slot.start)
+    out = []
+    for kind, text in mined:
+        pieces = units_for(shape, text)
+        if not pieces:
+            continue
+        piece = min(pieces, key=lambda p: abs((p.end - p.start) - slot_chars))
+        if 0.5 <= (piece.end - piece.start) / slot_chars <= 2.0:
+            out.append((kind, text[piece.start : piece.end]))
+    return out
+
+
 def spliced_candidates(answer: str, slot: Unit, replacements: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
-    """(kind, text) per replacement unit (core.synthesis.mining.SpanMiner.slot_units): the
+    """(kind, text) per replacement unit (`SpanMiner.slot_units`, `slot_pieces`): the
     answer with `slot` replaced by it."""
     answer_grams = trigram_set(answer)
     seen = {option_key(answer)}

@@ -381,3 +381,17 @@ def test_slot_units_read_like_the_slot_and_stay_on_its_topic() -> None:
     # on the slot's topic first: the enzyme sentence before the river delta
     assert "active site" in texts[0] or "substrate" in texts[0]
 
+
+
+def test_adapted_numbers_keep_labels_and_scales() -> None:
+    """A mined span takes the context's numbers where it counts or measures, never where a
+    number names a thing or sets a scale: `group 35` or `13^-151.16` reads as nonsense."""
+    from goose_assets.core.synthesis.mining import Adapter
+
+    context = "A sample of 180 g holds 42 moles; the flask is 250 mL and the reading is 61.5."
+    adapter = Adapter("passage", context, "It weighs 180 g.", context)
+    span = "The metals of group 13 have a mass of 27 g, about 1.66 x 10^-24 g per atom (Figure 7, 1998)."
+    adapted = adapter.adapt(span, random.Random(0))
+    for kept in ("group 13", "10^-24", "Figure 7", "1998"):
+        assert kept in adapted, adapted
+    assert "27 g" not in adapted  # a measured amount takes one of the context's own

@@ -28,6 +28,7 @@ import hashlib
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -166,12 +167,20 @@ def selection_cost(wh: Any, domain: str) -> float:
 
 
 def measure(per_domain: int, embeddings: bool) -> dict[str, Any]:
+    # the run's corpus and warehouse (~55 MB) are scratch: removed however the run ends
+    work = Path(tempfile.mkdtemp(prefix="task-quality-", dir=DATA if DATA.exists() else None))
+    try:
+        return _measure(work, per_domain, embeddings)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _measure(work: Path, per_domain: int, embeddings: bool) -> dict[str, Any]:
     from scipy.stats import chisquare
 
     from goose_assets.core.filtering.baselines import run_baselines
     from goose_assets.storage.open import open_warehouse
 
-    work = Path(tempfile.mkdtemp(prefix="task-quality-", dir=DATA if DATA.exists() else None))
     reference = split_corpus(work / "corpus", per_domain)
     started = time.time()
     cpu_s = run_pipeline(work / "corpus", work / "home", embeddings)

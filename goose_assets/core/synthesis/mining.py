@@ -75,6 +75,9 @@ class _Doc:
     body: str
     units: list[Unit] | None = None
     indents: list[int] | None = None  # code: each unit's indentation
+    # per unit, its form and content words (`slot_units`): a document neighbours many
+    # others, and is read once
+    profiles: list[tuple[tuple[str, bool, bool, bool], frozenset[str]]] | None = None
 
 
 class SpanMiner:
@@ -231,13 +234,12 @@ class SpanMiner:
         ranked = []
         for rank, j in enumerate(neighbours):
             doc = self._prepared(j)
-            for unit in doc.units or []:
-                if not lo <= unit.end - unit.start <= hi:
+            if doc.profiles is None:
+                doc.profiles = [(_form(t), frozenset(_content_words(t))) for u in doc.units or [] for t in [doc.body[u.start : u.end]]]
+            for unit, (unit_form, unit_words) in zip(doc.units or [], doc.profiles, strict=True):
+                if not lo <= unit.end - unit.start <= hi or unit_form != form:
                     continue
                 text = doc.body[unit.start : unit.end]
-                if _form(text) != form:
-                    continue
-                unit_words = _content_words(text)
                 if len(unit_words) < 2 or len(unit_words & slot_words) > 0.5 * len(unit_words | slot_words):
                     continue
                 coherence = self._weight(unit_words & topic) / self._weight(unit_words)
@@ -251,9 +253,9 @@ class SpanMiner:
         # differ in a number only: near-duplicates, which validation drops
         taken = {frozenset(slot_words)}
         for _, j, text, unit_words in ranked:
-            if per_doc.get(j, 0) >= SLOT_UNITS_PER_DOC or frozenset(unit_words) in taken or text.strip() in body:
+            if per_doc.get(j, 0) >= SLOT_UNITS_PER_DOC or unit_words in taken or text.strip() in body:
                 continue
-            taken.add(frozenset(unit_words))
+            taken.add(unit_words)
             adapted = adapter.adapt(text, rng)
             okey = option_key(adapted)
             if okey in seen:

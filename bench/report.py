@@ -216,6 +216,18 @@ def headline() -> str:
         rows.append([f"§7 echo-drift re-asks ({sc['drift']:.0%} of echoes paraphrased), {where}", "0 in lean",
                      f"lean {d['lean_drift_reasks']}, paper {d['paper_drift_reasks']} ({fmt(d['paper_echoes_paraphrased'])} echoes paraphrased)",
                      _met(sc["ratios"].get("goal_drift_met"))])
+    tq = read_result("task_quality")
+    for d in (tq or {}).get("domains", []):
+        if not d.get("tasks"):
+            continue
+        worst = max((v, k) for k, v in d["baselines"].items() if v is not None)
+        # a quality gate, not a speed goal: failing on a held-out sample is failing (the
+        # goal names the whole corpora, so passing on the sample is not yet met)
+        status = "**not met**" if not d["gate_passed"] else "met on the sample (goal: the whole corpora)"
+        rows.append([f"§8 triviality gate, {d['domain']}, {tq['docs_per_domain']} held-out docs",
+                     "every baseline ≤ chance + 10 points, classifier AUROC ≤ 0.60",
+                     f"AUROC {d['project_classifier_auroc']}; highest baseline {worst[1]} {worst[0]} (chance {d['chance']}); "
+                     f"yield {d['yield']:.0%}", status])
     if not rows:
         return "_no results yet: run `make bench`_\n"
     return md_table(["benchmark", "goal", "measured (same run)", "status"], rows) + "\n\n" + headline_note(p) + "\n"

@@ -128,7 +128,9 @@ def judge_features(tasks: list[dict[str, Any]], reference: list[str]) -> tuple[n
     return np.vstack(blocks), np.concatenate(labels), np.concatenate(groups)
 
 
-def judge_aurocs(x: np.ndarray, y: np.ndarray, groups: np.ndarray) -> dict[str, float]:
+def judge_aurocs(x: np.ndarray, y: np.ndarray, groups: np.ndarray) -> dict[str, float | None]:
+    """Out-of-fold AUROC per judge model, 5 folds grouped by task (fewer where there are
+    fewer tasks; None below 2, as nothing would be held out)."""
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
@@ -136,14 +138,18 @@ def judge_aurocs(x: np.ndarray, y: np.ndarray, groups: np.ndarray) -> dict[str, 
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    out = {}
+    folds = min(5, len(np.unique(groups)))
+    out: dict[str, float | None] = {}
     models = {
         "linear": lambda: make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)),
         "gradient_boosting": lambda: HistGradientBoostingClassifier(max_iter=200, learning_rate=0.05, random_state=0),
     }
     for name, make in models.items():
+        if folds < 2:
+            out[name] = None
+            continue
         oof = np.zeros(len(y))
-        for train, test in GroupKFold(n_splits=5).split(x, y, groups):
+        for train, test in GroupKFold(n_splits=folds).split(x, y, groups):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 oof[test] = make().fit(x[train], y[train]).predict_proba(x[test])[:, 1]

@@ -206,7 +206,6 @@ class SpanMiner:
                 break
         return out
 
-
     def slot_units(
         self, key: str, body: str, shape: str, answer: str, span: tuple[int, int], slot: Unit,
         rng: random.Random, want: int,
@@ -281,6 +280,7 @@ def _form(text: str) -> tuple[str, bool, bool, bool]:
     end = stripped[-1:] if stripped[-1:] in "?:" else "."
     math = "$" in stripped or "\\" in stripped or "=" in stripped
     return end, _LABEL.match(stripped) is not None, math, stripped[:1].isupper()
+
 
 def _is_label(text: str, m: re.Match[str]) -> bool:
     """A number that names rather than counts, or sets a scale: a year, a version, part of

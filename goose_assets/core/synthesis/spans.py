@@ -146,7 +146,7 @@ def choose_span(shape: str, body: str) -> tuple[int, int] | None:
             centre = (i + j) / 2 / max(1, n - 1)
             position = 1.0 - abs(centre - 0.5)
             edge = 0.5 if i == 0 or j == n - 1 else 1.0
-            value = (total / k**float(__import__('os').environ.get('KEXP', '0.5'))) * edge * (0.6 + 0.4 * position)
+            value = (total / k**0.5) * edge * (0.6 + 0.4 * position)
             if best is None or value > best[0] + 1e-9:
                 best = (value, start, end)
     return (best[1], best[2]) if best else None

@@ -26,7 +26,7 @@ from goose_assets.core.synthesis.distractors import (
     splice_slot,
     spliced_candidates,
 )
-from goose_assets.core.synthesis.mining import SpanMiner
+from goose_assets.core.synthesis.mining import Adapter, SpanMiner
 from goose_assets.core.synthesis.spans import choose_span
 from goose_assets.core.synthesis.synthesis_format import answer_object, request_format
 from goose_assets.llm.base import ResponseCache
@@ -95,11 +95,12 @@ class OfflineBackend:
         context = str(req.inputs.get("question", "")) + "\n" + body[:start] + "\n" + body[end:]
         miner = self.miners.get(req.domain) or SpanMiner([])
         distractors = answer_edits(answer, shape, context, rng, self.edits_wanted, slot) if self.edits_wanted else []
+        adapter = Adapter.for_span(shape, body, answer, span)
         slot_unit = splice_slot(answer, shape)
         replacements = [] if slot_unit is None else miner.slot_units(
-            req.ref_id, body, shape, answer, span, slot_unit, rng, SPLICED_WANTED)
+            req.ref_id, body, shape, answer, span, slot_unit, rng, SPLICED_WANTED, adapter)
         mined_wanted = max(MIN_MINED, self.candidates_wanted - len(distractors) - len(replacements))
-        mined = miner.mine(req.ref_id, body, shape, answer, span, rng, mined_wanted, slot)
+        mined = miner.mine(req.ref_id, body, shape, answer, span, rng, mined_wanted, slot, adapter)
         if slot_unit is not None:
             # whole mined spans are about their own documents, which an embedding solver
             # sees; spliced into the answer, a mined step keeps the answer's topic and edges

@@ -75,9 +75,9 @@ class _Doc:
     body: str
     units: list[Unit] | None = None
     indents: list[int] | None = None  # code: each unit's indentation
-    # per unit, its form and content words (`slot_units`): a document neighbours many
-    # others, and is read once
-    profiles: list[tuple[tuple[str, bool, bool, bool], frozenset[str]]] | None = None
+    # per unit, its form, content words and their weight (`slot_units`): a document
+    # neighbours many others, and is read once
+    profiles: list[tuple[tuple[str, bool, bool, bool], frozenset[str], float]] | None = None
 
 
 class SpanMiner:
@@ -131,7 +131,7 @@ class SpanMiner:
         sims[sims > 0.95] = -1.0
         return [int(j) for j in np.argsort(-sims)[:NEIGHBOURS]]
 
-    def _weight(self, unit_words: set[str]) -> float:
+    def _weight(self, unit_words: set[str] | frozenset[str]) -> float:
         """The words' total inverse document frequency: a term few documents use says
         more about a unit's topic than one most of them use."""
         if self._idf is None:
@@ -148,15 +148,15 @@ class SpanMiner:
 
     def mine(
         self, key: str, body: str, shape: str, answer: str, span: tuple[int, int], rng: random.Random, want: int,
-        slot: CodeSlot | None = None,
+        slot: CodeSlot | None = None, adapter: Adapter | None = None,
     ) -> list[tuple[str, str]]:
         """Up to `want` adapted spans from the neighbours of passage `key`, each (kind, text):
-        runs of as many units as the answer has, of a similar length, best first (below)."""
+        runs of as many units as the answer has, of a similar length, best first (below).
+        `adapter`: the span's `Adapter.for_span`, where the caller mines its slot too."""
         n_units = max(1, len(units_for(shape, answer)))
         profile = layout_of(statement_indents(body, *span), answer) if shape == "code" else None
         lo, hi = LENGTH_BAND[0] * len(answer), LENGTH_BAND[1] * len(answer)
-        context = body[: span[0]] + "\n" + body[span[1] :]
-        adapter = Adapter(shape, context, answer, body[: span[0]])
+        adapter = adapter or Adapter.for_span(shape, body, answer, span)
         seen = {option_key(answer)}
         out: list[tuple[str, str]] = []
         # the words around the slot, as a reader (or the lexical-overlap solver) sees them
@@ -208,7 +208,7 @@ class SpanMiner:
 
     def slot_units(
         self, key: str, body: str, shape: str, answer: str, span: tuple[int, int], slot: Unit,
-        rng: random.Random, want: int,
+        rng: random.Random, want: int, adapter: Adapter | None = None,
     ) -> list[tuple[str, str]]:
         """Up to `want` adapted single units from the neighbours, each (kind, text), to put
         in place of the answer's `slot` unit (offsets into `answer`); best first.
@@ -234,17 +234,18 @@ class SpanMiner:
         for rank, j in enumerate(neighbours):
             doc = self._prepared(j)
             if doc.profiles is None:
-                doc.profiles = [(_form(t), frozenset(_content_words(t))) for u in doc.units or [] for t in [doc.body[u.start : u.end]]]
-            for unit, (unit_form, unit_words) in zip(doc.units or [], doc.profiles, strict=True):
+                doc.profiles = [(_form(t), w, self._weight(w)) for u in doc.units or []
+                                for t in [doc.body[u.start : u.end]] for w in [frozenset(_content_words(t))]]
+            for unit, (unit_form, unit_words, unit_weight) in zip(doc.units or [], doc.profiles, strict=True):
                 if not lo <= unit.end - unit.start <= hi or unit_form != form:
                     continue
                 text = doc.body[unit.start : unit.end]
                 if len(unit_words) < 2 or len(unit_words & slot_words) > 0.5 * len(unit_words | slot_words):
                     continue
-                coherence = self._weight(unit_words & topic) / self._weight(unit_words)
+                coherence = self._weight(unit_words & topic) / unit_weight
                 ranked.append((coherence + 0.2 * (1 - rank / len(neighbours)) + 0.05 * rng.random(), j, text, unit_words))
         ranked.sort(key=lambda r: r[0], reverse=True)
-        adapter = Adapter(shape, body[: span[0]] + "\n" + body[span[1] :], answer, body[: span[0]])
+        adapter = adapter or Adapter.for_span(shape, body, answer, span)
         seen = {option_key(slot_text)}
         per_doc: dict[int, int] = {}
         out: list[tuple[str, str]] = []
@@ -340,6 +341,12 @@ class Adapter:
             self.indent = 0
             self.uses_self = False
         self.terms = ContextTerms.of(context + "\n" + answer)
+
+    @classmethod
+    def for_span(cls, shape: str, body: str, answer: str, span: tuple[int, int]) -> Adapter:
+        """The adapter for the span `body[span[0]:span[1]]` (== `answer`): the rest of the
+        body is its context."""
+        return cls(shape, body[: span[0]] + "\n" + body[span[1] :], answer, body[: span[0]])
 
     def foreign(self, span: str) -> bool:
         """A span that cannot be made to belong here: code reaching for `self` in a context

@@ -28,6 +28,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+from scipy.sparse import csr_matrix
+
 from goose_assets.core.records import MASK
 from goose_assets.core.text import (
     collapse_ws,
@@ -102,6 +105,29 @@ def trigram_set(text: str) -> set[str] | set[tuple[str, ...]]:
     if len(t) < 3:
         return {(t,)} if t else set()
     return set(zip(t, t[1:], t[2:], strict=False))
+
+
+def trigram_jaccard(texts: Sequence[str]) -> np.ndarray:
+    """Pairwise `jaccard` of the texts' `trigram_set`s, every value the same, as one sparse
+    product: trigrams as integers (a key under 3 characters is one token of its own), and
+    the intersections of all pairs at once. Two empty texts are identical (1.0)."""
+    token_ids: dict[str, int] = {}
+    grams = []
+    for text in texts:
+        key = option_key(text)
+        if len(key) >= 3:
+            codes = np.frombuffer(key.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.int64)
+            grams.append(np.unique((codes[:-2] << 42) | (codes[1:-1] << 21) | codes[2:]))
+        else:  # code points stop below 2**21, so trigrams are >= 0 and these < 0
+            grams.append(np.array([-1 - token_ids.setdefault(key, len(token_ids))] if key else [], dtype=np.int64))
+    sizes = np.array([len(g) for g in grams], dtype=np.int64)
+    flat = np.concatenate(grams) if grams else np.zeros(0, dtype=np.int64)
+    _, cols = np.unique(flat, return_inverse=True)
+    rows = np.repeat(np.arange(len(texts)), sizes)
+    indicator = csr_matrix((np.ones(len(cols), dtype=np.int32), (rows, cols)), shape=(len(texts), int(cols.max(initial=-1)) + 1))
+    inter = (indicator @ indicator.T).toarray().astype(np.int64)
+    union = sizes[:, None] + sizes[None, :] - inter
+    return np.where((sizes[:, None] == 0) & (sizes[None, :] == 0), 1.0, inter / np.maximum(union, 1))
 
 
 def _is_substantial(normalized: str) -> bool:

@@ -20,11 +20,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.sparse import csr_matrix
 
 from goose_assets.core.filtering.baselines import mask_window
 from goose_assets.core.records import MASK, MaskedItem
-from goose_assets.core.synthesis.leakage import option_key
+from goose_assets.core.synthesis.leakage import trigram_jaccard
 from goose_assets.core.synthesis.ngram import NgramModel, tokenize
 from goose_assets.core.synthesis.selection import (
     DISTRACTORS_SHOWN,
@@ -110,25 +109,48 @@ def _share(count: int, total: int) -> float:
     return count / total if total else 0.0
 
 
-def _surface(option: str) -> list[float]:
-    text = option.strip()
+# per character, the classes `_surface` counts, in its order
+_CLASSES: tuple[Callable[[str], bool], ...] = (
+    str.isdigit, str.isalpha, str.isupper, lambda c: _PUNCT.match(c) is not None, str.isspace,
+    lambda c: _OPERATORS.match(c) is not None, lambda c: c == "\\", lambda c: c in "()[]{}",
+)
+
+
+def _class_counts(texts: Sequence[str]) -> np.ndarray:
+    """(len(texts), len(_CLASSES)): how many of each text's characters are in each class,
+    for all texts at once: each distinct character is classified once."""
+    sizes = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
+    codes = np.frombuffer("".join(texts).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    distinct, inverse = np.unique(codes, return_inverse=True)
+    flags = np.array([[test(chr(c)) for test in _CLASSES] for c in distinct.tolist()], dtype=np.int64).reshape(-1, len(_CLASSES))
+    per_char = flags[inverse]
+    totals = np.zeros((len(texts), len(_CLASSES)), dtype=np.int64)
+    nonempty = sizes > 0
+    if nonempty.any():
+        starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))[nonempty]
+        totals[nonempty] = np.add.reduceat(per_char, starts, axis=0)
+    return totals
+
+
+def _surface(text: str, option_words: list[str], counts: np.ndarray) -> list[float]:
+    """`text`: the option stripped; `counts`: its `_class_counts`."""
     n = max(1, len(text))
     toks = text.split()
-    lowered = words(text)
+    digit, alpha, upper, punct, space, operator, backslash, bracket = counts.tolist()
     return [
         math.log1p(len(text)),
         float(len(toks)),
         float(text.count("\n") + 1),
-        sum(map(len, toks)) / len(toks) if toks else 0.0,
-        _share(len(set(lowered)), len(lowered)),
-        sum(map(str.isdigit, text)) / n,
-        sum(map(str.isalpha, text)) / n,
-        sum(map(str.isupper, text)) / n,
-        len(_PUNCT.findall(text)) / n,
-        sum(map(str.isspace, text)) / n,
-        len(_OPERATORS.findall(text)) / n,
-        text.count("\\") / n,
-        sum(text.count(b) for b in "()[]{}") / n,
+        (len(text) - space) / len(toks) if toks else 0.0,
+        _share(len(set(option_words)), len(option_words)),
+        digit / n,
+        alpha / n,
+        upper / n,
+        punct / n,
+        space / n,
+        operator / n,
+        backslash / n,
+        bracket / n,
         float(text.endswith(".")),
         float(text[:1].isupper()),
     ]
@@ -154,21 +176,25 @@ def option_features(models: FeatureModels, items: Sequence[ItemOptions]) -> list
     windows = [mask_window(it.context_masked, WINDOW_WORDS) for it in items]
     fluency = _fit_scores(models.lm, windows, items)
     semantic = _semantic(models.space, windows, items)
-    out = []
-    for it, (before, after), fit, sem in zip(items, windows, fluency, semantic, strict=True):
+    stripped = [[option.strip() for option in it.options] for it in items]
+    counts = _class_counts([text for texts in stripped for text in texts])
+    out, pos = [], 0
+    for it, texts, (before, after), fit, sem in zip(items, stripped, windows, fluency, semantic, strict=True):
         window = set(words(before)) | set(words(after))
         context_numbers = set(NUMBER.findall(it.question + " " + it.context_masked))
         rows = []
-        for option in it.options:
-            option_words = set(words(option))
-            shared = len(option_words & window)
-            numbers = NUMBER.findall(option)
-            rows.append(_surface(option) + [
-                _share(shared, len(option_words)),
+        for text in texts:
+            option_words = words(text)
+            distinct = set(option_words)
+            shared = len(distinct & window)
+            numbers = NUMBER.findall(text)
+            rows.append(_surface(text, option_words, counts[pos]) + [
+                _share(shared, len(distinct)),
                 math.log1p(shared),
                 _share(sum(n in context_numbers for n in numbers), len(numbers)),
                 float(len(numbers)),
             ])
+            pos += 1
         out.append(np.hstack([np.asarray(rows, dtype=np.float64), fit, sem[:, None]]))
     return out
 
@@ -219,20 +245,8 @@ def _fit_scores(lm: NgramModel, windows: Sequence[tuple[str, str]], items: Seque
 
 
 def option_similarity(options: Sequence[str]) -> np.ndarray:
-    """Pairwise char-3-gram Jaccard of the options (what the most-central solver reads):
-    trigrams as integers, intersections as one sparse product."""
-    grams = []
-    for option in options:
-        codes = np.frombuffer(option_key(option).encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
-        tri = (codes[:-2] << 42) | (codes[1:-1] << 21) | codes[2:] if len(codes) >= 3 else codes[:1]
-        grams.append(np.unique(tri))
-    lengths = np.array([len(g) for g in grams])
-    _, cols = np.unique(np.concatenate(grams), return_inverse=True)
-    rows = np.repeat(np.arange(len(options)), lengths)
-    indicator = csr_matrix((np.ones(len(cols), dtype=np.float32), (rows, cols)), shape=(len(options), cols.max(initial=0) + 1))
-    inter = (indicator @ indicator.T).toarray()
-    union = lengths[:, None] + lengths[None, :] - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 1.0)
+    """Pairwise char-3-gram Jaccard of the options: what the most-central solver reads."""
+    return trigram_jaccard(options)
 
 
 def pool_items(models: FeatureModels, items: Sequence[ItemOptions]) -> list[PoolItem]:

@@ -1,4 +1,4 @@
-"""core.synthesis.parse: the pruned near-duplicate test keeps the plain algorithm's answers, and a
+"""core.synthesis.parse: the batched near-duplicate test keeps the plain algorithm's answers, and a
 cached answer's validation record (`validation_record`) replays exactly what a full
 validation gives."""
 
@@ -7,10 +7,16 @@ from __future__ import annotations
 import random
 import re
 
-from goose_assets.core.synthesis.leakage import NEAR_DUPLICATE_JACCARD, option_key, trigram_set
+import numpy as np
+
+from goose_assets.core.synthesis.leakage import (
+    NEAR_DUPLICATE_JACCARD,
+    option_key,
+    trigram_jaccard,
+    trigram_set,
+)
 from goose_assets.core.synthesis.parse import (
     LENGTH_RATIO_BAND,
-    _key_trigrams,
     usable_distractors,
 )
 from goose_assets.core.text import jaccard
@@ -53,12 +59,14 @@ def _mutate(text: str, rng: random.Random, rate: float) -> str:
     return "".join(chars)
 
 
-def test_key_trigrams_equal_trigram_set() -> None:
-    for text in ["", "a", "ab", "abc", "  A  b\tC d ", "Ｆｕｌｌ width", "x = y + 1\n", "é\u0301e"]:
-        assert _key_trigrams(option_key(text)) == trigram_set(text)
+def test_trigram_jaccard_equals_the_pairwise_set_jaccard() -> None:
+    texts = ["", "  ", "a", "A", "ab", "abc", "abcd", "  A  b\tC d ", "a b c d", "Ｆｕｌｌ width",
+             "full width", "x = y + 1\n", "x = y + 2", "é\u0301e", "ée", "😀😀😀x", "a lone \ud800 surrogate"]
+    expected = np.array([[jaccard(trigram_set(a), trigram_set(b)) for b in texts] for a in texts])
+    assert (trigram_jaccard(texts) == expected).all()
 
 
-def test_pruned_near_duplicates_match_the_full_jaccard() -> None:
+def test_batched_near_duplicates_match_the_pairwise_reference() -> None:
     rng = random.Random(7)
     words = "the of a to in is that for it as with was on be by this are which an or from".split()
     cases = 0

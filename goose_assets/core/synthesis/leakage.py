@@ -107,25 +107,44 @@ def trigram_set(text: str) -> set[str] | set[tuple[str, ...]]:
     return set(zip(t, t[1:], t[2:], strict=False))
 
 
+# above this many cells (texts x distinct trigrams), trigram_jaccard goes sparse
+_DENSE_CELLS = 1 << 22
+
+
 def trigram_jaccard(texts: Sequence[str]) -> np.ndarray:
-    """Pairwise `jaccard` of the texts' `trigram_set`s, every value the same, as one sparse
+    """Pairwise `jaccard` of the texts' `trigram_set`s, every value the same, as one matrix
     product: trigrams as integers (a key under 3 characters is one token of its own), and
     the intersections of all pairs at once. Two empty texts are identical (1.0)."""
-    token_ids: dict[str, int] = {}
-    grams = []
-    for text in texts:
-        key = option_key(text)
-        if len(key) >= 3:
-            codes = np.frombuffer(key.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.int64)
-            grams.append(np.unique((codes[:-2] << 42) | (codes[1:-1] << 21) | codes[2:]))
-        else:  # code points stop below 2**21, so trigrams are >= 0 and these < 0
-            grams.append(np.array([-1 - token_ids.setdefault(key, len(token_ids))] if key else [], dtype=np.int64))
-    sizes = np.array([len(g) for g in grams], dtype=np.int64)
-    flat = np.concatenate(grams) if grams else np.zeros(0, dtype=np.int64)
-    _, cols = np.unique(flat, return_inverse=True)
-    rows = np.repeat(np.arange(len(texts)), sizes)
-    indicator = csr_matrix((np.ones(len(cols), dtype=np.int32), (rows, cols)), shape=(len(texts), int(cols.max(initial=-1)) + 1))
-    inter = (indicator @ indicator.T).toarray().astype(np.int64)
+    keys = [option_key(text) for text in texts]
+    lengths = np.fromiter((len(k) for k in keys), dtype=np.int64, count=len(keys))
+    codes = np.frombuffer("".join(keys).encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.int64)
+    owner = np.repeat(np.arange(len(keys)), lengths)
+    # a trigram starts at every character but a text's last two; code points stop below
+    # 2**21, so trigrams are >= 0, and a short key's own token (negative) never meets one
+    valid = np.zeros(len(codes), dtype=bool)
+    if len(codes) >= 3:
+        valid[: len(codes) - 2] = owner[: len(codes) - 2] == owner[2:]
+    positions = np.flatnonzero(valid)
+    grams = (codes[positions] << 42) | (codes[positions + 1] << 21) | codes[positions + 2]
+    rows = owner[positions]
+    short = [i for i, k in enumerate(keys) if 0 < len(k) < 3]
+    if short:
+        token_ids: dict[str, int] = {}
+        grams = np.concatenate((grams, [-1 - token_ids.setdefault(keys[i], len(token_ids)) for i in short]))
+        rows = np.concatenate((rows, short))
+    distinct, cols = np.unique(grams, return_inverse=True)
+    shape = (len(keys), max(1, len(distinct)))
+    if shape[0] * shape[1] <= _DENSE_CELLS:
+        # a few dozen options: a dense 0/1 matrix and one BLAS product beat sparse ones
+        # (float32 counts are exact far beyond any text's trigram count)
+        indicator = np.zeros(shape, dtype=np.float32)
+        indicator[rows, cols] = 1.0
+        inter = (indicator @ indicator.T).astype(np.int64)
+    else:
+        sparse = csr_matrix((np.ones(len(cols), dtype=np.int32), (rows, cols)), shape=shape)
+        sparse.data[:] = 1  # a trigram a text holds twice counts once
+        inter = (sparse @ sparse.T).toarray().astype(np.int64)
+    sizes = np.diag(inter).copy()
     union = sizes[:, None] + sizes[None, :] - inter
     return np.where((sizes[:, None] == 0) & (sizes[None, :] == 0), 1.0, inter / np.maximum(union, 1))
 

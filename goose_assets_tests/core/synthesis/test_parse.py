@@ -8,7 +8,9 @@ import random
 import re
 
 import numpy as np
+import pytest
 
+from goose_assets.core.synthesis import leakage
 from goose_assets.core.synthesis.leakage import (
     NEAR_DUPLICATE_JACCARD,
     option_key,
@@ -59,10 +61,13 @@ def _mutate(text: str, rng: random.Random, rate: float) -> str:
     return "".join(chars)
 
 
-def test_trigram_jaccard_equals_the_pairwise_set_jaccard() -> None:
+def test_trigram_jaccard_equals_the_pairwise_set_jaccard(monkeypatch: pytest.MonkeyPatch) -> None:
     texts = ["", "  ", "a", "A", "ab", "abc", "abcd", "  A  b\tC d ", "a b c d", "Ｆｕｌｌ width",
              "full width", "x = y + 1\n", "x = y + 2", "é\u0301e", "ée", "😀😀😀x", "a lone \ud800 surrogate"]
     expected = np.array([[jaccard(trigram_set(a), trigram_set(b)) for b in texts] for a in texts])
+    assert (trigram_jaccard(texts) == expected).all()
+    # many texts or long ones take the sparse product: the same values
+    monkeypatch.setattr(leakage, "_DENSE_CELLS", 0)
     assert (trigram_jaccard(texts) == expected).all()
 
 

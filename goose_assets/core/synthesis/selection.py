@@ -66,8 +66,12 @@ class Discriminator(Protocol):
 def default_discriminator(seed: int = 0) -> Discriminator:
     from sklearn.ensemble import HistGradientBoostingClassifier
 
+    # 40 trees of 7 leaves at rate 0.2: what 80 trees of 15 leaves at 0.1 leave behind
+    # scores the same under that larger model (AUROC .743 against .745 in math, .658
+    # against .656 in science, 2,000-2,400 items), at half the CPU: every round fits
+    # twice and scores every candidate of every item
     return HistGradientBoostingClassifier(
-        max_iter=80, learning_rate=0.1, max_leaf_nodes=15, min_samples_leaf=20, l2_regularization=1.0,
+        max_iter=40, learning_rate=0.2, max_leaf_nodes=7, min_samples_leaf=20, l2_regularization=1.0,
         early_stopping=False, random_state=seed,
     )
 

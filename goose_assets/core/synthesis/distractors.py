@@ -28,8 +28,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 
 from goose_assets.core.synthesis.code_check import CodeSlot
-from goose_assets.core.synthesis.leakage import option_key, trigram_set
-from goose_assets.core.synthesis.spans import Unit, units_for
+from goose_assets.core.synthesis.leakage import option_key, trigram_jaccard, trigram_set
+from goose_assets.core.synthesis.spans import Unit, unit_bounds, units_for
 from goose_assets.core.synthesis.terms import (
     IDENTIFIER,
     NUMBER,
@@ -367,27 +367,27 @@ def slot_pieces(shape: str, slot: Unit, mined: Sequence[tuple[str, str]]) -> lis
     slot_chars = max(1, slot.end - slot.start)
     out = []
     for kind, text in mined:
-        pieces = units_for(shape, text)
+        pieces = unit_bounds(shape, text)
         if not pieces:
             continue
-        piece = min(pieces, key=lambda p: abs((p.end - p.start) - slot_chars))
-        if 0.5 <= (piece.end - piece.start) / slot_chars <= 2.0:
-            out.append((kind, text[piece.start : piece.end]))
+        start, end = min(pieces, key=lambda p: abs((p[1] - p[0]) - slot_chars))
+        if 0.5 <= (end - start) / slot_chars <= 2.0:
+            out.append((kind, text[start:end]))
     return out
 
 
 def spliced_candidates(answer: str, slot: Unit, replacements: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
     """(kind, text) per replacement unit (`SpanMiner.slot_units`, `slot_pieces`): the
     answer with `slot` replaced by it."""
-    answer_grams = trigram_set(answer)
+    spliced = [answer[: slot.start] + replacement + answer[slot.end :] for _, replacement in replacements]
+    # near-copies of the answer are leaks (char-3-gram Jaccard >= 0.9 in the leakage check)
+    similarity = trigram_jaccard([answer, *spliced])[0, 1:]
     seen = {option_key(answer)}
     out: list[tuple[str, str]] = []
-    for kind, replacement in replacements:
-        spliced = answer[: slot.start] + replacement + answer[slot.end :]
-        key = option_key(spliced)
-        # near-copies of the answer are leaks (char-3-gram Jaccard >= 0.9 in the leakage check)
-        if key in seen or jaccard(answer_grams, trigram_set(spliced)) >= MAX_EDIT_SIMILARITY:
+    for (kind, _), text, sim in zip(replacements, spliced, similarity, strict=True):
+        key = option_key(text)
+        if key in seen or sim >= MAX_EDIT_SIMILARITY:
             continue
         seen.add(key)
-        out.append((kind + ":spliced", spliced))
+        out.append((kind + ":spliced", text))
     return out

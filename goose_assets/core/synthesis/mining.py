@@ -17,7 +17,7 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -78,9 +78,6 @@ class _Doc:
     # per unit, its form, content words and their weight (`slot_units`): a document
     # neighbours many others, and is read once
     profiles: list[tuple[tuple[str, bool, bool, bool], frozenset[str], float]] | None = None
-    # the words of each run `mine` has read, by (start, end): the same runs are read for
-    # every document this one neighbours
-    run_words: dict[tuple[int, int], frozenset[str]] = field(default_factory=dict)
 
 
 class SpanMiner:
@@ -176,9 +173,7 @@ class SpanMiner:
         for rank, j in enumerate(neighbours):
             doc = self._prepared(j)
             for i, start, end in _runs(doc, n_units, lo, hi, profile):
-                run_words = doc.run_words.get((start, end))
-                if run_words is None:
-                    run_words = doc.run_words[start, end] = frozenset(words(doc.body[start:end]))
+                run_words = set(words(doc.body[start:end]))
                 fit = len(run_words & window) / max(1, len(run_words))
                 density = _density((doc.units or [])[i : i + n_units])
                 likeness = 1.0 - min(1.0, abs(density - answer_density) / max(answer_density, 1e-9))

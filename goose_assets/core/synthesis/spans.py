@@ -9,6 +9,7 @@ edges of the text. Spans are character offsets into the body, so masking is exac
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from goose_assets.core.synthesis.terms import code_only
@@ -85,14 +86,27 @@ def sentence_units(body: str) -> list[Unit]:
 
 def _line_sentence_units(body: str, zero_headings: bool) -> list[Unit]:
     units: list[Unit] = []
+    for line, pos, spans in _line_sentences(body):
+        heading = zero_headings and _HEADING.match(line) is not None
+        units += [Unit(pos + s, pos + e, 0.0 if heading else _prose_score(line[s:e])) for s, e in spans]
+    return units
+
+
+def _line_sentences(body: str) -> Iterator[tuple[str, int, list[tuple[int, int]]]]:
+    """Each non-blank line, its offset and its sentences' (start, end) within it."""
     pos = 0
     for line in body.splitlines(keepends=True):
         if line.strip():
-            heading = zero_headings and _HEADING.match(line) is not None
-            for s, e in sentence_spans(line):
-                units.append(Unit(pos + s, pos + e, 0.0 if heading else _prose_score(line[s:e])))
+            yield line, pos, sentence_spans(line)
         pos += len(line)
-    return units
+
+
+def unit_bounds(shape: str, body: str) -> list[tuple[int, int]]:
+    """(start, end) of each of `units_for`'s units, without scoring them (for a caller that
+    only cuts a text into its units)."""
+    if shape == "code":
+        return [(u.start, u.end) for u in code_units(body)]
+    return [(pos + s, pos + e) for _, pos, spans in _line_sentences(body) for s, e in spans]
 
 
 def units_for(shape: str, body: str) -> list[Unit]:

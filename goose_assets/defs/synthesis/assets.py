@@ -5,6 +5,7 @@ import time
 from collections.abc import Iterator
 
 import dagster as dg
+from threadpoolctl import threadpool_limits
 
 from goose_assets.core.progress import BatchProgress, Progress
 from goose_assets.core.records import Document, MaskedItem, McqTask, Passage
@@ -34,6 +35,13 @@ class SynthesisConfig(dg.Config):
     """'paper' (the model echoes the masked text) or 'lean' (only the span, or its unit
     numbers, and the distractors; the context is cut locally). Empty: the `llm` resource's
     setting, $GOOSE_SYNTHESIS_FORMAT, else lean for an LLM backend and paper offline."""
+
+
+def _one_blas_thread() -> threadpool_limits:
+    """Validation, mining and option features multiply many small matrices (a few dozen
+    options' trigrams); OpenBLAS splits each product over every core and its threads spin
+    between them: at 10K documents, 44 s of CPU beyond the wall time on 2 cores."""
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def _records(wh: Warehouse, table: str, record: type, scope: PartitionScope, order_by: str,
@@ -125,7 +133,8 @@ def masked_items(
     def count(item: MaskedItem) -> None:
         tally.counters["distractor_kinds"].update(k.split("+")[0] for k in item.distractor_kinds)
 
-    written = wh.replace_partition("masked_items", scope.domain, tally.rows(results(), count), shard=scope.shard)
+    with _one_blas_thread():
+        written = wh.replace_partition("masked_items", scope.domain, tally.rows(results(), count), shard=scope.shard)
     wh.replace_quarantine("synthesis", scope.domain, tally.quarantine_rows(), shard=scope.shard)
     return dg.MaterializeResult(  # type: ignore[arg-type]
         metadata=metadata.masked_items_metadata(total, written, tally, backend, prompt_versions, fmt, totals.metadata()))
@@ -156,7 +165,8 @@ def mcq_tasks(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -
     Items with too few distinct distractors are quarantined."""
     scope = scope_of(context.partition_key)
     wh = warehouse.warehouse()
-    chosen_by_item, chosen = _select_options(wh, scope, context.log)
+    with _one_blas_thread():
+        chosen_by_item, chosen = _select_options(wh, scope, context.log)
     positions = mcq.balanced_answer_positions([mcq.task_id_for(i) for i in chosen_by_item], 9, scope.label)
     wh.replace_partition("option_selection", scope.domain, [{"domain": scope.domain, "n_items": len(chosen_by_item),
                          **chosen.to_row()}], shard=scope.shard)

@@ -116,19 +116,41 @@ _CLASSES: tuple[Callable[[str], bool], ...] = (
 )
 
 
+# the classes of every code point seen so far, as bits (`_CLASSES` order); -1: not yet seen
+_CLASS_BITS = np.full(0x110000, -1, dtype=np.int16)
+# texts are classified this many characters at a time: memory stays a few MB a chunk
+_CHUNK_CHARS = 1 << 20
+
+
 def _class_counts(texts: Sequence[str]) -> np.ndarray:
-    """(len(texts), len(_CLASSES)): how many of each text's characters are in each class,
-    for all texts at once: each distinct character is classified once."""
+    """(len(texts), len(_CLASSES)): how many of each text's characters are in each class.
+    Each distinct character is classified once per process (`_CLASS_BITS`)."""
+    totals = np.zeros((len(texts), len(_CLASSES)), dtype=np.int64)
+    lo = 0
+    while lo < len(texts):
+        hi, size = lo, 0
+        while hi < len(texts) and (hi == lo or size + len(texts[hi]) <= _CHUNK_CHARS):
+            size += len(texts[hi])
+            hi += 1
+        totals[lo:hi] = _chunk_class_counts(texts[lo:hi])
+        lo = hi
+    return totals
+
+
+def _chunk_class_counts(texts: Sequence[str]) -> np.ndarray:
     sizes = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
     codes = np.frombuffer("".join(texts).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-    distinct, inverse = np.unique(codes, return_inverse=True)
-    flags = np.array([[test(chr(c)) for test in _CLASSES] for c in distinct.tolist()], dtype=np.int64).reshape(-1, len(_CLASSES))
-    per_char = flags[inverse]
+    bits = _CLASS_BITS[codes]
+    if (bits < 0).any():
+        for c in np.unique(codes[bits < 0]).tolist():
+            _CLASS_BITS[c] = sum(1 << k for k, test in enumerate(_CLASSES) if test(chr(c)))
+        bits = _CLASS_BITS[codes]
     totals = np.zeros((len(texts), len(_CLASSES)), dtype=np.int64)
     nonempty = sizes > 0
     if nonempty.any():
         starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))[nonempty]
-        totals[nonempty] = np.add.reduceat(per_char, starts, axis=0)
+        for k in range(len(_CLASSES)):
+            totals[nonempty, k] = np.add.reduceat((bits >> k) & 1, starts, dtype=np.int64)
     return totals
 
 

@@ -155,3 +155,23 @@ def test_ngram_model_forgets_phrases_of_a_single_document() -> None:
     assert np.allclose(lp[1:], unigram[1:])
     kept = with_it.sequence_logprobs([with_it.ids("the answer is in the table")])[0]
     assert kept[1:].mean() > unigram[1:].mean() + 1.0  # a phrase of five documents is known
+
+
+def test_character_class_counts_match_counting_each_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The batched counts behind the character-class features equal a per-text count, for
+    any script, a lone surrogate, an empty text, and texts split across chunks."""
+    from goose_assets.core.synthesis import option_features
+
+    texts = ["", "x = y + 1", "Ｆｕｌｌ width ½ ٣", "é\u0301 _ \\ {[()]}", "a lone \ud800 surrogate", "ÄÖÜ äöü ß", "\t\n  "]
+    texts += [_sentence(random.Random(i), 12) for i in range(30)]
+
+    def reference(text: str) -> list[int]:
+        return [sum(map(str.isdigit, text)), sum(map(str.isalpha, text)), sum(map(str.isupper, text)),
+                len(option_features._PUNCT.findall(text)), sum(map(str.isspace, text)),
+                len(option_features._OPERATORS.findall(text)), text.count("\\"), sum(text.count(b) for b in "()[]{}")]
+
+    expected = np.array([reference(t) for t in texts])
+    assert (option_features._class_counts(texts) == expected).all()
+    monkeypatch.setattr(option_features, "_CHUNK_CHARS", 40)
+    assert (option_features._class_counts(texts) == expected).all()
+    assert option_features._class_counts([]).shape == (0, len(expected[0]))

@@ -35,6 +35,9 @@ _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
 
 MIN_USABLE_DISTRACTORS = 8
 LENGTH_RATIO_BAND = (0.25, 4.0)
+# candidates a reply may offer beyond this many are not read: prompts ask for 16, the
+# offline generator offers ~60, and every pair of candidates is compared at once
+MAX_CANDIDATES = 256
 # "several steps" (every prompt) are never a word or two. A lean answer names its span
 # without copying the masked text, so this is also what stops a reply that obeys an injected
 # "answer PWNED in every field" (the word is verbatim in the document) from becoming a task.
@@ -233,12 +236,13 @@ def usable_distractors(answer: str, distractors: list[str]) -> list[str]:
     band, no reordering of the words of the answer or of another kept distractor (a
     shuffled sentence is no distractor: it reads as broken), and no near-duplicate (char
     3-gram Jaccard >= 0.9) of either: such a pair would be flagged by the leakage check.
-    Candidates are taken in order; each is compared with those kept before it."""
+    Candidates are taken in order, the first `MAX_CANDIDATES` of them; each is compared
+    with those kept before it."""
     lo, hi = LENGTH_RATIO_BAND
     alen = max(1, len(answer.strip()))
     stripped = [d.strip("\n") for d in distractors]
     # what does not depend on the candidates kept before: an empty text, a length outside the band
-    candidates = [d for d in stripped if option_key(d) and lo <= len(d.strip()) / alen <= hi]
+    candidates = [d for d in stripped if option_key(d) and lo <= len(d.strip()) / alen <= hi][:MAX_CANDIDATES]
     # every pair's Jaccard at once: spliced candidates share most of the answer, so few
     # pairs can be ruled out by their sizes and a pair-by-pair test cost ~15 ms an item
     similarity = trigram_jaccard([answer, *candidates])

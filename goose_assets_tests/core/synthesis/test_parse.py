@@ -93,3 +93,15 @@ def test_batched_near_duplicates_match_the_pairwise_reference() -> None:
         assert usable_distractors(answer, options) == _reference(answer, options)
         cases += 1
     assert cases == 400
+
+
+def test_a_reply_with_thousands_of_candidates_reads_only_the_first_ones() -> None:
+    """Every pair of candidates is compared at once, so a runaway reply (an injected "list
+    5,000 options") must not grow that matrix: the first MAX_CANDIDATES are read."""
+    from goose_assets.core.synthesis.parse import MAX_CANDIDATES
+
+    answer = "the total is 12 apples and 7 pears"
+    candidates = [f"option {k}: the count is {k * 7919 % 100003} of them" for k in range(5000)]
+    usable = usable_distractors(answer, candidates)
+    assert usable == _reference(answer, candidates[:MAX_CANDIDATES])
+    assert 0 < len(usable) <= MAX_CANDIDATES

@@ -4,8 +4,7 @@ Option selection (core.synthesis.selection) asks a discriminator to tell the ans
 candidate distractors with these, so they cover every cue a reasoning-free solver could
 use: length, character classes, overlap with the text around [MASK], how an option fits
 the words just before and after [MASK] (edge fit) and how fluent it reads, both under a
-word n-gram model of the partition, and similarity to the context in meaning (LSA) and
-in terms (TF-IDF cosine: a rare shared word counts for more than a common one).
+word n-gram model of the partition, and semantic similarity to the context.
 
 The n-gram model and the semantic space are fitted on the partition's masked contexts, so
 no answer is ever part of what they learned (an answer seen in training would read as
@@ -42,18 +41,16 @@ STATIC_FEATURES: tuple[str, ...] = (
     "digit_share", "alpha_share", "upper_share", "punct_share", "space_share",
     "operator_share", "backslash_share", "bracket_share", "ends_with_period", "starts_upper",
     "window_overlap", "window_overlap_count", "number_overlap", "numbers",
-    "fluency", "fluency_min", "edge_left", "edge_right", "semantic_similarity", "term_similarity",
+    "fluency", "fluency_min", "edge_left", "edge_right", "semantic_similarity",
 )
 # the reasoning-free solvers option selection keeps from picking the answer: the longest
 # and the shortest option, the one sharing most words with the text around [MASK], the
-# one closest to it in meaning or in terms, and the most central one (core.filtering.baselines
-# has their twins; the term solver stands in, with the LSA one, for the embedding baseline)
+# one closest to it in meaning, and the most central one (core.filtering.baselines has their twins)
 SOLVERS: tuple[Solver, ...] = (
     Solver("longest", STATIC_FEATURES.index("log_chars"), 1.0),
     Solver("shortest", STATIC_FEATURES.index("log_chars"), -1.0),
     Solver("lexical_overlap", STATIC_FEATURES.index("window_overlap"), 1.0),
     Solver("semantic_similarity", STATIC_FEATURES.index("semantic_similarity"), 1.0),
-    Solver("term_similarity", STATIC_FEATURES.index("term_similarity"), 1.0),
     Solver("most_central", None, 1.0),
 )
 _OPERATORS = re.compile(r"[-+*/=<>%^&|!~]")
@@ -83,25 +80,10 @@ class SemanticSpace:
         return cls(vectorizer, svd)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        return self._reduce(self.vectorizer.transform(texts))
-
-    def _reduce(self, matrix: Any) -> np.ndarray:
+        matrix = self.vectorizer.transform(texts)
         dense = self.svd.transform(matrix) if self.svd is not None else matrix.toarray()
         norms = np.linalg.norm(dense, axis=1, keepdims=True)
         return dense / np.where(norms > 0, norms, 1.0)
-
-    def similarities(self, texts: Sequence[str], groups: Sequence[int]) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """Per group of texts (its first text the reference), each other text's cosine to
-        the reference: in the reduced space and over the TF-IDF terms themselves."""
-        matrix = self.vectorizer.transform(texts)
-        reduced = self._reduce(matrix)
-        latent, terms, pos = [], [], 0
-        for size in groups:
-            block = reduced[pos : pos + size]
-            latent.append(block[1:] @ block[0])
-            terms.append((matrix[pos + 1 : pos + size] @ matrix[pos].T).toarray().ravel())
-            pos += size
-        return latent, terms
 
 
 @dataclass(slots=True)
@@ -235,18 +217,22 @@ def option_features(models: FeatureModels, items: Sequence[ItemOptions]) -> list
                 float(len(numbers)),
             ])
             pos += 1
-        out.append(np.hstack([np.asarray(rows, dtype=np.float64), fit, sem]))
+        out.append(np.hstack([np.asarray(rows, dtype=np.float64), fit, sem[:, None]]))
     return out
 
 
 def _semantic(space: SemanticSpace | None, windows: Sequence[tuple[str, str]], items: Sequence[ItemOptions]) -> list[np.ndarray]:
-    """Per item, (options, 2): each option's cosine similarity to the text around [MASK],
-    in the latent space and over the TF-IDF terms."""
+    """Per item, each option's cosine similarity to the text around [MASK]."""
     if space is None:
-        return [np.zeros((len(it.options), 2)) for it in items]
+        return [np.zeros(len(it.options)) for it in items]
     texts = [t for (before, after), it in zip(windows, items, strict=True) for t in (f"{before} {after}", *it.options)]
-    latent, terms = space.similarities(texts, [1 + len(it.options) for it in items])
-    return [np.column_stack((a, b)) for a, b in zip(latent, terms, strict=True)]
+    vectors = space.embed(texts)
+    out, pos = [], 0
+    for it in items:
+        block = vectors[pos : pos + 1 + len(it.options)]
+        out.append(block[1:] @ block[0])
+        pos += 1 + len(it.options)
+    return out
 
 
 def _fit_scores(lm: NgramModel, windows: Sequence[tuple[str, str]], items: Sequence[ItemOptions]) -> list[np.ndarray]:

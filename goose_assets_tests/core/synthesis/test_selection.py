@@ -175,20 +175,3 @@ def test_character_class_counts_match_counting_each_text(monkeypatch: pytest.Mon
     monkeypatch.setattr(option_features, "_CHUNK_CHARS", 40)
     assert (option_features._class_counts(texts) == expected).all()
     assert option_features._class_counts([]).shape == (0, len(expected[0]))
-
-
-def test_term_similarity_weighs_a_rare_shared_word_over_common_ones() -> None:
-    """The term feature (and its solver) reads overlap with the window weighted by rarity:
-    an option naming the context's rare subject is closer than one repeating the words
-    every context uses."""
-    from goose_assets.core.records import MASK
-    from goose_assets.core.synthesis.option_features import STATIC_FEATURES, option_features
-
-    rng = random.Random(5)
-    contexts = [f"{_sentence(rng, 10)} {MASK} {_sentence(rng, 10)}" for _ in range(60)]
-    contexts[0] = f"The signal of the chromium layer is the value. {MASK} The chromium record is the output."
-    models = FeatureModels.fit(("", c) for c in contexts)
-    item = ItemOptions("i0", "", contexts[0], ["The chromium answer is here.", "The signal is the value of the layer.", "Nothing shared at all."])
-    column = STATIC_FEATURES.index("term_similarity")
-    rare, common, unrelated = option_features(models, [item])[0][:, column]
-    assert rare > common > unrelated == 0.0

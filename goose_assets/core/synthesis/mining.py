@@ -153,16 +153,15 @@ class SpanMiner:
         """Up to `want` adapted spans from the neighbours of passage `key`, each (kind, text):
         runs of as many units as the answer has, of a similar length, best first (below).
         `adapter`: the span's `Adapter.for_span`, where the caller mines its slot too."""
-        n_units = max(1, len(units_for(shape, answer)))
+        answer_units = units_for(shape, answer)
+        n_units = max(1, len(answer_units))
         profile = layout_of(statement_indents(body, *span), answer) if shape == "code" else None
         lo, hi = LENGTH_BAND[0] * len(answer), LENGTH_BAND[1] * len(answer)
         adapter = adapter or Adapter.for_span(shape, body, answer, span)
         seen = {option_key(answer)}
         out: list[tuple[str, str]] = []
-        # the words around the slot, as a reader (or the lexical-overlap solver) sees them
-        before, after = body[: span[0]].split(), body[span[1] :].split()
-        window = set(words(" ".join(before[-WINDOW_WORDS:] + after[:WINDOW_WORDS])))
-        answer_density = _density(units_for(shape, answer))
+        window = set(words(_window_text(body, span)))
+        answer_density = _density(answer_units)
         # every run of every neighbour, best first by: the share of its words the context
         # uses (the answer's strongest surface cue), a reasoning density like the answer's
         # (key steps are denser in numbers, operators and connectives than the text around
@@ -225,9 +224,8 @@ class SpanMiner:
         slot_chars = max(1, len(slot_text))
         lo, hi = SLOT_LENGTH_BAND[0] * slot_chars, SLOT_LENGTH_BAND[1] * slot_chars
         form = _form(slot_text)
-        before, after = body[: span[0]].split(), body[span[1] :].split()
         rest = answer[: slot.start] + " " + answer[slot.end :]
-        topic = _content_words(" ".join(before[-WINDOW_WORDS:] + after[:WINDOW_WORDS]) + " " + rest)
+        topic = _content_words(_window_text(body, span) + " " + rest)
         slot_words = _content_words(slot_text)
         neighbours = [int(j) for j in self._neighbours_of(key, body)]
         ranked = []
@@ -266,6 +264,12 @@ class SpanMiner:
             if len(out) >= want:
                 break
         return out
+
+
+def _window_text(body: str, span: tuple[int, int]) -> str:
+    """The words around the span, as a reader (or the lexical-overlap solver) sees them."""
+    before, after = body[: span[0]].split(), body[span[1] :].split()
+    return " ".join(before[-WINDOW_WORDS:] + after[:WINDOW_WORDS])
 
 
 def _content_words(text: str) -> set[str]:

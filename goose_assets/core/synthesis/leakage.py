@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.sparse import csr_matrix
 
 from goose_assets.core.records import MASK
 from goose_assets.core.text import (
@@ -141,6 +140,10 @@ def trigram_jaccard(texts: Sequence[str]) -> np.ndarray:
         indicator[rows, cols] = 1.0
         inter = (indicator @ indicator.T).astype(np.int64)
     else:
+        # imported here: the reply checks load this module inside the vLLM venv, which has
+        # numpy but not scipy, and only hundreds of long candidates ever reach this branch
+        from scipy.sparse import csr_matrix
+
         sparse = csr_matrix((np.ones(len(cols), dtype=np.int32), (rows, cols)), shape=shape)
         sparse.data[:] = 1  # a trigram a text holds twice counts once
         inter = (sparse @ sparse.T).toarray().astype(np.int64)

@@ -21,7 +21,9 @@ from goose_assets.core.llm_types import LLMRequest, LLMResponse
 from goose_assets.core.progress import ProgressFn
 from goose_assets.core.synthesis.code_check import code_slot
 from goose_assets.core.synthesis.distractors import (
+    EditContext,
     answer_edits,
+    moved_units,
     slot_pieces,
     splice_slot,
     spliced_candidates,
@@ -41,6 +43,9 @@ OFFLINE_MODEL = "rule-based-v4"
 CANDIDATES_WANTED = 28
 MIN_MINED = 12
 SPLICED_WANTED = 24
+# of them, up to this many are steps of the passage itself moved into the slot and edited
+# (moved_units): on its topic as no mined step is
+MOVED_WANTED = 8
 # below this many candidates (a small corpus), edits of the answer make up the pool
 MIN_POOL = 16
 # Edits of the answer are off by default: measured on held-out documents of every domain
@@ -106,6 +111,8 @@ class OfflineBackend:
             # sees; spliced into the answer, a mined step keeps the answer's topic and edges
             # (measured: BENCHMARKS.md §8)
             replacements += slot_pieces(shape, slot_unit, mined)
+            slot_text = answer[slot_unit.start : slot_unit.end]
+            replacements += moved_units(shape, body, span, slot_text, EditContext(shape, context, answer), rng, MOVED_WANTED)
             distractors += spliced_candidates(answer, slot_unit, replacements)
         distractors += mined
         if len(distractors) < MIN_POOL:

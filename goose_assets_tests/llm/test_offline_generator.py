@@ -383,6 +383,52 @@ def test_slot_units_read_like_the_slot_and_stay_on_its_topic() -> None:
 
 
 
+def test_moved_units_are_the_passages_own_steps_each_made_wrong() -> None:
+    """Units moved into the slot come from the passage outside the span, read like the slot
+    (a statement for a statement, of a similar length), and carry one whole-token edit: no
+    option repeats a step the student reads in the context, and none is the slot itself."""
+    from goose_assets.core.synthesis.distractors import (
+        EditContext,
+        moved_units,
+        splice_slot,
+        spliced_candidates,
+    )
+    from goose_assets.core.synthesis.spans import unit_bounds
+
+    body = (
+        "A tank holds 120 litres of water when it is full. "
+        "Why does the level fall faster at first? "
+        "A pump removes 8 litres every minute from the bottom of the tank. "
+        "After 5 minutes the pump has removed 40 litres of the water. "
+        "So 80 litres are left in the tank at that moment. "
+        "The level then falls by the same amount each minute until it is empty. "
+        "It takes 15 minutes in all to drain the 120 litres completely."
+    )
+    start = body.index("A pump removes")
+    end = body.index(" The level then")
+    answer = body[start:end]
+    slot = splice_slot(answer, "passage")
+    assert slot is not None
+    slot_text = answer[slot.start : slot.end]
+    context = body[:start] + "\n" + body[end:]
+    ctx = EditContext("passage", context, answer)
+    moved = moved_units("passage", body, (start, end), slot_text, ctx, random.Random(0), 8)
+    assert moved, "no unit moved"
+    outside = [body[s:e] for s, e in unit_bounds("passage", body) if e <= start or s >= end]
+    for kind, text in moved:
+        assert kind.startswith("moved:") and kind.split(":")[1] in ("number", "operator", "antonym", "identifier", "off_by_one")
+        assert text not in outside and text.strip() != slot_text.strip()  # edited: no copy, not the slot
+        assert not text.rstrip().endswith("?")  # the question is no statement
+        # one edit of one of the passage's own units, whole tokens only
+        source = max(outside, key=lambda u: len(set(u.split()) & set(text.split())))
+        assert len(set(source.split()) ^ set(text.split())) <= 4, (source, text)
+        assert sorted(source.split()) != sorted(text.split())  # no word-order permutation
+    spliced = spliced_candidates(answer, slot, moved)
+    assert spliced and all(kind.endswith(":spliced") for kind, _ in spliced)
+    assert all(text.startswith(answer[: slot.start]) and text.endswith(answer[slot.end :]) for _, text in spliced)
+    assert moved_units("passage", body, (start, end), slot_text, ctx, random.Random(0), 0) == []
+
+
 def test_adapted_numbers_keep_labels_and_scales() -> None:
     """A mined span takes the context's numbers where it counts or measures, never where a
     number names a thing or sets a scale: `group 35` or `13^-151.16` reads as nonsense."""

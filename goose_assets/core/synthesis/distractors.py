@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 from goose_assets.core.synthesis.code_check import CodeSlot
 from goose_assets.core.synthesis.leakage import option_key, trigram_jaccard, trigram_set
-from goose_assets.core.synthesis.spans import Unit, unit_bounds, units_for
+from goose_assets.core.synthesis.spans import Unit, unit_bounds, unit_form, units_for
 from goose_assets.core.synthesis.terms import (
     IDENTIFIER,
     NUMBER,
@@ -358,6 +358,47 @@ def splice_slot(answer: str, shape: str) -> Unit | None:
     # one slot per item: options that replaced different units would make the answer the
     # one option sharing every unit with the others
     return max(units[1:-1] or units, key=lambda u: u.end - u.start)
+
+
+# a step of the passage moved into the slot (`moved_units`): its length against the slot's
+MOVED_LENGTH_BAND = (0.5, 2.0)
+
+
+def moved_units(
+    shape: str, body: str, span: tuple[int, int], slot_text: str, ctx: EditContext, rng: random.Random, want: int
+) -> list[tuple[str, str]]:
+    """Up to `want` (kind, unit) to put in the answer's slot (`spliced_candidates`): units
+    of the passage itself from outside the span, of the slot's form (`unit_form`) and a
+    similar length, each with one meaning-changing edit. Prose and math only, as splicing is.
+
+    A step of the same passage is on its topic and in its own words, which a step from
+    another document is not: an embedding or word-overlap solver reads exactly that, and
+    measured, it picked the answer among spliced neighbour steps a third of the time in
+    math (BENCHMARKS.md §8). The edit is what makes the unit a distractor: moved as it is,
+    it would repeat a step the student reads elsewhere in the context, and a step that
+    restates its neighbour can be right in the slot too; edited, it is wrong wherever it
+    stands."""
+    if want <= 0:
+        return []
+    slot_chars = max(1, len(slot_text))
+    form, slot_key = unit_form(slot_text), option_key(slot_text)
+    bounds = [(s, e) for s, e in unit_bounds(shape, body) if e <= span[0] or s >= span[1]]
+    rng.shuffle(bounds)
+    out: list[tuple[str, str]] = []
+    for start, end in bounds:
+        text = body[start:end]
+        if not MOVED_LENGTH_BAND[0] <= len(text) / slot_chars <= MOVED_LENGTH_BAND[1]:
+            continue
+        if unit_form(text) != form or option_key(text) == slot_key:
+            continue
+        for kind in rng.sample(list(EDITS), len(EDITS)):
+            edited = EDITS[kind](text, rng, ctx)
+            if edited and edited != text and option_key(edited) != slot_key:
+                out.append(("moved:" + kind, edited))
+                break
+        if len(out) >= want:
+            break
+    return out
 
 
 def slot_pieces(shape: str, slot: Unit, mined: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:

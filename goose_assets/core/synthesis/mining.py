@@ -30,7 +30,7 @@ from goose_assets.core.synthesis.code_layout import (
     statement_indents,
 )
 from goose_assets.core.synthesis.leakage import option_key
-from goose_assets.core.synthesis.spans import Unit, units_for
+from goose_assets.core.synthesis.spans import Unit, unit_form, units_for
 from goose_assets.core.synthesis.terms import (
     IDENTIFIER,
     MATH_LETTER,
@@ -59,7 +59,6 @@ LENGTH_BAND = (0.6, 1.6)
 # many units one neighbour may give
 SLOT_LENGTH_BAND = (0.7, 1.4)
 SLOT_UNITS_PER_DOC = 3
-_LABEL = re.compile(r"^(?:\W*\w+(?:\s+\w+){0,2}\s*:(?!\S)|\(?[a-z0-9]{1,3}[.)]\s|(?:step|example|problem|solution|answer|note)\b)", re.IGNORECASE)
 _SELF = re.compile(r"\bself\b")
 _DIGIT = re.compile(r"\d")
 _NUMBERED = re.compile(
@@ -223,7 +222,7 @@ class SpanMiner:
         slot_text = answer[slot.start : slot.end]
         slot_chars = max(1, len(slot_text))
         lo, hi = SLOT_LENGTH_BAND[0] * slot_chars, SLOT_LENGTH_BAND[1] * slot_chars
-        form = _form(slot_text)
+        form = unit_form(slot_text)
         rest = answer[: slot.start] + " " + answer[slot.end :]
         topic = _content_words(_window_text(body, span) + " " + rest)
         slot_words = _content_words(slot_text)
@@ -232,10 +231,10 @@ class SpanMiner:
         for rank, j in enumerate(neighbours):
             doc = self._prepared(j)
             if doc.profiles is None:
-                doc.profiles = [(_form(t), w, self._weight(w)) for u in doc.units or []
+                doc.profiles = [(unit_form(t), w, self._weight(w)) for u in doc.units or []
                                 for t in [doc.body[u.start : u.end]] for w in [frozenset(_content_words(t))]]
-            for unit, (unit_form, unit_words, unit_weight) in zip(doc.units or [], doc.profiles, strict=True):
-                if not lo <= unit.end - unit.start <= hi or unit_form != form:
+            for unit, (candidate_form, unit_words, unit_weight) in zip(doc.units or [], doc.profiles, strict=True):
+                if not lo <= unit.end - unit.start <= hi or candidate_form != form:
                     continue
                 text = doc.body[unit.start : unit.end]
                 if len(unit_words) < 2 or len(unit_words & slot_words) > 0.5 * len(unit_words | slot_words):
@@ -275,16 +274,6 @@ def _window_text(body: str, span: tuple[int, int]) -> str:
 def _content_words(text: str) -> set[str]:
     # words with digits in them (`9w`, `x2`) are numbers as far as topic goes
     return {w for w in words(text) if len(w) > 2 and w not in STOP_WORDS["en"] and not _DIGIT.search(w)}
-
-
-def _form(text: str) -> tuple[str, bool, bool, bool]:
-    """What kind of sentence a unit is, as a reader sees it at a glance: how it ends (a
-    statement, a question, an introduction to what follows), whether it opens with a label
-    ("Solution:", "(b)", "Step 3."), whether it holds a formula, and its first letter's case."""
-    stripped = text.strip()
-    end = stripped[-1:] if stripped[-1:] in "?:" else "."
-    math = "$" in stripped or "\\" in stripped or "=" in stripped
-    return end, _LABEL.match(stripped) is not None, math, stripped[:1].isupper()
 
 
 def _is_label(text: str, m: re.Match[str]) -> bool:

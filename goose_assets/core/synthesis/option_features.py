@@ -41,7 +41,7 @@ STATIC_FEATURES: tuple[str, ...] = (
     "digit_share", "alpha_share", "upper_share", "punct_share", "space_share",
     "operator_share", "backslash_share", "bracket_share", "ends_with_period", "starts_upper",
     "window_overlap", "window_overlap_count", "number_overlap", "numbers",
-    "fluency", "fluency_min", "edge_left", "edge_right", "semantic_similarity",
+    "fluency", "fluency_min", "edge_left", "edge_right", "semantic_similarity", "context_copy",
 )
 # the reasoning-free solvers option selection keeps from picking the answer: the longest
 # and the shortest option, the one sharing most words with the text around [MASK], the
@@ -204,7 +204,8 @@ def option_features(models: FeatureModels, items: Sequence[ItemOptions]) -> list
     for it, texts, (before, after), fit, sem in zip(items, stripped, windows, fluency, semantic, strict=True):
         window = set(words(before)) | set(words(after))
         context_numbers = set(NUMBER.findall(it.question + " " + it.context_masked))
-        rows = []
+        context_grams = _word_trigrams(words(it.question + " " + it.context_masked.replace(MASK, " . ")))
+        rows, copied = [], []
         for text in texts:
             option_words = words(text)
             distinct = set(option_words)
@@ -216,9 +217,20 @@ def option_features(models: FeatureModels, items: Sequence[ItemOptions]) -> list
                 _share(sum(n in context_numbers for n in numbers), len(numbers)),
                 float(len(numbers)),
             ])
+            grams = _word_trigrams(option_words)
+            copied.append(_share(len(grams & context_grams), len(grams)))
             pos += 1
-        out.append(np.hstack([np.asarray(rows, dtype=np.float64), fit, sem[:, None]]))
+        out.append(np.hstack([np.asarray(rows, dtype=np.float64), fit, sem[:, None], np.asarray(copied)[:, None]]))
     return out
+
+
+def _word_trigrams(tokens: Sequence[str]) -> set[tuple[str, str, str]]:
+    """Word trigrams: the share of an option's found in the context is how much of it
+    repeats text the student already reads (`context_copy`). The answer rarely does (a
+    repeated sentence of the answer is a leak), a step moved from elsewhere in the passage
+    does in part, and in math the answer reuses the problem's phrasing more than a mined
+    step: either way a solver could read it."""
+    return set(zip(tokens, tokens[1:], tokens[2:], strict=False))
 
 
 def _semantic(space: SemanticSpace | None, windows: Sequence[tuple[str, str]], items: Sequence[ItemOptions]) -> list[np.ndarray]:

@@ -29,6 +29,7 @@ _CODE_SIGNAL = re.compile(
 )
 _HEADING = re.compile(r"^\s*(#{1,6}\s|[-*]\s*$|\|)")
 _COMMENT = re.compile(r"^\s*#")
+_LABEL = re.compile(r"^(?:\W*\w+(?:\s+\w+){0,2}\s*:(?!\S)|\(?[a-z0-9]{1,3}[.)]\s|(?:step|example|problem|solution|answer|note)\b)", re.IGNORECASE)
 _DOCSTRING_QUOTES = re.compile(r'"""|\'\'\'')
 _DEFINITION = re.compile(r"(?:async\s+)?(?:def|class)\b")
 
@@ -180,3 +181,13 @@ def _code_score(line: str) -> float:
         return 0.2
     signals = len(_CODE_SIGNAL.findall(line))
     return 1.0 + min(signals, 5) * 0.6 + (0.5 if _NUMBER.search(line) else 0.0)
+
+
+def unit_form(text: str) -> tuple[str, bool, bool, bool]:
+    """What kind of sentence a unit is, as a reader sees it at a glance: how it ends (a
+    statement, a question, an introduction to what follows), whether it opens with a label
+    ("Solution:", "(b)", "Step 3."), whether it holds a formula, and its first letter's case."""
+    stripped = text.strip()
+    end = stripped[-1:] if stripped[-1:] in "?:" else "."
+    math = "$" in stripped or "\\" in stripped or "=" in stripped
+    return end, _LABEL.match(stripped) is not None, math, stripped[:1].isupper()

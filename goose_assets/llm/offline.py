@@ -29,7 +29,7 @@ from goose_assets.core.synthesis.distractors import (
     spliced_candidates,
 )
 from goose_assets.core.synthesis.mining import Adapter, SpanMiner
-from goose_assets.core.synthesis.spans import choose_span
+from goose_assets.core.synthesis.spans import Unit, choose_span
 from goose_assets.core.synthesis.synthesis_format import answer_object, request_format
 from goose_assets.llm.base import ResponseCache
 
@@ -114,6 +114,13 @@ class OfflineBackend:
             slot_text = answer[slot_unit.start : slot_unit.end]
             replacements += moved_units(shape, body, span, slot_text, EditContext(shape, context, answer), rng, MOVED_WANTED)
             distractors += spliced_candidates(answer, slot_unit, replacements)
+        elif shape != "code":
+            # a one-unit answer has no rest to share, and whole mined spans alone leave it the
+            # one option on the passage's topic (measured in math: the embedding solver picked
+            # it 73% of the time); the passage's other steps, moved and edited, are on it too
+            whole = Unit(0, len(answer), 0.0)
+            moved = moved_units(shape, body, span, answer, EditContext(shape, context, answer), rng, MOVED_WANTED)
+            distractors += spliced_candidates(answer, whole, moved)
         distractors += mined
         if len(distractors) < MIN_POOL:
             # a small corpus mines little (the bundled sample has 6-8 documents a domain):

@@ -429,6 +429,49 @@ def test_moved_units_are_the_passages_own_steps_each_made_wrong() -> None:
     assert moved_units("passage", body, (start, end), slot_text, ctx, random.Random(0), 0) == []
 
 
+# four long steps: no run of two fits a span (500 characters at most), so the span is one step
+ONE_STEP_SOLUTION = "\n".join([
+    "First we write the total cost of the order as the sum of the fixed delivery fee and the price of every box, "
+    "which gives the equation $12 + 7b = 96$ for the number of boxes $b$ that the customer can afford with the budget "
+    "that was given to them by the school for the end of term party this year.",
+    "Subtracting the fixed delivery fee of 12 dollars from both sides of that equation leaves $7b = 84$, and dividing "
+    "both sides by the price of one box, 7 dollars, gives $b = 12$ boxes in the order that was placed by the customer "
+    "on the morning of the party, well before the shop closed for the day.",
+    "Each of those boxes holds 6 bottles of juice, so the order contains $12 \\cdot 6 = 72$ bottles in total, which is "
+    "the number the question asks for once the delivery fee has been paid out of the budget of 96 dollars that the "
+    "school set aside for drinks at the party.",
+    "We can check this by putting it back into the cost equation: the boxes cost $7 \\cdot 12 = 84$ dollars and the fee "
+    "adds 12 dollars more, so the customer pays exactly 96 dollars, which matches the budget that the school gave "
+    "for the drinks, with nothing left over at the end.",
+    "Final answer: $\\boxed{72}$",
+])
+
+
+def test_a_one_step_answer_gets_the_passages_other_steps_moved_and_edited() -> None:
+    """A one-step answer has no rest to splice into, and whole mined spans alone leave it the
+    one option on the passage's topic: its pool also holds the passage's other steps, each
+    with one edit, so none repeats a step the student reads."""
+    from goose_assets.core.synthesis.distractors import splice_slot
+    from goose_assets.core.synthesis.spans import unit_bounds
+
+    start, end = choose_span("qa", ONE_STEP_SOLUTION)
+    answer = ONE_STEP_SOLUTION[start:end]
+    assert splice_slot(answer, "qa") is None  # the fixture really is a one-step answer
+    backend = OfflineBackend()
+    passages = [_passage("qa", ONE_STEP_SOLUTION), *_neighbours(30)]
+    backend.prepare("math", [(p.passage_id, p.shape, p.body) for p in passages])
+    (resp,) = backend.generate([masking.synthesis_request(passages[0])])
+    payload = json.loads(resp.texts[0].removeprefix("<answer>").removesuffix("</answer>"))
+    moved = [d for d, k in zip(payload["distractors"], payload["distractor_kinds"], strict=True) if k.startswith("moved:")]
+    assert len(moved) >= 2, payload["distractor_kinds"]
+    steps = [ONE_STEP_SOLUTION[s:e] for s, e in unit_bounds("qa", ONE_STEP_SOLUTION)]
+    for text in moved:
+        assert text not in steps and normalize_option(text) != normalize_option(answer)
+        # one of the other steps with one edit: nearly all its words are that step's
+        source = max(steps, key=lambda u: len(set(u.split()) & set(text.split())))
+        assert source != answer and len(set(source.split()) ^ set(text.split())) <= 4, (source, text)
+
+
 def test_adapted_numbers_keep_labels_and_scales() -> None:
     """A mined span takes the context's numbers where it counts or measures, never where a
     number names a thing or sets a scale: `group 35` or `13^-151.16` reads as nonsense."""

@@ -38,13 +38,13 @@ OFFLINE_MODEL = "rule-based-v4"
 # option selection keeps the 8 that a discriminator finds hardest to tell from the answer
 # (DESIGN §5). Where the answer has two or more units, the pool leads with the answer
 # with one unit replaced (spliced_candidates): by up to SPLICED_WANTED units mined for
-# its slot, and by a unit of each whole mined span; whole mined spans, at least a dozen,
-# make up the rest.
+# its slot, by a unit of each whole mined span, and by up to MOVED_WANTED of the
+# passage's own steps moved into the slot and edited (moved_units: on its topic as no
+# mined step is; a one-step answer gets those as whole candidates); whole mined spans, at
+# least a dozen, make up the rest.
 CANDIDATES_WANTED = 28
 MIN_MINED = 12
 SPLICED_WANTED = 24
-# of them, up to this many are steps of the passage itself moved into the slot and edited
-# (moved_units): on its topic as no mined step is
 MOVED_WANTED = 8
 # below this many candidates (a small corpus), edits of the answer make up the pool
 MIN_POOL = 16

@@ -98,7 +98,7 @@ def test_offline_backend_output_validates_with_a_pool_of_candidates() -> None:
     item = masking.item_from_response(p, req, resp, backend.name, backend.model)
     assert isinstance(item, MaskedItem), item
     assert item.context_masked.replace(MASK, item.answer) == p.body
-    # a pool for option selection to choose 8 from (on real corpora 38-43 per item outside code: BENCHMARKS.md §8)
+    # a pool for option selection to choose 8 from (on real corpora 39-47 per item outside code: BENCHMARKS.md §8)
     assert len(item.distractors) >= 16
     assert all(k.startswith("mined") for k in item.distractor_kinds)
     keys = {normalize_option(d) for d in item.distractors}

@@ -28,12 +28,12 @@ from goose_assets.core.synthesis.distractors import (
     splice_slot,
     spliced_candidates,
 )
-from goose_assets.core.synthesis.mining import Adapter, SpanMiner
+from goose_assets.core.synthesis.mining import Adapter, SpanMiner, moved_runs
 from goose_assets.core.synthesis.spans import Unit, choose_span
 from goose_assets.core.synthesis.synthesis_format import answer_object, request_format
 from goose_assets.llm.base import ResponseCache
 
-OFFLINE_MODEL = "rule-based-v4"
+OFFLINE_MODEL = "rule-based-v5"
 # candidates offered per item (>= 24 where the material allows, some lost to validation):
 # option selection keeps the 8 that a discriminator finds hardest to tell from the answer
 # (DESIGN §5). Where the answer has two or more units, the pool leads with the answer
@@ -41,7 +41,8 @@ OFFLINE_MODEL = "rule-based-v4"
 # its slot, by a unit of each whole mined span, and by up to MOVED_WANTED of the
 # passage's own steps moved into the slot and edited (moved_units: on its topic as no
 # mined step is; a one-step answer gets those as whole candidates); whole mined spans, at
-# least a dozen, make up the rest.
+# least a dozen, make up the rest. Code takes whole spans only, with up to MOVED_WANTED
+# runs of the file's own lines moved into the span and edited (mining.moved_runs).
 CANDIDATES_WANTED = 28
 MIN_MINED = 12
 SPLICED_WANTED = 24
@@ -114,6 +115,10 @@ class OfflineBackend:
             slot_text = answer[slot_unit.start : slot_unit.end]
             replacements += moved_units(shape, body, span, slot_text, EditContext(shape, context, answer), rng, MOVED_WANTED)
             distractors += spliced_candidates(answer, slot_unit, replacements)
+        elif slot is not None:
+            # code keeps whole spans, and the file's own lines, moved and edited, are the
+            # ones on its topic and in its idiom
+            distractors += moved_runs(body, span, answer, slot, EditContext(shape, context, answer), rng, MOVED_WANTED, adapter)
         elif shape != "code":
             # a one-unit answer has no rest to share, and whole mined spans alone leave it the
             # one option on the passage's topic (measured in math: the embedding solver picked

@@ -140,6 +140,46 @@ def test_code_distractors_parse_in_place_of_the_answer() -> None:
         assert ast.dump(ast.parse(CODE[:start] + text + CODE[end:])) != ast.dump(ast.parse(CODE))
 
 
+CODE_FILE = (
+    "def summarize(values: list[float], scale: float) -> dict[str, float]:\n"
+    "    total = sum(values)\n"
+    "    count = len(values)\n"
+    "    mean = total / count\n"
+    "    spread = max(values) - min(values)\n"
+    "    scaled_mean = mean * scale\n"
+    "    scaled_spread = spread * scale\n"
+    "    ratio = scaled_spread / (scaled_mean + 1)\n"
+    "    low = min(values) * scale\n"
+    "    high = max(values) * scale\n"
+    "    middle = (low + high) / 2\n"
+    "    width = high - low\n"
+    "    return {'mean': scaled_mean, 'spread': scaled_spread, 'ratio': ratio}\n"
+)
+
+
+def test_moved_code_runs_are_the_files_own_lines_edited_and_parse_in_place() -> None:
+    """Code's moved steps: runs of the file's own lines from outside the span, as many as
+    the answer has, each with one edit; every one parses in place of the answer with a
+    different syntax tree, and none repeats the file's text."""
+    from goose_assets.core.synthesis.distractors import EditContext
+    from goose_assets.core.synthesis.mining import moved_runs
+
+    start, end = choose_span("code", CODE_FILE)
+    answer = CODE_FILE[start:end]
+    slot = CodeSlot.of(CODE_FILE, start, end)
+    ctx = EditContext("code", CODE_FILE[:start] + "\n" + CODE_FILE[end:], answer)
+    moved = moved_runs(CODE_FILE, (start, end), answer, slot, ctx, random.Random(0), 8)
+    assert moved, "no run moved"
+    lines = {ln.strip() for ln in CODE_FILE.splitlines()}
+    for kind, text in moved:
+        assert kind.startswith("moved:")
+        assert text.count("\n") == answer.count("\n")  # as many lines as the answer
+        assert any(ln.strip() not in lines for ln in text.splitlines())  # edited: no copy
+        program = CODE_FILE[:start] + text + CODE_FILE[end:]
+        assert ast.dump(ast.parse(program)) != ast.dump(ast.parse(CODE_FILE))
+    assert moved_runs(CODE_FILE, (start, end), answer, slot, ctx, random.Random(0), 0) == []
+
+
 def test_code_slot_rejects_broken_and_equivalent_code() -> None:
     start, end = choose_span("code", CODE)
     slot = CodeSlot.of(CODE, start, end)

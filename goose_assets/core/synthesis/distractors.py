@@ -372,9 +372,9 @@ def moved_units(
     similar length, each with one meaning-changing edit. Prose and math only, as splicing is.
 
     A step of the same passage is on its topic and in its own words, which a step from
-    another document is not: an embedding or word-overlap solver reads exactly that, and
-    measured, it picked the answer among spliced neighbour steps a third of the time in
-    math (BENCHMARKS.md §8). The edit is what makes the unit a distractor: moved as it is,
+    another document is not: an embedding or word-overlap solver reads exactly that (with
+    neighbour steps alone, the embedding solver picked the answer on 39% of held-out math
+    tasks: BENCHMARKS.md §8). The edit is what makes the unit a distractor: moved as it is,
     it would repeat a step the student reads elsewhere in the context, and a step that
     restates its neighbour can be right in the slot too; edited, it is wrong wherever it
     stands."""

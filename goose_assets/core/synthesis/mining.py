@@ -29,6 +29,7 @@ from goose_assets.core.synthesis.code_layout import (
     reindent,
     statement_indents,
 )
+from goose_assets.core.synthesis.distractors import EDITS, EditContext
 from goose_assets.core.synthesis.leakage import option_key
 from goose_assets.core.synthesis.spans import Unit, unit_form, units_for
 from goose_assets.core.synthesis.terms import (
@@ -423,3 +424,41 @@ class Adapter:
             pieces += [span[pos : m.start()], matching_case(new, m.group(0))]
             pos = m.end()
         return "".join(pieces) + span[pos:] if pieces else span
+
+
+def moved_runs(
+    body: str, span: tuple[int, int], answer: str, slot: CodeSlot, ctx: EditContext, rng: random.Random, want: int,
+    adapter: Adapter | None = None,
+) -> list[tuple[str, str]]:
+    """Code's moved steps: up to `want` runs of the file's own logical lines from outside
+    the span, as many as the answer has, laid out like it and of a similar length,
+    re-indented to the slot and given one whole-token edit (another variable of the file,
+    an operator, an off-by-one, a number), each parsing in place of the answer with a
+    different syntax tree (`CodeSlot.accepts`). Lines of the same file use its names and
+    idioms, which a neighbour's lines adapted to it only approximate."""
+    if want <= 0:
+        return []
+    doc = _Doc("self", "code", body)
+    doc.units = units_for("code", body)
+    doc.indents = [u.start - body.rfind("\n", 0, u.start) - 1 for u in doc.units]
+    n_units = max(1, len(units_for("code", answer)))
+    profile = layout_of(statement_indents(body, *span), answer)
+    lo, hi = LENGTH_BAND[0] * len(answer), LENGTH_BAND[1] * len(answer)
+    runs = [(start, end) for _, start, end in _runs(doc, n_units, lo, hi, profile) if end <= span[0] or start >= span[1]]
+    rng.shuffle(runs)
+    adapter = adapter or Adapter.for_span("code", body, answer, span)
+    seen = {option_key(answer)}
+    out: list[tuple[str, str]] = []
+    for start, end in runs:
+        text = reindent(body[start:end], start - body.rfind("\n", 0, start) - 1, adapter.indent, adapter.unit)
+        for kind in rng.sample(list(EDITS), len(EDITS)):
+            edited = EDITS[kind](text, rng, ctx)
+            if not edited or edited == text or option_key(edited) in seen:
+                continue
+            if slot.accepts(edited):
+                seen.add(option_key(edited))
+                out.append(("moved:" + kind, edited))
+                break
+        if len(out) >= want:
+            break
+    return out

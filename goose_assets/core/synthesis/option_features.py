@@ -204,7 +204,8 @@ def option_features(models: FeatureModels, items: Sequence[ItemOptions]) -> list
     for it, texts, (before, after), fit, sem in zip(items, stripped, windows, fluency, semantic, strict=True):
         window = set(words(before)) | set(words(after))
         context_numbers = set(NUMBER.findall(it.question + " " + it.context_masked))
-        context_grams = _word_trigrams(words(it.question + " " + it.context_masked.replace(MASK, " . ")))
+        # per part: words either side of [MASK] never join into a trigram
+        context_grams = set().union(*(_word_trigrams(words(part)) for part in (it.question, *it.context_masked.split(MASK))))
         rows, copied = [], []
         for text in texts:
             option_words = words(text)

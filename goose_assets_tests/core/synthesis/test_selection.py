@@ -175,3 +175,23 @@ def test_character_class_counts_match_counting_each_text(monkeypatch: pytest.Mon
     monkeypatch.setattr(option_features, "_CHUNK_CHARS", 40)
     assert (option_features._class_counts(texts) == expected).all()
     assert option_features._class_counts([]).shape == (0, len(expected[0]))
+
+
+def test_context_copy_is_the_share_of_an_option_the_context_already_holds() -> None:
+    """`context_copy` reads how much of an option repeats the text a student reads: a step
+    moved from elsewhere in the passage repeats most of itself, fresh text none. Words
+    either side of [MASK] never join into a trigram (that text does not exist)."""
+    from goose_assets.core.synthesis.option_features import STATIC_FEATURES, option_features
+
+    context = "The pump removes eight litres every minute from the tank. [MASK] So the tank is empty after fifteen minutes."
+    options = [
+        "After five minutes forty litres are gone.",  # the answer: fresh text
+        "The pump removes nine litres every minute from the tank.",  # a moved step, one edit
+        "the tank so it goes",  # "the tank so" exists only across [MASK]: no copy
+    ]
+    item = ItemOptions("copy", "How long does it take?", context, options)
+    models = FeatureModels.fit([(item.question, item.context_masked)])
+    copied = option_features(models, [item])[0][:, STATIC_FEATURES.index("context_copy")]
+    assert copied[0] == 0.0
+    assert copied[1] == pytest.approx(5 / 8)  # 8 word trigrams, 3 touch the edited word
+    assert copied[2] == 0.0

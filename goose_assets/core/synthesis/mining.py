@@ -449,7 +449,10 @@ def moved_runs(
     adapter = adapter or Adapter.for_span("code", body, answer, span)
     seen = {option_key(answer)}
     out: list[tuple[str, str]] = []
+    max_parses = slot.parses + want + 12  # as in `mine`: a long file must not parse for ever
     for start, end in runs:
+        if slot.parses >= max_parses:
+            break
         text = reindent(body[start:end], start - body.rfind("\n", 0, start) - 1, adapter.indent, adapter.unit)
         for kind in rng.sample(list(EDITS), len(EDITS)):
             edited = EDITS[kind](text, rng, ctx)

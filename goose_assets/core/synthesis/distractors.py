@@ -360,6 +360,19 @@ def splice_slot(answer: str, shape: str) -> Unit | None:
     return max(units[1:-1] or units, key=lambda u: u.end - u.start)
 
 
+def one_edit(
+    text: str, rng: random.Random, ctx: EditContext, accept: Callable[[str], bool]
+) -> tuple[str, str] | None:
+    """A step moved from elsewhere in the passage, made wrong: ("moved:<edit>", text)
+    with the first edit, in a random order, that changes it and that `accept` takes; None
+    where none does (`moved_units`, `mining.moved_runs`)."""
+    for kind in rng.sample(list(EDITS), len(EDITS)):
+        edited = EDITS[kind](text, rng, ctx)
+        if edited and edited != text and accept(edited):
+            return "moved:" + kind, edited
+    return None
+
+
 # a step of the passage moved into the slot (`moved_units`): its length against the slot's
 MOVED_LENGTH_BAND = (0.5, 2.0)
 
@@ -391,11 +404,9 @@ def moved_units(
             continue
         if unit_form(text) != form or option_key(text) == slot_key:
             continue
-        for kind in rng.sample(list(EDITS), len(EDITS)):
-            edited = EDITS[kind](text, rng, ctx)
-            if edited and edited != text and option_key(edited) != slot_key:
-                out.append(("moved:" + kind, edited))
-                break
+        moved = one_edit(text, rng, ctx, lambda edited: option_key(edited) != slot_key)
+        if moved is not None:
+            out.append(moved)
         if len(out) >= want:
             break
     return out

@@ -29,7 +29,7 @@ from goose_assets.core.synthesis.code_layout import (
     reindent,
     statement_indents,
 )
-from goose_assets.core.synthesis.distractors import EDITS, EditContext
+from goose_assets.core.synthesis.distractors import EditContext, one_edit
 from goose_assets.core.synthesis.leakage import option_key
 from goose_assets.core.synthesis.spans import Unit, unit_form, units_for
 from goose_assets.core.synthesis.terms import (
@@ -78,6 +78,14 @@ class _Doc:
     # per unit, its form, content words and their weight (`slot_units`): a document
     # neighbours many others, and is read once
     profiles: list[tuple[tuple[str, bool, bool, bool], frozenset[str], float]] | None = None
+
+    def prepared(self) -> _Doc:
+        """The document with its units (and, for code, their indentation), cut once."""
+        if self.units is None:
+            self.units = units_for(self.shape, self.body)
+            if self.shape == "code":
+                self.indents = [u.start - self.body.rfind("\n", 0, u.start) - 1 for u in self.units]
+        return self
 
 
 class SpanMiner:
@@ -139,12 +147,7 @@ class SpanMiner:
         return sum(self._idf.get(w, self._idf_max) for w in unit_words)
 
     def _prepared(self, i: int) -> _Doc:
-        doc = self.docs[i]
-        if doc.units is None:
-            doc.units = units_for(doc.shape, doc.body)
-            if doc.shape == "code":
-                doc.indents = [u.start - doc.body.rfind("\n", 0, u.start) - 1 for u in doc.units]
-        return doc
+        return self.docs[i].prepared()
 
     def mine(
         self, key: str, body: str, shape: str, answer: str, span: tuple[int, int], rng: random.Random, want: int,
@@ -438,9 +441,7 @@ def moved_runs(
     idioms, which a neighbour's lines adapted to it only approximate."""
     if want <= 0:
         return []
-    doc = _Doc("self", "code", body)
-    doc.units = units_for("code", body)
-    doc.indents = [u.start - body.rfind("\n", 0, u.start) - 1 for u in doc.units]
+    doc = _Doc("self", "code", body).prepared()
     n_units = max(1, len(units_for("code", answer)))
     profile = layout_of(statement_indents(body, *span), answer)
     lo, hi = LENGTH_BAND[0] * len(answer), LENGTH_BAND[1] * len(answer)
@@ -454,14 +455,10 @@ def moved_runs(
         if slot.parses >= max_parses:
             break
         text = reindent(body[start:end], start - body.rfind("\n", 0, start) - 1, adapter.indent, adapter.unit)
-        for kind in rng.sample(list(EDITS), len(EDITS)):
-            edited = EDITS[kind](text, rng, ctx)
-            if not edited or edited == text or option_key(edited) in seen:
-                continue
-            if slot.accepts(edited):
-                seen.add(option_key(edited))
-                out.append(("moved:" + kind, edited))
-                break
+        moved = one_edit(text, rng, ctx, lambda edited: option_key(edited) not in seen and slot.accepts(edited))
+        if moved is not None:
+            seen.add(option_key(moved[1]))
+            out.append(moved)
         if len(out) >= want:
             break
     return out

@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 
 import numpy as np
 
@@ -119,7 +120,11 @@ class NgramModel:
         return cls(vocab, unigrams, _Level.of(_frequent(bi, min_df), size), _Level.of(_frequent(tri, min_df), size))
 
     def ids(self, text: str) -> np.ndarray:
-        return np.asarray([self.vocab.get(tok, 0) for tok in tokenize(text)], dtype=np.int64)
+        return self.token_ids(tokenize(text))
+
+    def token_ids(self, tokens: Sequence[str]) -> np.ndarray:
+        # map over vocab.get with a default: one C-level loop, not a Python one per token
+        return np.fromiter(map(self.vocab.get, tokens, repeat(0)), dtype=np.int64, count=len(tokens))
 
     def logprobs(self, u: np.ndarray, v: np.ndarray, w: np.ndarray) -> np.ndarray:
         """log P(w | u v) for aligned arrays of history and word ids."""
@@ -140,13 +145,26 @@ class NgramModel:
         if not sequences:
             return []
         lens = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
-        heads = [
-            np.asarray(h[-2:], dtype=np.int64) if histories is not None and len(h) else np.zeros(0, np.int64)
-            for h in (histories or [np.zeros(0, np.int64)] * len(sequences))
-        ]
-        full = [np.concatenate((np.full(2 - len(h), BOS, np.int64), h, s)) for h, s in zip(heads, sequences, strict=True)]
-        flat = np.concatenate(full)
-        offsets = np.cumsum(np.append(0, lens + 2))[:-1]
-        positions = np.concatenate([np.arange(o + 2, o + 2 + n) for o, n in zip(offsets, lens, strict=True)]) if lens.sum() else np.zeros(0, np.int64)
-        scores = self.logprobs(flat[positions - 2], flat[positions - 1], flat[positions]) if len(positions) else np.zeros(0)
+        heads = np.full((len(sequences), 2), BOS, dtype=np.int64)
+        for row, h in zip(heads, histories or (), strict=False):
+            if len(h):
+                tail = np.asarray(h[-2:], dtype=np.int64)
+                row[2 - len(tail) :] = tail
+        scores = self.flat_logprobs(np.concatenate(sequences).astype(np.int64), lens, heads)
         return np.split(scores, np.cumsum(lens)[:-1])
+
+    def flat_logprobs(self, ids: np.ndarray, lengths: np.ndarray, heads: np.ndarray) -> np.ndarray:
+        """`sequence_logprobs` of sequences laid end to end (`ids`, split by `lengths`),
+        each conditioned on its row of `heads` (two ids, BOS where there is no history)."""
+        if not len(ids):
+            return np.zeros(0)
+        # each sequence behind its two history ids, in one stream
+        spans = lengths + 2
+        starts = np.cumsum(spans) - spans
+        stream = np.empty(int(spans.sum()), dtype=np.int64)
+        token = np.ones(len(stream), dtype=bool)
+        token[starts] = token[starts + 1] = False
+        stream[starts], stream[starts + 1] = heads[:, 0], heads[:, 1]
+        stream[token] = ids
+        at = np.flatnonzero(token)
+        return self.logprobs(stream[at - 2], stream[at - 1], stream[at])

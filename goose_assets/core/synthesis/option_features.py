@@ -24,7 +24,7 @@ import numpy as np
 from goose_assets.core.filtering.baselines import mask_window
 from goose_assets.core.records import MASK, MaskedItem
 from goose_assets.core.synthesis.leakage import trigram_jaccard
-from goose_assets.core.synthesis.ngram import NgramModel, tokenize
+from goose_assets.core.synthesis.ngram import BOS, NgramModel, tokenize
 from goose_assets.core.synthesis.selection import (
     DISTRACTORS_SHOWN,
     PoolItem,
@@ -196,10 +196,12 @@ def option_features(models: FeatureModels, items: Sequence[ItemOptions]) -> list
     """Per item, (len(options), len(STATIC_FEATURES)): its options' features in its slot.
     Items come in batches so that the n-gram and semantic look-ups run once per batch."""
     windows = [mask_window(it.context_masked, WINDOW_WORDS) for it in items]
-    fluency = _fit_scores(models.lm, windows, items)
+    tokens = [[tokenize(option) for option in it.options] for it in items]
+    fluency = _fit_scores(models.lm, windows, tokens)
     semantic = _semantic(models.space, windows, items)
     stripped = [[option.strip() for option in it.options] for it in items]
     counts = _class_counts([text for texts in stripped for text in texts])
+    digit = _CLASSES.index(str.isdigit)
     out, pos = [], 0
     for it, texts, (before, after), fit, sem in zip(items, stripped, windows, fluency, semantic, strict=True):
         window = set(words(before)) | set(words(after))
@@ -211,7 +213,8 @@ def option_features(models: FeatureModels, items: Sequence[ItemOptions]) -> list
             option_words = words(text)
             distinct = set(option_words)
             shared = len(distinct & window)
-            numbers = NUMBER.findall(text)
+            # most options hold no digit: the number pattern is the slowest scan here
+            numbers = NUMBER.findall(text) if counts[pos, digit] else []
             rows.append(_surface(text, option_words, counts[pos]) + [
                 _share(shared, len(distinct)),
                 math.log1p(shared),
@@ -248,34 +251,46 @@ def _semantic(space: SemanticSpace | None, windows: Sequence[tuple[str, str]], i
     return out
 
 
-def _fit_scores(lm: NgramModel, windows: Sequence[tuple[str, str]], items: Sequence[ItemOptions]) -> list[np.ndarray]:
-    """Per item and option: mean and minimum log-probability of its interior tokens
-    (fluency), of its first two tokens after the text before [MASK], and of the first two
-    tokens after [MASK] after the option (edge fit)."""
-    sequences, histories, lengths = [], [], []
-    for (before, after), it in zip(windows, items, strict=True):
-        left = lm.ids(" ".join(tokenize(before)[-2:]))
-        right = lm.ids(" ".join(tokenize(after)[:2]))
-        for option in it.options:
-            ids = lm.ids(option)
-            lengths.append(len(ids))
-            sequences.append(np.concatenate((ids, right)))
-            histories.append(left)
-    scores = lm.sequence_logprobs(sequences, histories)
-    flat = np.zeros((len(sequences), 4))
-    for i, (lp, n) in enumerate(zip(scores, lengths, strict=True)):
-        head, interior, tail = lp[: min(2, n)], lp[2:n], lp[n:]
-        body = interior if len(interior) else lp[:n]
-        flat[i] = (
-            float(body.mean()) if len(body) else 0.0,
-            float(body.min()) if len(body) else 0.0,
-            float(head.mean()) if len(head) else 0.0,
-            float(tail.mean()) if len(tail) else 0.0,
-        )
+def _fit_scores(lm: NgramModel, windows: Sequence[tuple[str, str]], tokens: Sequence[Sequence[list[str]]]) -> list[np.ndarray]:
+    """Per item and option (`tokens`: each option's `tokenize`): mean and minimum
+    log-probability of its interior tokens (fluency), of its first two tokens after the
+    text before [MASK], and of the first two tokens after [MASK] after the option (edge
+    fit). One n-gram look-up and one pass of array arithmetic for the whole batch."""
+    flat: list[str] = []
+    option_lengths, right_lengths, heads = [], [], []
+    for (before, after), options in zip(windows, tokens, strict=True):
+        left = lm.token_ids(tokenize(before)[-2:])
+        head = np.full(2, BOS, dtype=np.int64)
+        head[2 - len(left) :] = left
+        right = tokenize(after)[:2]
+        for option in options:
+            flat += option
+            flat += right
+            option_lengths.append(len(option))
+            right_lengths.append(len(right))
+            heads.append(head)
+    n = np.asarray(option_lengths, dtype=np.int64)
+    spans = n + np.asarray(right_lengths, dtype=np.int64)
+    scores = lm.flat_logprobs(lm.token_ids(flat), spans, np.asarray(heads).reshape(-1, 2))
+    # per token: its option and its place in the option's sequence
+    owner = np.repeat(np.arange(len(n)), spans)
+    place = np.arange(len(owner)) - np.repeat(np.cumsum(spans) - spans, spans)
+    size = n[owner]
+    head = place < np.minimum(2, size)
+    body = np.where(size > 2, (place >= 2) & (place < size), place < size)
+    tail = place >= size
+
+    def mean(where: np.ndarray) -> np.ndarray:
+        total = np.bincount(owner, weights=np.where(where, scores, 0.0), minlength=len(n))
+        return total / np.maximum(np.bincount(owner, weights=where, minlength=len(n)), 1)
+
+    lowest = np.full(len(n), np.inf)
+    np.minimum.at(lowest, owner[body], scores[body])
+    flat_scores = np.column_stack((mean(body), np.where(np.isfinite(lowest), lowest, 0.0), mean(head), mean(tail)))
     out, pos = [], 0
-    for it in items:
-        out.append(flat[pos : pos + len(it.options)])
-        pos += len(it.options)
+    for options in tokens:
+        out.append(flat_scores[pos : pos + len(options)])
+        pos += len(options)
     return out
 
 

@@ -120,24 +120,101 @@ def _fold(item_id: str, round_no: int, folds: int, seed: int) -> int:
     return int.from_bytes(digest, "big") % folds
 
 
-def option_rows(item: PoolItem, members: np.ndarray, extra: np.ndarray | None = None) -> np.ndarray:
-    """Feature rows of the options `members` (row indices, answer included) as a set, and
-    of `extra` rows measured against that set: raw features and centrality, each with
-    its z-score and rank within the set."""
-    rows = members if extra is None else np.concatenate((members, extra))
-    sim = item.similarity[np.ix_(rows, members)]
-    n = len(members)
-    # centrality: mean similarity to the set's other members
-    own = np.isin(rows, members)
-    centrality = (sim.sum(axis=1) - own * 1.0) / np.maximum(n - own, 1)
-    raw = np.hstack((item.features[rows], centrality[:, None]))
-    ref = raw[:n]
-    mean, std = ref.mean(axis=0), ref.std(axis=0)
+# items are measured this many at a time, padded to one shape: one numpy pass scores a
+# block, where a loop over items paid numpy's per-call overhead some 15 times an item
+_BLOCK_ITEMS = 256
+
+
+@dataclass(slots=True)
+class _Block:
+    """Items of similar pool size, padded to one shape, and their current selection."""
+
+    index: np.ndarray  # (B,) positions in the partition's item list
+    features: np.ndarray  # (B, P, F): rows past an item's size are zero
+    similarity: np.ndarray  # (B, P, P)
+    size: np.ndarray  # (B,) 1 + n_candidates
+    chosen: np.ndarray  # (B, k): candidate rows; column j counts where j < n_chosen
+    n_chosen: np.ndarray  # (B,)
+
+    def members(self) -> tuple[np.ndarray, np.ndarray]:
+        """(B, 1 + k) rows of the current options, answer first, and which of them count."""
+        rows = np.concatenate((np.zeros((len(self.index), 1), dtype=np.int64), self.chosen), axis=1)
+        valid = np.arange(rows.shape[1])[None, :] <= self.n_chosen[:, None]
+        return np.where(valid, rows, 0), valid
+
+    def unused(self) -> tuple[np.ndarray, np.ndarray]:
+        """(B, U) candidate rows outside the selection, ascending, and which of them count."""
+        p = self.features.shape[1]
+        free = (np.arange(p)[None, :] >= 1) & (np.arange(p)[None, :] < self.size[:, None])
+        members, valid = self.members()
+        np.put_along_axis(free, np.where(valid, members, 0), False, axis=1)
+        width = int(free.sum(axis=1).max()) if len(free) else 0
+        order = np.argsort(~free, axis=1, kind="stable")[:, :width]
+        return order, np.take_along_axis(free, order, axis=1)
+
+
+def _blocks(items: Sequence[PoolItem], selected: Sequence[Sequence[int]], k: int) -> list[_Block]:
+    order = np.argsort([it.features.shape[0] for it in items], kind="stable")
+    blocks = []
+    for lo in range(0, len(order), _BLOCK_ITEMS):
+        index = order[lo : lo + _BLOCK_ITEMS]
+        size = np.array([items[i].features.shape[0] for i in index])
+        b, p, f = len(index), int(size.max()), items[index[0]].features.shape[1]
+        features = np.zeros((b, p, f), dtype=np.float32)
+        similarity = np.zeros((b, p, p), dtype=np.float32)
+        chosen = np.zeros((b, k), dtype=np.int64)
+        n_chosen = np.zeros(b, dtype=np.int64)
+        for j, i in enumerate(index):
+            n = size[j]
+            features[j, :n] = items[i].features
+            similarity[j, :n, :n] = items[i].similarity
+            n_chosen[j] = len(selected[i])
+            chosen[j, : n_chosen[j]] = selected[i]
+        blocks.append(_Block(index, features, similarity, size, chosen, n_chosen))
+    return blocks
+
+
+def _selection(blocks: Sequence[_Block], n_items: int) -> list[list[int]]:
+    out: list[list[int]] = [[] for _ in range(n_items)]
+    for blk in blocks:
+        for j, i in enumerate(blk.index):
+            out[i] = blk.chosen[j, : blk.n_chosen[j]].tolist()
+    return out
+
+
+def _centrality(blk: _Block, rows: np.ndarray, members: np.ndarray, valid: np.ndarray, own: np.ndarray) -> np.ndarray:
+    """(B, L): mean similarity of each of `rows` to the valid members, itself left out."""
+    sim = np.take_along_axis(np.take_along_axis(blk.similarity, rows[:, :, None], axis=1), members[:, None, :], axis=2)
+    total = np.where(valid[:, None, :], sim, 0.0).sum(axis=2)
+    n = valid.sum(axis=1)[:, None]
+    return (total - own * 1.0) / np.maximum(n - own, 1)
+
+
+def option_rows(blk: _Block) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Feature rows of each item's current options as a set, and of its unused candidates
+    measured against that set: raw features and centrality, each with its z-score and
+    rank within the set. Returns (B, L, 3 (F + 1)) rows, their candidate row indices
+    (B, L: members first, answer at 0), which count, and how many of them are members."""
+    members, member_valid = blk.members()
+    unused, unused_valid = blk.unused()
+    rows = np.concatenate((members, unused), axis=1)
+    valid = np.concatenate((member_valid, unused_valid), axis=1)
+    own = np.zeros(rows.shape, dtype=bool)
+    own[:, : members.shape[1]] = member_valid
+    centrality = _centrality(blk, rows, members, member_valid, own)
+    raw = np.concatenate((np.take_along_axis(blk.features, rows[:, :, None], axis=1), centrality[:, :, None]), axis=2)
+    ref = raw[:, : members.shape[1]]
+    weight = member_valid[:, :, None]
+    n = np.maximum(member_valid.sum(axis=1), 1)[:, None, None]
+    mean = np.where(weight, ref, 0.0).sum(axis=1, keepdims=True) / n
+    std = np.sqrt(np.where(weight, (ref - mean) ** 2, 0.0).sum(axis=1, keepdims=True) / n)
     z = (raw - mean) / np.where(std > 1e-9, std, 1.0)
     # rank within the set, scaled to [0, 1]; an outsider's is where it would fall
-    less = (raw[:, None, :] > ref[None, :, :]).sum(axis=1) + 0.5 * ((raw[:, None, :] == ref[None, :, :]).sum(axis=1) - own[:, None])
-    rank = less / max(1, n - 1)
-    return np.hstack((raw, z, rank))
+    counted = member_valid[:, None, :, None]
+    above = ((raw[:, :, None, :] > ref[:, None, :, :]) & counted).sum(axis=2)
+    tied = ((raw[:, :, None, :] == ref[:, None, :, :]) & counted).sum(axis=2)
+    rank = (above + 0.5 * (tied - own[:, :, None])) / np.maximum(n - 1, 1)
+    return np.concatenate((raw, z, rank), axis=2), rows, valid, member_valid
 
 
 def model_free_start(item: PoolItem, k: int) -> list[int]:
@@ -183,6 +260,54 @@ def _auroc(y: np.ndarray, scores: np.ndarray) -> float:
     return float(roc_auc_score(y, scores))
 
 
+def _score_blocks(
+    blocks: Sequence[_Block], ids: Sequence[str], round_no: int, make_model: Callable[[], Discriminator], folds: int, seed: int,
+) -> tuple[list[np.ndarray], float, list[dict[str, Any]]]:
+    """Fit on the items outside each fold, score those inside it. Returns per block (B, P)
+    each candidate row's score against the current set (a member's as a member, an unused
+    candidate's as an outsider; -inf past an item's size), the out-of-fold AUROC of answer
+    vs distractors, and per fit which items it trained on and which it scored (never the
+    same)."""
+    parts: list[tuple[np.ndarray, ...]] = []
+    for n, blk in enumerate(blocks):
+        x, rows, valid, member_valid = option_rows(blk)
+        b, slot = np.nonzero(valid)
+        parts.append((x[b, slot], blk.index[b], slot, slot < member_valid.shape[1], np.full(len(b), n), b, rows[b, slot]))
+    x, item, slot, member, block, b, row = (np.concatenate(col) for col in zip(*parts, strict=True))
+    # rows in item order, each item's options first: the order the fits have always seen
+    order = np.lexsort((slot, item))
+    x, item, slot, member, block, b, row = (a[order] for a in (x, item, slot, member, block, b, row))
+    assignment = np.array([_fold(i, round_no, folds, seed) for i in ids])
+    row_fold = assignment[item]
+    answer = (slot == 0).astype(np.int8)
+    proba = np.full(len(x), 0.5)
+    scored = np.zeros(len(x), dtype=bool)
+    fits = []
+    for f in range(folds):
+        train_items, test_items = np.flatnonzero(assignment != f), np.flatnonzero(assignment == f)
+        if len(train_items) == 0 or len(test_items) == 0:
+            continue
+        train = member & (row_fold != f)
+        test = row_fold == f
+        model = make_model()
+        # one thread: the fits are small, and OpenMP threads on a busy machine spin-wait
+        # for seconds (measured: 40 s instead of 1 s per fit at load 5 on 2 cores)
+        with warnings.catch_warnings(), threadpool_limits(1):
+            warnings.simplefilter("ignore")
+            model.fit(x[train], answer[train])
+            proba[test] = model.predict_proba(x[test])[:, 1]
+        scored |= test
+        fits.append({"fold": f, "trained_on": [ids[i] for i in train_items], "scored": [ids[i] for i in test_items]})
+    scores = [np.full(blk.features.shape[:2], -np.inf) for blk in blocks]
+    for n in range(len(blocks)):
+        here = block == n
+        scores[n][b[here], row[here]] = proba[here]
+    judged = member & scored
+    y_all = answer[judged]
+    auroc = _auroc(y_all, proba[judged]) if 0 < y_all.sum() < len(y_all) else 0.5
+    return scores, auroc, fits
+
+
 def crossfit_scores(
     items: Sequence[PoolItem],
     selected: Sequence[Sequence[int]],
@@ -191,49 +316,19 @@ def crossfit_scores(
     folds: int = FOLDS,
     seed: int = 0,
 ) -> tuple[list[np.ndarray], list[np.ndarray], float, list[dict[str, Any]]]:
-    """Fit on the items outside each fold, score those inside it. Returns per item the
-    scores of its current options (answer first) and of its unused candidates, the
-    out-of-fold AUROC of answer vs distractors, and per fit which items it trained on and
-    which it scored (never the same)."""
-    member_rows, outsider_rows, blocks, outsider_blocks = [], [], [], []
-    for item, chosen in zip(items, selected, strict=True):
-        members = np.array([0, *chosen])
-        unused = np.array([c for c in range(1, item.n_candidates + 1) if c not in set(chosen)], dtype=int)
-        rows = option_rows(item, members, unused)
-        blocks.append(rows[: len(members)])
-        outsider_blocks.append(rows[len(members) :])
-        member_rows.append(members)
-        outsider_rows.append(unused)
-    assignment = np.array([_fold(it.item_id, round_no, folds, seed) for it in items])
+    """`_score_blocks` per item: the scores of its current options (answer first) and of
+    its unused candidates (ascending), the out-of-fold AUROC, and the fits."""
+    k = max((len(s) for s in selected), default=0)
+    blocks = _blocks(items, selected, k)
+    scores, auroc, fits = _score_blocks(blocks, [it.item_id for it in items], round_no, make_model, folds, seed)
     member_scores: list[np.ndarray] = [np.zeros(0)] * len(items)
     outsider_scores: list[np.ndarray] = [np.zeros(0)] * len(items)
-    fits = []
-    for f in range(folds):
-        train = np.flatnonzero(assignment != f)
-        test = np.flatnonzero(assignment == f)
-        if len(train) == 0 or len(test) == 0:
-            continue
-        x = np.vstack([blocks[i] for i in train])
-        y = np.concatenate([np.eye(1, len(blocks[i]), 0, dtype=np.int8)[0] for i in train])
-        model = make_model()
-        # one thread: the fits are small, and OpenMP threads on a busy machine spin-wait
-        # for seconds (measured: 40 s instead of 1 s per fit at load 5 on 2 cores)
-        with warnings.catch_warnings(), threadpool_limits(1):
-            warnings.simplefilter("ignore")
-            model.fit(x, y)
-        fits.append({"fold": f, "trained_on": [items[i].item_id for i in train], "scored": [items[i].item_id for i in test]})
-        stacked = np.vstack([np.vstack((blocks[i], outsider_blocks[i])) for i in test])
-        with threadpool_limits(1):
-            proba = model.predict_proba(stacked)[:, 1]
-        pos = 0
-        for i in test:
-            m, o = len(blocks[i]), len(outsider_blocks[i])
-            member_scores[i] = proba[pos : pos + m]
-            outsider_scores[i] = proba[pos + m : pos + m + o]
-            pos += m + o
-    y_all = np.concatenate([np.eye(1, len(s), 0)[0] for s in member_scores])
-    s_all = np.concatenate(member_scores)
-    auroc = _auroc(y_all, s_all) if 0 < y_all.sum() < len(y_all) else 0.5
+    for blk, sc in zip(blocks, scores, strict=True):
+        members, member_valid = blk.members()
+        unused, unused_valid = blk.unused()
+        for j, i in enumerate(blk.index):
+            member_scores[i] = sc[j, members[j][member_valid[j]]]
+            outsider_scores[i] = sc[j, unused[j][unused_valid[j]]]
     return member_scores, outsider_scores, auroc, fits
 
 
@@ -251,7 +346,7 @@ def select_options(
     """Choose `k` distractors per item (items with fewer candidates keep them all).
     `solvers` are reasoning-free solvers that pick the option with the extreme value of
     one feature: after each round's swaps, where one of them picks the answer, an unused
-    candidate it would pick instead is swapped in (`repair_solvers`)."""
+    candidate it would pick instead is swapped in (`_repair`)."""
     naive = [list(range(1, min(k, it.n_candidates) + 1)) for it in items]
     pools = [it.n_candidates for it in items]
     result = SelectionResult(
@@ -260,20 +355,24 @@ def select_options(
     )
     if not items:
         return result
+    ids = [it.item_id for it in items]
     if len(items) < min_items:
-        current = [model_free_start(it, k) for it in items]
-        rates = repair_rates(items, current, solvers)
-        current = [repair_solvers(it, c, np.zeros(it.n_candidates + 1), solvers, rates, seed) for it, c in zip(items, current, strict=True)]
-        result.chosen = [[c - 1 for c in s] for s in current]
-        result.replaced = _replaced(naive, current)
+        blocks = _blocks(items, [model_free_start(it, k) for it in items], k)
+        rates = _repair_rates(blocks, solvers)
+        for blk in blocks:
+            _repair(blk, np.zeros(blk.features.shape[:2]), solvers, rates, _draws(blk, ids, solvers, seed))
+        best = _selection(blocks, len(items))
+        result.chosen = [[c - 1 for c in s] for s in best]
+        result.replaced = _replaced(naive, best)
         result.model = "model-free (too few items to fit a discriminator)"
         return result
     make = make_model or (lambda: default_discriminator(seed))
     result.model = "gradient boosting, cross-fitted"
-    current = [list(s) for s in naive]
-    best_auroc, best, stale = np.inf, current, 0
+    blocks = _blocks(items, naive, k)
+    draws = [_draws(blk, ids, solvers, seed) for blk in blocks]
+    best_auroc, best, stale = np.inf, naive, 0
     for round_no in range(0, max_rounds + 1):
-        member_scores, outsider_scores, auroc, fits = crossfit_scores(items, current, round_no, make, folds, seed)
+        scores, auroc, fits = _score_blocks(blocks, ids, round_no, make, folds, seed)
         result.folds.extend(fits)
         if round_no == 0:
             result.auroc_before = auroc
@@ -283,21 +382,16 @@ def select_options(
         if log is not None:
             log(f"option selection round {round_no}: AUROC {auroc:.3f}")
         if auroc < best_auroc - MIN_IMPROVEMENT:
-            best_auroc, best, stale = auroc, [list(s) for s in current], 0
+            best_auroc, best, stale = auroc, _selection(blocks, len(items)), 0
         else:
             stale += 1
             if stale >= PATIENCE:
                 break
-        swapped, scores = [], []
-        for it, chosen, ms, os_ in zip(items, current, member_scores, outsider_scores, strict=True):
-            unused = _unused(it, chosen)
-            row_scores = np.zeros(it.n_candidates + 1)
-            row_scores[[0, *chosen]] = ms
-            row_scores[unused] = os_
-            swapped.append(_swap(chosen, ms[1:], unused, os_, max_swaps=4 if round_no < 2 else 2))
-            scores.append(row_scores)
-        rates = repair_rates(items, swapped, solvers)
-        current = [repair_solvers(it, c, sc, solvers, rates, seed) for it, c, sc in zip(items, swapped, scores, strict=True)]
+        for blk, sc in zip(blocks, scores, strict=True):
+            _swap(blk, sc, max_swaps=4 if round_no < 2 else 2)
+        rates = _repair_rates(blocks, solvers)
+        for blk, sc, dr in zip(blocks, scores, draws, strict=True):
+            _repair(blk, sc, solvers, rates, dr)
     result.auroc_after = best_auroc
     result.chosen = [[c - 1 for c in s] for s in best]
     result.replaced = _replaced(naive, best)
@@ -314,62 +408,70 @@ class Solver:
     sign: float = 1.0
 
 
-def _solver_values(item: PoolItem, solver: Solver, members: np.ndarray, rows: np.ndarray) -> np.ndarray:
+def _solver_values(blk: _Block, solver: Solver, rows: np.ndarray, own: np.ndarray) -> np.ndarray:
+    """(B, L): the solver's value of each of `rows` against the current options (`own`:
+    which rows are among them)."""
     if solver.column is not None:
-        return solver.sign * item.features[rows, solver.column]
-    own = np.isin(rows, members)
-    sim = item.similarity[np.ix_(rows, members)]
-    return solver.sign * (sim.sum(axis=1) - own) / np.maximum(len(members) - own, 1)
+        return solver.sign * np.take_along_axis(blk.features[:, :, solver.column], rows, axis=1).astype(np.float64)
+    members, member_valid = blk.members()
+    return solver.sign * _centrality(blk, rows, members, member_valid, own)
+
+
+def _block_hits(blk: _Block, solver: Solver) -> np.ndarray:
+    """(B,) whether the solver picks each item's answer."""
+    members, member_valid = blk.members()
+    values = np.where(member_valid, _solver_values(blk, solver, members, member_valid), -np.inf)
+    return np.argmax(values, axis=1) == 0
 
 
 def solver_hits(items: Sequence[PoolItem], selected: Sequence[Sequence[int]], solver: Solver) -> float:
     """The share of items whose answer the solver picks."""
-    hits = 0
-    for item, chosen in zip(items, selected, strict=True):
-        members = np.array([0, *chosen])
-        hits += int(np.argmax(_solver_values(item, solver, members, members)) == 0)
+    k = max((len(s) for s in selected), default=0)
+    hits = sum(int(_block_hits(blk, solver).sum()) for blk in _blocks(items, selected, k))
     return hits / max(1, len(items))
 
 
-def repair_rates(items: Sequence[PoolItem], selected: Sequence[Sequence[int]], solvers: Sequence[Solver]) -> dict[str, float]:
+def _repair_rates(blocks: Sequence[_Block], solvers: Sequence[Solver]) -> dict[str, float]:
     """Per solver, the share of its hits to repair so that it is right about as often as
     chance: repairing every hit would leave the answer never the longest (or the most
     central...) option, a cue of its own."""
+    n_items = sum(len(blk.index) for blk in blocks)
+    chance = float(np.mean(np.concatenate([1.0 / (blk.n_chosen + 1) for blk in blocks]))) if n_items else 0.0
     rates = {}
     for solver in solvers:
-        hits = solver_hits(items, selected, solver)
-        chance = float(np.mean([1.0 / (len(s) + 1) for s in selected])) if selected else 0.0
+        hits = sum(int(_block_hits(blk, solver).sum()) for blk in blocks) / max(1, n_items)
         rates[solver.name] = float(np.clip(1.0 - chance / hits, 0.0, 1.0)) if hits > 0 else 0.0
     return rates
 
 
-def repair_solvers(
-    item: PoolItem, chosen: Sequence[int], row_scores: np.ndarray, solvers: Sequence[Solver],
-    rates: dict[str, float] | None = None, seed: int = 0,
-) -> list[int]:
+def _repair(blk: _Block, scores: np.ndarray, solvers: Sequence[Solver], rates: dict[str, float], draws: dict[str, np.ndarray]) -> None:
     """Where a solver picks the answer (and a draw under its `rates` says to repair), swap
-    the least answer-like chosen distractor (by `row_scores`) for the most answer-like
-    unused candidate that the solver would pick over the answer. Solvers are visited in a
-    fixed order, so a later one may undo an earlier one's repair only when no candidate
+    the least answer-like chosen distractor (by `scores`) for the most answer-like unused
+    candidate that the solver would pick over the answer. Solvers are visited in a fixed
+    order, so a later one may undo an earlier one's repair only when no candidate
     satisfies both."""
-    chosen = list(chosen)
+    every = np.arange(len(blk.index))
     for solver in solvers:
-        if rates is not None and _draw(item.item_id, solver.name, seed) >= rates.get(solver.name, 1.0):
+        members, member_valid = blk.members()
+        values = np.where(member_valid, _solver_values(blk, solver, members, member_valid), -np.inf)
+        due = (np.argmax(values, axis=1) == 0) & (draws[solver.name] < rates.get(solver.name, 1.0))
+        unused, unused_valid = blk.unused()
+        if not due.any() or unused.shape[1] == 0:
             continue
-        members = np.array([0, *chosen])
-        values = _solver_values(item, solver, members, members)
-        if int(np.argmax(values)) != 0:
+        outsider = _solver_values(blk, solver, unused, np.zeros(unused.shape, dtype=bool))
+        beating = unused_valid & (outsider > values[:, :1] + 1e-9) & due[:, None]
+        todo = every[beating.any(axis=1)]
+        if not len(todo):
             continue
-        unused = np.array(_unused(item, chosen), dtype=int)
-        if not len(unused):
-            continue
-        beating = unused[_solver_values(item, solver, members, unused) > values[0] + 1e-9]
-        if not len(beating):
-            continue
-        incoming = int(beating[np.argmax(row_scores[beating])])
-        outgoing = int(np.argmin(row_scores[chosen]))
-        chosen[outgoing] = incoming
-    return chosen
+        pull = np.where(beating, np.take_along_axis(scores, unused, axis=1), -np.inf)[todo]
+        incoming = unused[todo, np.argmax(pull, axis=1)]
+        counted = np.arange(blk.chosen.shape[1])[None, :] < blk.n_chosen[:, None]
+        held = np.where(counted, np.take_along_axis(scores, blk.chosen, axis=1), np.inf)[todo]
+        blk.chosen[todo, np.argmin(held, axis=1)] = incoming
+
+
+def _draws(blk: _Block, ids: Sequence[str], solvers: Sequence[Solver], seed: int) -> dict[str, np.ndarray]:
+    return {s.name: np.array([_draw(ids[i], s.name, seed) for i in blk.index]) for s in solvers}
 
 
 def _draw(item_id: str, name: str, seed: int) -> float:
@@ -377,22 +479,21 @@ def _draw(item_id: str, name: str, seed: int) -> float:
     return int.from_bytes(digest, "big") / 2**64
 
 
-def _unused(item: PoolItem, chosen: Sequence[int]) -> list[int]:
-    taken = set(chosen)
-    return [c for c in range(1, item.n_candidates + 1) if c not in taken]
-
-
-def _swap(chosen: list[int], chosen_scores: np.ndarray, unused: list[int], unused_scores: np.ndarray, max_swaps: int) -> list[int]:
+def _swap(blk: _Block, scores: np.ndarray, max_swaps: int) -> None:
     """The least answer-like chosen distractors out, the most answer-like unused ones in."""
-    if not unused:
-        return list(chosen)
-    out = list(chosen)
-    weakest = np.argsort(chosen_scores, kind="stable")
-    strongest = np.argsort(-unused_scores, kind="stable")
-    for w, s in zip(weakest[:max_swaps], strongest[:max_swaps], strict=False):
-        if unused_scores[s] > chosen_scores[w]:
-            out[w] = unused[s]
-    return out
+    unused, unused_valid = blk.unused()
+    if unused.shape[1] == 0:
+        return
+    counted = np.arange(blk.chosen.shape[1])[None, :] < blk.n_chosen[:, None]
+    held = np.where(counted, np.take_along_axis(scores, blk.chosen, axis=1), np.inf)
+    offered = np.where(unused_valid, np.take_along_axis(scores, unused, axis=1), -np.inf)
+    weakest = np.argsort(held, axis=1, kind="stable")
+    strongest = np.argsort(-offered, axis=1, kind="stable")
+    every = np.arange(len(blk.index))
+    for t in range(min(max_swaps, weakest.shape[1], strongest.shape[1])):
+        w, s = weakest[:, t], strongest[:, t]
+        better = offered[every, s] > held[every, w]
+        blk.chosen[every[better], w[better]] = unused[every[better], s[better]]
 
 
 def _replaced(naive: Sequence[Sequence[int]], chosen: Sequence[Sequence[int]]) -> int:

@@ -196,8 +196,7 @@ def option_features(models: FeatureModels, items: Sequence[ItemOptions]) -> list
     """Per item, (len(options), len(STATIC_FEATURES)): its options' features in its slot.
     Items come in batches so that the n-gram and semantic look-ups run once per batch."""
     windows = [mask_window(it.context_masked, WINDOW_WORDS) for it in items]
-    tokens = [[tokenize(option) for option in it.options] for it in items]
-    fluency = _fit_scores(models.lm, windows, tokens)
+    fluency = _fit_scores(models.lm, windows, items)
     semantic = _semantic(models.space, windows, items)
     stripped = [[option.strip() for option in it.options] for it in items]
     counts = _class_counts([text for texts in stripped for text in texts])
@@ -251,22 +250,23 @@ def _semantic(space: SemanticSpace | None, windows: Sequence[tuple[str, str]], i
     return out
 
 
-def _fit_scores(lm: NgramModel, windows: Sequence[tuple[str, str]], tokens: Sequence[Sequence[list[str]]]) -> list[np.ndarray]:
-    """Per item and option (`tokens`: each option's `tokenize`): mean and minimum
-    log-probability of its interior tokens (fluency), of its first two tokens after the
-    text before [MASK], and of the first two tokens after [MASK] after the option (edge
-    fit). One n-gram look-up and one pass of array arithmetic for the whole batch."""
+def _fit_scores(lm: NgramModel, windows: Sequence[tuple[str, str]], items: Sequence[ItemOptions]) -> list[np.ndarray]:
+    """Per item and option: mean and minimum log-probability of its interior tokens
+    (fluency), of its first two tokens after the text before [MASK], and of the first two
+    tokens after [MASK] after the option (edge fit). One n-gram look-up and one pass of
+    array arithmetic for the whole batch."""
     flat: list[str] = []
     option_lengths, right_lengths, heads = [], [], []
-    for (before, after), options in zip(windows, tokens, strict=True):
+    for (before, after), it in zip(windows, items, strict=True):
         left = lm.token_ids(tokenize(before)[-2:])
         head = np.full(2, BOS, dtype=np.int64)
         head[2 - len(left) :] = left
         right = tokenize(after)[:2]
-        for option in options:
-            flat += option
+        for option in it.options:
+            tokens = tokenize(option)
+            flat += tokens
             flat += right
-            option_lengths.append(len(option))
+            option_lengths.append(len(tokens))
             right_lengths.append(len(right))
             heads.append(head)
     n = np.asarray(option_lengths, dtype=np.int64)
@@ -288,9 +288,9 @@ def _fit_scores(lm: NgramModel, windows: Sequence[tuple[str, str]], tokens: Sequ
     np.minimum.at(lowest, owner[body], scores[body])
     flat_scores = np.column_stack((mean(body), np.where(np.isfinite(lowest), lowest, 0.0), mean(head), mean(tail)))
     out, pos = [], 0
-    for options in tokens:
-        out.append(flat_scores[pos : pos + len(options)])
-        pos += len(options)
+    for it in items:
+        out.append(flat_scores[pos : pos + len(it.options)])
+        pos += len(it.options)
     return out
 
 

@@ -274,9 +274,10 @@ def _score_blocks(
         b, slot = np.nonzero(valid)
         parts.append((x[b, slot], blk.index[b], slot, slot < member_valid.shape[1], np.full(len(b), n), b, rows[b, slot]))
     x, item, slot, member, block, b, row = (np.concatenate(col) for col in zip(*parts, strict=True))
-    # rows in item order, each item's options first: the order the fits have always seen
+    del parts
+    # training rows in item order, each item's options first: the order the fits have
+    # always seen (an index, not a sorted copy of every row)
     order = np.lexsort((slot, item))
-    x, item, slot, member, block, b, row = (a[order] for a in (x, item, slot, member, block, b, row))
     assignment = np.array([_fold(i, round_no, folds, seed) for i in ids])
     row_fold = assignment[item]
     answer = (slot == 0).astype(np.int8)
@@ -287,7 +288,7 @@ def _score_blocks(
         train_items, test_items = np.flatnonzero(assignment != f), np.flatnonzero(assignment == f)
         if len(train_items) == 0 or len(test_items) == 0:
             continue
-        train = member & (row_fold != f)
+        train = order[member[order] & (row_fold[order] != f)]
         test = row_fold == f
         model = make_model()
         # one thread: the fits are small, and OpenMP threads on a busy machine spin-wait

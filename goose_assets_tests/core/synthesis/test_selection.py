@@ -195,3 +195,35 @@ def test_context_copy_is_the_share_of_an_option_the_context_already_holds() -> N
     assert copied[0] == 0.0
     assert copied[1] == pytest.approx(5 / 8)  # 8 word trigrams, 3 touch the edited word
     assert copied[2] == 0.0
+
+
+def test_selection_handles_pools_of_every_size_in_one_partition() -> None:
+    """Items are scored in padded blocks: pools smaller than the options shown keep every
+    candidate, larger ones get `k` distinct candidates of their own, and padding rows are
+    never chosen."""
+    rng = np.random.default_rng(3)
+    sizes = [4, 7, 8, 9, 15, 30, 60] * 10
+    pool = []
+    for i, n in enumerate(sizes):
+        features = rng.normal(size=(n + 1, 6)).astype(np.float32)
+        features[0, 0] += 1.5  # a planted cue in column 0
+        sim = rng.uniform(size=(n + 1, n + 1)).astype(np.float32)
+        sim = (sim + sim.T) / 2
+        np.fill_diagonal(sim, 1.0)
+        pool.append(PoolItem(f"item_{i}", features, sim))
+    from goose_assets.core.synthesis.selection import Solver
+
+    cue = Solver("column_0", 0, 1.0)
+    for min_items in (40, 1000):  # with a fitted model, and model-free
+        result = select_options(pool, solvers=(cue,), min_items=min_items)
+        for n, chosen in zip(sizes, result.chosen, strict=True):
+            assert len(set(chosen)) == len(chosen) == min(n, 8)
+            assert all(0 <= c < n for c in chosen)
+            if n <= 8:
+                assert sorted(chosen) == list(range(n))
+        # where the pool has candidates to spare, the planted cue picks the answer less
+        # often after selection than among the generator's first 8
+        big = [i for i, n in enumerate(sizes) if n > 8]
+        before = solver_hits([pool[i] for i in big], [list(range(1, 9)) for _ in big], cue)
+        after = solver_hits([pool[i] for i in big], [[c + 1 for c in result.chosen[i]] for i in big], cue)
+        assert after < before - 0.15, (before, after)

@@ -5,15 +5,19 @@ SWAG and HellaSwag: Zellers et al. 2018, 2019).
 Every backend goes through it. A generator offers more candidates than a task shows (≥ 24
 offline, ≥ 16 from an LLM); selection keeps 8:
 
-1. A start without a model: per item, greedily add the candidate that leaves the answer
-   least of an odd one out among the options chosen so far (its z-scores over the option
-   set on every feature, centrality included, as close to zero as possible). For a
-   partition too small to fit a model, this is the selection.
-2. Rounds: fit a discriminator (gradient boosting: the cues interact, e.g. overlap x
-   length) on the partition's tasks, cross-fitted so that no item is scored by a model
-   trained on it; in each item, swap the selected distractors it finds least
-   answer-like for the unused candidates it finds most answer-like; stop when the
-   out-of-fold AUROC stops falling, or at the round cap. The best selection seen is kept.
+1. A partition too small to fit a model: per item, greedily add the candidate that leaves
+   the answer least of an odd one out among the options chosen so far (its z-scores over
+   the option set on every feature, centrality included, as close to zero as possible).
+2. Otherwise rounds, from the generator's first 8: fit a discriminator (gradient
+   boosting: the cues interact, e.g. overlap x length) on the partition's tasks,
+   cross-fitted so that no item is scored by a model trained on it; in each item, swap
+   the selected distractors it finds least answer-like for the unused candidates it finds
+   most answer-like; stop when the out-of-fold AUROC stops falling, or at the round cap.
+   The best selection seen is kept.
+
+Either way, where a reasoning-free solver (longest, most central...) picks the answer, a
+candidate it would pick instead is swapped in, just often enough to bring it to about chance.
+Items are scored in padded blocks of similar pool size, a few array operations a round.
 
 Features are the option's own (core.synthesis.option_features) plus its centrality among the
 current options, each also as a z-score and a rank within the item's option set: an
@@ -190,7 +194,7 @@ def _centrality(blk: _Block, rows: np.ndarray, members: np.ndarray, valid: np.nd
     return (total - own * 1.0) / np.maximum(n - own, 1)
 
 
-def option_rows(blk: _Block) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _option_rows(blk: _Block) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Feature rows of each item's current options as a set, and of its unused candidates
     measured against that set: raw features and centrality, each with its z-score and
     rank within the set. Returns (B, L, 3 (F + 1)) rows, their candidate row indices
@@ -270,7 +274,7 @@ def _score_blocks(
     same)."""
     parts: list[tuple[np.ndarray, ...]] = []
     for n, blk in enumerate(blocks):
-        x, rows, valid, member_valid = option_rows(blk)
+        x, rows, valid, member_valid = _option_rows(blk)
         b, slot = np.nonzero(valid)
         parts.append((x[b, slot], blk.index[b], slot, slot < member_valid.shape[1], np.full(len(b), n), b, rows[b, slot]))
     x, item, slot, member, block, b, row = (np.concatenate(col) for col in zip(*parts, strict=True))

@@ -13,9 +13,11 @@ run has never seen, by judges that do not share the pipeline's own models.
    - an independent surface judge: its own features (length, word count, character
      classes, overlap with the text around [MASK], centrality, and fluency and edge fit
      under a word trigram model trained on the *other* documents of the domain, raw
-     counts), relative to each task's options, scored by a logistic regression and by
-     gradient boosting with 5-fold cross-validation grouped by task. Reported as AUROC,
-     answer vs distractors.
+     counts, and the share of its word trigrams that the context repeats), relative to
+     each task's options, scored by a logistic regression and by gradient boosting with
+     5-fold cross-validation grouped by task. Reported as AUROC, answer vs distractors;
+   - a copy solver: the option whose word trigrams the context repeats most (an answer
+     reuses its passage's phrasing; a step from elsewhere does not).
 3. Yield (kept ÷ documents) and the AUROC that option selection saw before and after,
    from the run itself; and what selection costs: its features and rounds re-run here on
    the run's `masked_items`, timed (CPU seconds per task).
@@ -102,6 +104,7 @@ def judge_features(tasks: list[dict[str, Any]], reference: list[str]) -> tuple[n
         left = lm.ids(" ".join(tokenize(before)[-2:]))
         right = lm.ids(" ".join(tokenize(after)[:2]))
         grams = [trigram_set(o) for o in options]
+        copied = context_copy(task.get("question") or task["context_masked"], options)
         seqs = [np.concatenate((lm.ids(o), right)) for o in options]
         scores = lm.sequence_logprobs(seqs, [left] * len(options))
         rows = []
@@ -119,6 +122,7 @@ def judge_features(tasks: list[dict[str, Any]], reference: list[str]) -> tuple[n
                 float(lp[:n_tok].mean()) if n_tok else 0.0,
                 float(lp[: min(2, n_tok)].mean()) if n_tok else 0.0,
                 float(lp[n_tok:].mean()) if len(lp) > n_tok else 0.0,
+                copied[i],
             ])
         blocks.append(_relative(np.asarray(rows, dtype=np.float64)))
         y = np.zeros(len(options))
@@ -126,6 +130,35 @@ def judge_features(tasks: list[dict[str, Any]], reference: list[str]) -> tuple[n
         labels.append(y)
         groups.append(np.full(len(options), t_idx))
     return np.vstack(blocks), np.concatenate(labels), np.concatenate(groups)
+
+
+def context_copy(question: str, options: list[str]) -> list[float]:
+    """Per option, the share of its word trigrams found in what the student reads (the
+    task's whole question: a math problem and its masked solution), none across [MASK]."""
+    from goose_assets.core.records import MASK
+    from goose_assets.core.text import words
+
+    def trigrams(tokens: list[str]) -> set[tuple[str, ...]]:
+        return set(zip(tokens, tokens[1:], tokens[2:], strict=False))
+
+    context: set[tuple[str, ...]] = set().union(*(trigrams(words(part)) for part in question.split(MASK)))
+    shares = []
+    for option in options:
+        grams = trigrams(words(option))
+        shares.append(len(grams & context) / len(grams) if grams else 0.0)
+    return shares
+
+
+def copy_solver_accuracy(tasks: list[dict[str, Any]]) -> float:
+    """How often the option the context repeats most (`context_copy`) is the answer; ties
+    (often every option at 0) go to a draw seeded by the task id, not to option A."""
+    hits = 0
+    for task in tasks:
+        shares = np.asarray(context_copy(task.get("question") or task["context_masked"], list(task["options"])))
+        best = np.flatnonzero(shares == shares.max())
+        draw = int.from_bytes(hashlib.blake2b(str(task["task_id"]).encode(), digest_size=4).digest(), "big")
+        hits += int(best[draw % len(best)]) == int(task["answer_index"])
+    return round(hits / max(1, len(tasks)), 4)
 
 
 def judge_aurocs(x: np.ndarray, y: np.ndarray, groups: np.ndarray) -> dict[str, float | None]:
@@ -194,7 +227,8 @@ def _measure(work: Path, per_domain: int, embeddings: bool) -> dict[str, Any]:
     wh = open_warehouse(work / "home")
     domains = []
     for domain in DOMAINS:
-        tasks = wh.read("mcq_tasks", domain, ["task_id", "domain", "context_masked", "options", "answer_index", "answer_letter"])
+        tasks = wh.read("mcq_tasks", domain, ["task_id", "domain", "question", "context_masked", "options", "answer_index",
+                                               "answer_letter"])
         docs = wh.count("raw_documents", domain)
         kept = wh.query("SELECT count(*) AS n FROM filtered_tasks WHERE domain = ? AND kept", [domain])[0]["n"]
         sel = (wh.read("option_selection", domain) or [{}])[0]
@@ -211,6 +245,7 @@ def _measure(work: Path, per_domain: int, embeddings: bool) -> dict[str, Any]:
             "project_classifier_auroc": None if report.classifier_auroc is None else round(report.classifier_auroc, 4),
             "gate_passed": report.gate_passed,
             "judge_auroc": judge_aurocs(x, y, groups),
+            "copy_solver": copy_solver_accuracy(tasks),
             "selection": {k: sel.get(k) for k in ("auroc_before", "auroc_after", "rounds", "options_replaced", "pool_mean")},
             "selection_cpu_ms_per_task": selection_cost(wh, domain),
             "letters": letters, "letter_chi2_p": round(float(chisquare(letters).pvalue), 4),
@@ -223,17 +258,17 @@ def table(result: dict[str, Any]) -> str:
     rows = []
     for d in result["domains"]:
         if not d.get("tasks"):
-            rows.append([d["domain"], d.get("documents"), 0] + ["–"] * 12)
+            rows.append([d["domain"], d.get("documents"), 0] + ["–"] * 13)
             continue
         b, sel, j = d["baselines"], d["selection"], d["judge_auroc"]
         rows.append([
             d["domain"], d["documents"], d["tasks"], f"{d['yield']:.0%}", f"{d['chance']:.3f}",
             b.get("longest"), b.get("shortest"), b.get("lexical_overlap"), b.get("embedding", "–"), b.get("most_central"),
-            d["project_classifier_auroc"], sel.get("auroc_before"), sel.get("auroc_after"),
+            d.get("copy_solver", "–"), d["project_classifier_auroc"], sel.get("auroc_before"), sel.get("auroc_after"),
             j["linear"], j["gradient_boosting"], d["selection_cpu_ms_per_task"],
         ])
     header = ["domain", "docs", "tasks", "yield", "chance", "longest", "shortest", "lexical", "embedding", "central",
-              "gate clf AUROC", "sel. AUROC before", "sel. AUROC after", "judge linear", "judge GB", "selection ms/task"]
+              "copy (judge)", "gate clf AUROC", "sel. AUROC before", "sel. AUROC after", "judge linear", "judge GB", "selection ms/task"]
     settings = ("embedding baseline on (as `make run`)" if result["embedding_baseline"]
                 else "embedding baseline off (differs from `make run`: the `embedding` column is empty)")
     return (f"Size: {result['docs_per_domain']} held-out documents per domain; settings: {settings}; the whole "

@@ -13,10 +13,11 @@ run has never seen, by judges that do not share the pipeline's own models.
    - an independent surface judge: its own features (length, word count, character
      classes, overlap with the text around [MASK], centrality, and fluency and edge fit
      under a word trigram model trained on the *other* documents of the domain, raw
-     counts, and the share of its word trigrams that the context repeats), relative to
-     each task's options, scored by a logistic regression and by gradient boosting with
-     5-fold cross-validation grouped by task. Reported as AUROC, answer vs distractors;
-   - a copy solver: the option whose word trigrams the context repeats most (an answer
+     counts, and the share of its word trigrams that the task's question repeats),
+     relative to each task's options, scored by a logistic regression and by gradient
+     boosting with 5-fold cross-validation grouped by task. Reported as AUROC, answer vs
+     distractors;
+   - a copy solver: the option whose word trigrams the question repeats most (an answer
      reuses its passage's phrasing; a step from elsewhere does not).
 3. Yield (kept ÷ documents) and the AUROC that option selection saw before and after,
    from the run itself; and what selection costs: its features and rounds re-run here on
@@ -258,7 +259,7 @@ def table(result: dict[str, Any]) -> str:
     rows = []
     for d in result["domains"]:
         if not d.get("tasks"):
-            rows.append([d["domain"], d.get("documents"), 0] + ["–"] * 13)
+            rows.append([d["domain"], d.get("documents"), 0] + ["–"] * 14)
             continue
         b, sel, j = d["baselines"], d["selection"], d["judge_auroc"]
         rows.append([

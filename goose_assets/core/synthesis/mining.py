@@ -445,16 +445,17 @@ def moved_runs(
     n_units = max(1, len(units_for("code", answer)))
     profile = layout_of(statement_indents(body, *span), answer)
     lo, hi = LENGTH_BAND[0] * len(answer), LENGTH_BAND[1] * len(answer)
-    runs = [(start, end) for _, start, end in _runs(doc, n_units, lo, hi, profile) if end <= span[0] or start >= span[1]]
+    runs = [(i, start, end) for i, start, end in _runs(doc, n_units, lo, hi, profile) if end <= span[0] or start >= span[1]]
     rng.shuffle(runs)
     adapter = adapter or Adapter.for_span("code", body, answer, span)
     seen = {option_key(answer)}
     out: list[tuple[str, str]] = []
     max_parses = slot.parses + want + 12  # as in `mine`: a long file must not parse for ever
-    for start, end in runs:
+    indents = doc.indents or []
+    for i, start, end in runs:
         if slot.parses >= max_parses:
             break
-        text = reindent(body[start:end], start - body.rfind("\n", 0, start) - 1, adapter.indent, adapter.unit)
+        text = reindent(body[start:end], indents[i], adapter.indent, adapter.unit)
         moved = one_edit(text, rng, ctx, lambda edited: option_key(edited) not in seen and slot.accepts(edited))
         if moved is not None:
             seen.add(option_key(moved[1]))

@@ -146,6 +146,11 @@ class _Block:
         valid = np.arange(rows.shape[1])[None, :] <= self.n_chosen[:, None]
         return np.where(valid, rows, 0), valid
 
+    def held(self, scores: np.ndarray) -> np.ndarray:
+        """(B, k) the chosen candidates' `scores` (B, P), +inf past each item's selection."""
+        counted = np.arange(self.chosen.shape[1])[None, :] < self.n_chosen[:, None]
+        return np.where(counted, np.take_along_axis(scores, self.chosen, axis=1), np.inf)
+
     def unused(self) -> tuple[np.ndarray, np.ndarray]:
         """(B, U) candidate rows outside the selection, ascending, and which of them count."""
         p = self.features.shape[1]
@@ -422,11 +427,16 @@ def _solver_values(blk: _Block, solver: Solver, rows: np.ndarray, own: np.ndarra
     return solver.sign * _centrality(blk, rows, members, member_valid, own)
 
 
+def _member_values(blk: _Block, solver: Solver) -> np.ndarray:
+    """(B, 1 + k) the solver's value of each current option, answer first; -inf past each
+    item's selection."""
+    members, member_valid = blk.members()
+    return np.where(member_valid, _solver_values(blk, solver, members, member_valid), -np.inf)
+
+
 def _block_hits(blk: _Block, solver: Solver) -> np.ndarray:
     """(B,) whether the solver picks each item's answer."""
-    members, member_valid = blk.members()
-    values = np.where(member_valid, _solver_values(blk, solver, members, member_valid), -np.inf)
-    return np.argmax(values, axis=1) == 0
+    return np.argmax(_member_values(blk, solver), axis=1) == 0
 
 
 def solver_hits(items: Sequence[PoolItem], selected: Sequence[Sequence[int]], solver: Solver) -> float:
@@ -457,8 +467,7 @@ def _repair(blk: _Block, scores: np.ndarray, solvers: Sequence[Solver], rates: d
     satisfies both."""
     every = np.arange(len(blk.index))
     for solver in solvers:
-        members, member_valid = blk.members()
-        values = np.where(member_valid, _solver_values(blk, solver, members, member_valid), -np.inf)
+        values = _member_values(blk, solver)
         due = (np.argmax(values, axis=1) == 0) & (draws[solver.name] < rates.get(solver.name, 1.0))
         unused, unused_valid = blk.unused()
         if not due.any() or unused.shape[1] == 0:
@@ -470,9 +479,7 @@ def _repair(blk: _Block, scores: np.ndarray, solvers: Sequence[Solver], rates: d
             continue
         pull = np.where(beating, np.take_along_axis(scores, unused, axis=1), -np.inf)[todo]
         incoming = unused[todo, np.argmax(pull, axis=1)]
-        counted = np.arange(blk.chosen.shape[1])[None, :] < blk.n_chosen[:, None]
-        held = np.where(counted, np.take_along_axis(scores, blk.chosen, axis=1), np.inf)[todo]
-        blk.chosen[todo, np.argmin(held, axis=1)] = incoming
+        blk.chosen[todo, np.argmin(blk.held(scores)[todo], axis=1)] = incoming
 
 
 def _draws(blk: _Block, ids: Sequence[str], solvers: Sequence[Solver], seed: int) -> dict[str, np.ndarray]:
@@ -489,8 +496,7 @@ def _swap(blk: _Block, scores: np.ndarray, max_swaps: int) -> None:
     unused, unused_valid = blk.unused()
     if unused.shape[1] == 0:
         return
-    counted = np.arange(blk.chosen.shape[1])[None, :] < blk.n_chosen[:, None]
-    held = np.where(counted, np.take_along_axis(scores, blk.chosen, axis=1), np.inf)
+    held = blk.held(scores)
     offered = np.where(unused_valid, np.take_along_axis(scores, unused, axis=1), -np.inf)
     weakest = np.argsort(held, axis=1, kind="stable")
     strongest = np.argsort(-offered, axis=1, kind="stable")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from goose_assets.core.records import MASK
+
 _WS = re.compile(r"\s+")
 _WORD = re.compile(r"\w+", re.UNICODE)
 _LATEX_SPACING = re.compile(r"\\[,;:! ]|\\(?:quad|qquad)\b")
@@ -35,6 +37,26 @@ def normalize_option(text: str) -> str:
 
 def words(text: str) -> list[str]:
     return _WORD.findall(text.lower())
+
+
+WordTrigram = tuple[str, str, str]
+
+
+def word_trigrams(tokens: list[str]) -> set[WordTrigram]:
+    return set(zip(tokens, tokens[1:], tokens[2:], strict=False))
+
+
+def read_trigrams(*parts: str) -> set[WordTrigram]:
+    """The word trigrams of what a student reads (a question, a masked context), none
+    across [MASK] or from one part into the next: the text either side never meets."""
+    return set().union(*(word_trigrams(words(piece)) for part in parts for piece in part.split(MASK)))
+
+
+def copied_share(tokens: list[str], read: set[WordTrigram]) -> float:
+    """The share of an option's word trigrams found in `read` (`read_trigrams`): how much of
+    it repeats text the student already reads. 0 for an option under three words."""
+    grams = word_trigrams(tokens)
+    return len(grams & read) / len(grams) if grams else 0.0
 
 
 def word_count(text: str) -> int:

@@ -91,7 +91,7 @@ class OfflineBackend:
         if req.kind != "synthesize":
             return LLMResponse(req.ref_id, [], error=f"offline backend cannot answer {req.kind!r} requests")
         shape, body = str(req.inputs["shape"]), str(req.inputs["body"])
-        span = choose_span(shape, body)
+        span = choose_span(shape, body, str(req.inputs.get("question", "")))
         if span is None:
             return LLMResponse(req.ref_id, [], error="no_span: no run of key steps to mask")
         start, end = span

@@ -524,3 +524,23 @@ def test_adapted_numbers_keep_labels_and_scales() -> None:
     for kept in ("group 13", "10^-24", "Figure 7", "1998"):
         assert kept in adapted, adapted
     assert "27 g" not in adapted  # a measured amount takes one of the context's own
+
+
+def test_span_skips_a_step_that_restates_the_problem(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A step that repeats the problem is no new reasoning, and its answer would be the
+    option copying what the student reads: the span moves to the steps that derive."""
+    from goose_assets.core.synthesis import spans
+
+    question = "A shop sells 12 apples at 3 dollars each and 8 pears at 2 dollars each, so what does it earn if 5 apples are returned?"
+    body = (
+        "We want the earnings.\n"
+        "A shop sells 12 apples at 3 dollars each and 8 pears at 2 dollars each, so 5 apples are returned.\n"
+        "Then 12 - 5 = 7 apples are kept.\n"
+        "The pears give 8 * 2 = 16 dollars.\n"
+        "The answer is 37 dollars.\n"
+    )
+    start, end = choose_span("qa", body, question)
+    assert body[start:end] == "Then 12 - 5 = 7 apples are kept.\nThe pears give 8 * 2 = 16 dollars."
+    monkeypatch.setattr(spans, "NOVELTY_WEIGHT", 0.0)  # without the discount the restatement is chosen
+    start, end = choose_span("qa", body, question)
+    assert body[start:end].startswith("A shop sells 12 apples")

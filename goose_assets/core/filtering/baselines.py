@@ -10,12 +10,16 @@ task teaches the cue, not the reasoning. Each baseline picks one option per task
 - `most_central`: the option most similar (char 3-gram Jaccard) to the other options.
   Mutation distractors are all edits of the answer, so the answer is their centroid; this
   is the cue the audit found in code distractors;
+- `context_copy`: the option repeating most of what the student reads: the largest share
+  of its word trigrams found in the question or the masked context (none across [MASK]).
+  An answer reuses its own passage's phrasing, a candidate written elsewhere does not;
 - `classifier`: a logistic regression "odd one out" on surface features of each option,
   absolute and relative to its siblings, cross-validated with GroupKFold by task so that
   no task is both trained and scored. Reported as per-task accuracy (argmax over the
   options) and per-option AUROC.
 
-Input tasks are mappings with keys task_id, domain, context_masked, options, answer_index.
+Input tasks are mappings with keys task_id, domain, context_masked, options, answer_index,
+and optionally question (what the student reads besides the masked context).
 The gate fails a domain when any baseline's accuracy exceeds chance + 0.10 or the
 classifier's AUROC exceeds 0.60. A task is `trivial` when a strict majority of the
 baselines that voted on it picked its answer.
@@ -35,13 +39,14 @@ import numpy as np
 from goose_assets.core.filtering import embeddings
 from goose_assets.core.records import MASK
 from goose_assets.core.synthesis.leakage import trigram_set
-from goose_assets.core.text import jaccard, words
+from goose_assets.core.text import copied_share, jaccard, read_trigrams, words
 
 LONGEST = "longest"
 SHORTEST = "shortest"
 LEXICAL_OVERLAP = "lexical_overlap"
 EMBEDDING = "embedding"
 MOST_CENTRAL = "most_central"
+CONTEXT_COPY = "context_copy"
 CLASSIFIER = "classifier"
 ALL_BASELINES: tuple[str, ...] = (
     LONGEST,
@@ -49,6 +54,7 @@ ALL_BASELINES: tuple[str, ...] = (
     LEXICAL_OVERLAP,
     EMBEDDING,
     MOST_CENTRAL,
+    CONTEXT_COPY,
     CLASSIFIER,
 )
 
@@ -185,6 +191,12 @@ def _centrality(options: Sequence[str]) -> list[float]:
 
 def pick_most_central(options: Sequence[str]) -> int:
     return _argmax(_centrality(options))
+
+
+def pick_context_copy(question: str, context_masked: str, options: Sequence[str]) -> int:
+    """The option whose word trigrams the student reads most often elsewhere."""
+    read = read_trigrams(question, context_masked)
+    return _argmax([copied_share(words(option), read) for option in options])
 
 
 def pick_by_embedding(
@@ -431,6 +443,10 @@ class BaselineRun:
             if MOST_CENTRAL in active:
                 centrality = _centrality(options)
                 picks[i][MOST_CENTRAL] = _argmax(centrality)
+            if CONTEXT_COPY in active:
+                picks[i][CONTEXT_COPY] = pick_context_copy(
+                    str(task.get("question") or ""), str(task["context_masked"]), options
+                )
             if CLASSIFIER in active:
                 self._blocks.setdefault(str(task["domain"]), []).append(option_features(options, centrality))
         if EMBEDDING in active and tasks:

@@ -33,7 +33,7 @@ from goose_assets.core.synthesis.selection import (
     select_options,
 )
 from goose_assets.core.synthesis.terms import NUMBER
-from goose_assets.core.text import words
+from goose_assets.core.text import copied_share, read_trigrams, words
 
 WINDOW_WORDS = 64
 STATIC_FEATURES: tuple[str, ...] = (
@@ -45,13 +45,15 @@ STATIC_FEATURES: tuple[str, ...] = (
 )
 # the reasoning-free solvers option selection keeps from picking the answer: the longest
 # and the shortest option, the one sharing most words with the text around [MASK], the
-# one closest to it in meaning, and the most central one (core.filtering.baselines has their twins)
+# one closest to it in meaning, the most central one and the one repeating most of what
+# the student reads (core.filtering.baselines has their twins)
 SOLVERS: tuple[Solver, ...] = (
     Solver("longest", STATIC_FEATURES.index("log_chars"), 1.0),
     Solver("shortest", STATIC_FEATURES.index("log_chars"), -1.0),
     Solver("lexical_overlap", STATIC_FEATURES.index("window_overlap"), 1.0),
     Solver("semantic_similarity", STATIC_FEATURES.index("semantic_similarity"), 1.0),
     Solver("most_central", None, 1.0),
+    Solver("context_copy", STATIC_FEATURES.index("context_copy"), 1.0),
 )
 _OPERATORS = re.compile(r"[-+*/=<>%^&|!~]")
 _PUNCT = re.compile(r"[^\w\s]")
@@ -205,8 +207,11 @@ def option_features(models: FeatureModels, items: Sequence[ItemOptions]) -> list
     for it, texts, (before, after), fit, sem in zip(items, stripped, windows, fluency, semantic, strict=True):
         window = set(words(before)) | set(words(after))
         context_numbers = set(NUMBER.findall(it.question + " " + it.context_masked))
-        # per part: words either side of [MASK] never join into a trigram
-        context_grams = set().union(*(_word_trigrams(words(part)) for part in (it.question, *it.context_masked.split(MASK))))
+        # how much of an option repeats what the student reads: the answer rarely does (a
+        # repeated sentence of it is a leak), a step moved from elsewhere in the passage
+        # does in part, and in math the answer reuses the problem's phrasing more than a
+        # mined step does; either way a solver could read it
+        read = read_trigrams(it.question, it.context_masked)
         rows, copied = [], []
         for text in texts:
             option_words = words(text)
@@ -220,20 +225,10 @@ def option_features(models: FeatureModels, items: Sequence[ItemOptions]) -> list
                 _share(sum(n in context_numbers for n in numbers), len(numbers)),
                 float(len(numbers)),
             ])
-            grams = _word_trigrams(option_words)
-            copied.append(_share(len(grams & context_grams), len(grams)))
+            copied.append(copied_share(option_words, read))
             pos += 1
         out.append(np.hstack([np.asarray(rows, dtype=np.float64), fit, sem[:, None], np.asarray(copied)[:, None]]))
     return out
-
-
-def _word_trigrams(tokens: Sequence[str]) -> set[tuple[str, str, str]]:
-    """Word trigrams: the share of an option's found in the context is how much of it
-    repeats text the student already reads (`context_copy`). The answer rarely does (a
-    repeated sentence of the answer is a leak), a step moved from elsewhere in the passage
-    does in part, and in math the answer reuses the problem's phrasing more than a mined
-    step: either way a solver could read it."""
-    return set(zip(tokens, tokens[1:], tokens[2:], strict=False))
 
 
 def _semantic(space: SemanticSpace | None, windows: Sequence[tuple[str, str]], items: Sequence[ItemOptions]) -> list[np.ndarray]:

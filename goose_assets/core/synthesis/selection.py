@@ -434,9 +434,16 @@ def _member_values(blk: _Block, solver: Solver) -> np.ndarray:
     return np.where(member_valid, _solver_values(blk, solver, members, member_valid), -np.inf)
 
 
+def _answer_on_top(values: np.ndarray) -> np.ndarray:
+    """(B,) whether the answer (column 0) beats every other option. A tie is no hit: the
+    options are shown shuffled, so a solver breaking it by position is right by chance
+    (a copy share of 0 for every option is common)."""
+    return values[:, 0] > values[:, 1:].max(axis=1, initial=-np.inf)
+
+
 def _block_hits(blk: _Block, solver: Solver) -> np.ndarray:
     """(B,) whether the solver picks each item's answer."""
-    return np.argmax(_member_values(blk, solver), axis=1) == 0
+    return _answer_on_top(_member_values(blk, solver))
 
 
 def solver_hits(items: Sequence[PoolItem], selected: Sequence[Sequence[int]], solver: Solver) -> float:
@@ -468,7 +475,7 @@ def _repair(blk: _Block, scores: np.ndarray, solvers: Sequence[Solver], rates: d
     every = np.arange(len(blk.index))
     for solver in solvers:
         values = _member_values(blk, solver)
-        due = (np.argmax(values, axis=1) == 0) & (draws[solver.name] < rates.get(solver.name, 1.0))
+        due = _answer_on_top(values) & (draws[solver.name] < rates.get(solver.name, 1.0))
         unused, unused_valid = blk.unused()
         if not due.any() or unused.shape[1] == 0:
             continue

@@ -9,11 +9,12 @@ edges of the text. Spans are character offsets into the body, so masking is exac
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from goose_assets.core.synthesis.terms import code_only
-from goose_assets.core.text import sentence_spans
+from goose_assets.core.text import WordTrigram, read_trigrams, sentence_spans, word_trigrams, words
 
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _MATH_OP = re.compile(r"[=<>+\-*/^]|\\(?:frac|cdot|times|sqrt|le|ge|neq|sum|int)")
@@ -126,12 +127,37 @@ SPAN_LIMITS: dict[str, tuple[int, int, int, int]] = {
 }
 
 
-def choose_span(shape: str, body: str) -> tuple[int, int] | None:
-    """The best contiguous run of key units, as (start, end) offsets into `body`, or None."""
+# how much a span's value falls with the share of it the student reads elsewhere: a fully
+# repeated span keeps a fifth of its value. A step restating the context is no new
+# reasoning, and its answer is the option copying the context (BENCHMARKS.md §8)
+NOVELTY_WEIGHT = 0.8
+
+
+class _RepeatedText:
+    """How much of a run of units the student reads elsewhere: the share of its word
+    trigrams (none across units) found in the question or in a unit outside the run."""
+
+    def __init__(self, body: str, units: list[Unit], question: str) -> None:
+        self.grams = [word_trigrams(words(body[u.start : u.end])) for u in units]
+        self.question = read_trigrams(question)
+        self.units_with: Counter[WordTrigram] = Counter(g for grams in self.grams for g in grams)
+
+    def share(self, i: int, j: int) -> float:
+        inside: Counter[WordTrigram] = Counter(g for grams in self.grams[i : j + 1] for g in grams)
+        if not inside:
+            return 0.0
+        seen = sum(1 for g, n in inside.items() if g in self.question or self.units_with[g] > n)
+        return seen / len(inside)
+
+
+def choose_span(shape: str, body: str, question: str = "") -> tuple[int, int] | None:
+    """The best contiguous run of key units, as (start, end) offsets into `body`, or None.
+    `question` is what the student reads besides the body (a math problem)."""
     units = units_for(shape, body)
     kmin, kmax, cmin, cmax = SPAN_LIMITS.get(shape, SPAN_LIMITS["passage"])
     if len(units) < 2:
         return None
+    repeated = _RepeatedText(body, units, question)
     best: tuple[float, int, int] | None = None
     n = len(units)
     indents = [u.start - body.rfind("\n", 0, u.start) - 1 for u in units] if shape == "code" else []
@@ -161,7 +187,7 @@ def choose_span(shape: str, body: str) -> tuple[int, int] | None:
             centre = (i + j) / 2 / max(1, n - 1)
             position = 1.0 - abs(centre - 0.5)
             edge = 0.5 if i == 0 or j == n - 1 else 1.0
-            value = (total / k**0.5) * edge * (0.6 + 0.4 * position)
+            value = (total / k**0.5) * edge * (0.6 + 0.4 * position) * (1.0 - NOVELTY_WEIGHT * repeated.share(i, j))
             if best is None or value > best[0] + 1e-9:
                 best = (value, start, end)
     return (best[1], best[2]) if best else None

@@ -52,10 +52,9 @@ class _Student:
             self.rollouts[t["task_id"]] = difficulty.score_rollouts(resp, t["answer_letter"], len(t["options"]))
 
 
-def _task_batches(wh: Warehouse, scope: PartitionScope, with_question: bool) -> Any:
-    columns = ["task_id", "domain", "context_masked", "options", "answer_index", "answer_letter"]
-    # the student's prompt; the baselines never read it
-    columns += ["question"] if with_question else []
+def _task_batches(wh: Warehouse, scope: PartitionScope) -> Any:
+    # the question is the student's prompt, and what the copy baseline reads
+    columns = ["task_id", "domain", "question", "context_masked", "options", "answer_index", "answer_letter"]
     return wh.iter_rows("mcq_tasks", scope.domain, columns, order_by="task_id", batch_size=STREAM_BATCH, shard=scope.shard)
 
 
@@ -65,7 +64,7 @@ def task_difficulty(
     """How hard each task is. With an LLM backend, the student answers every task n=16
     times (configurable) and we store n_correct. With the offline backend the student is
     the ensemble of triviality baselines (longest, shortest, lexical overlap, embedding
-    similarity, most-central option, odd-one-out classifier): n is the number of
+    similarity, most-central option, context copy, odd-one-out classifier): n is the number of
     baselines and n_correct the number that picked the answer. Either way every task
     carries the baseline votes."""
     scope = scope_of(context.partition_key)
@@ -74,7 +73,7 @@ def task_difficulty(
     run = baselines.BaselineRun(use_embeddings=config.use_embeddings)
     total = wh.count("mcq_tasks", scope.domain, shard=scope.shard)
     student = _Student(wh, llm, BatchProgress(Progress(f"{scope.label} rollouts", total, context.log.info)))
-    for tasks in _task_batches(wh, scope, with_question=llm.backend != "offline"):
+    for tasks in _task_batches(wh, scope):
         run.add(tasks)
         if llm.backend != "offline" and tasks:
             student.answer(tasks)

@@ -10,6 +10,7 @@ import pytest
 
 from goose_assets.core.filtering.baselines import (
     CLASSIFIER,
+    CONTEXT_COPY,
     EMBEDDING,
     LEXICAL_OVERLAP,
     LONGEST,
@@ -18,6 +19,7 @@ from goose_assets.core.filtering.baselines import (
     mask_window,
     odd_one_out_classifier,
     option_features,
+    pick_context_copy,
     pick_lexical_overlap,
     pick_most_central,
     run_baselines,
@@ -85,6 +87,29 @@ def test_answer_is_always_longest_fails_the_gate() -> None:
     assert not stats.gate_passed
     assert any(f.startswith("longest") for f in stats.failures)
     assert any("AUROC" in f for f in stats.failures)
+
+
+def test_context_copy_reads_the_question_and_never_across_the_mask() -> None:
+    question = "A tank holds 40 litres of water and loses 3 litres every hour."
+    context = "First note the leak rate. [MASK] So after 5 hours it holds 25 litres."
+    options = ["The tank loses 3 litres every hour so", "We divide the total by the rate", "Water boils at sea level"]
+    assert pick_context_copy(question, context, options) == 0
+    # "rate so after" only exists across [MASK]: no option may borrow it
+    crossing = ["the leak rate so after", "so after 5 hours it"]
+    assert pick_context_copy("", context, crossing) == 1
+
+
+def test_answer_copying_the_context_fails_the_gate() -> None:
+    tasks = []
+    for task in _fair_tasks(120, seed=3):
+        before = task["context_masked"].split("[MASK]")[0].split()
+        options = list(task["options"])
+        options[task["answer_index"]] = " ".join(before[:6])  # the answer repeats the context
+        tasks.append({**task, "options": options, "question": "Fill in the blank."})
+    report = run_baselines(tasks, use_embeddings=False, include=[LONGEST, CONTEXT_COPY])
+    stats = report.domains["science"]
+    assert stats.accuracy[CONTEXT_COPY] == 1.0
+    assert any(f.startswith("context_copy") for f in stats.failures) and not stats.gate_passed
 
 
 def test_trivial_flag_needs_a_strict_majority() -> None:

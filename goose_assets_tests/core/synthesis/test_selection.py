@@ -227,3 +227,30 @@ def test_selection_handles_pools_of_every_size_in_one_partition() -> None:
         before = solver_hits([pool[i] for i in big], [list(range(1, 9)) for _ in big], cue)
         after = solver_hits([pool[i] for i in big], [[c + 1 for c in result.chosen[i]] for i in big], cue)
         assert after < before - 0.15, (before, after)
+
+
+def test_a_tie_is_no_hit_and_the_copy_solver_is_repaired() -> None:
+    """Options are shown shuffled, so a solver breaking a tie by position is right by
+    chance: an answer tied with a distractor is no hit. Where the answer alone repeats the
+    context, selection swaps in candidates that repeat it as much."""
+    copy = next(s for s in SOLVERS if s.name == "context_copy")
+    rng = random.Random(4)
+    items = []
+    for i in range(120):
+        lead, tail = _sentence(rng, 12), _sentence(rng, 12)
+        context = f"{lead} [MASK] {tail}"
+        fresh = [_sentence(rng, 9) for _ in range(12)]
+        # candidates that repeat the context's opening words, as the answer does
+        echoes = [" ".join(lead.split()[:6]) + " " + _sentence(rng, 3) for _ in range(6)]
+        answer = " ".join(lead.split()[:6]) + " " + _sentence(rng, 3)
+        items.append(ItemOptions(f"item_{i}", "", context, [answer, *fresh, *echoes]))
+    models = FeatureModels.fit((it.question, it.context_masked) for it in items)
+    pool = pool_items(models, items)
+    naive = [list(range(1, 9)) for _ in pool]  # fresh text only: the answer alone copies
+    assert solver_hits(pool, naive, copy) > 0.9
+    tied = [[*range(1, 8), 13] for _ in pool]  # one echo shown beside the answer
+    assert solver_hits(pool, tied, copy) < 0.6
+
+    result = select_options(pool, solvers=SOLVERS)
+    chosen = [[c + 1 for c in s] for s in result.chosen]
+    assert solver_hits(pool, chosen, copy) < 0.3

@@ -8,8 +8,8 @@ run has never seen, by judges that do not share the pipeline's own models.
    offline generator and option selection.
 2. The judges read the tasks it made (`mcq_tasks`, before any filtering):
    - the project's reasoning-free baselines (core.filtering.baselines: longest, shortest, lexical
-     overlap, most central, the cross-validated logistic "odd one out" classifier, and
-     with --embeddings the all-MiniLM-L6-v2 similarity);
+     overlap, most central, context copy, the cross-validated logistic "odd one out"
+     classifier, and with --embeddings the all-MiniLM-L6-v2 similarity);
    - an independent surface judge: its own features (length, word count, character
      classes, overlap with the text around [MASK], centrality, and fluency and edge fit
      under a word trigram model trained on the *other* documents of the domain, raw
@@ -18,7 +18,9 @@ run has never seen, by judges that do not share the pipeline's own models.
      boosting with 5-fold cross-validation grouped by task. Reported as AUROC, answer vs
      distractors;
    - a copy solver: the option whose word trigrams the question repeats most (an answer
-     reuses its passage's phrasing; a step from elsewhere does not).
+     reuses its passage's phrasing; a step from elsewhere does not). The gate's
+     context_copy reads the same share, with its own code and ties broken by position
+     instead of a seeded draw.
 3. Yield (kept ÷ documents) and the AUROC that option selection saw before and after,
    from the run itself; and what selection costs: its features and rounds re-run here on
    the run's `masked_items`, timed (CPU seconds per task).

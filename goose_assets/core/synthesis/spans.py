@@ -127,12 +127,11 @@ SPAN_LIMITS: dict[str, tuple[int, int, int, int]] = {
 }
 
 
-# per shape, how much a span's value falls with the share of it the student reads
-# elsewhere: a fully repeated span keeps a fifth of its value. A solution step restating
-# the problem, or a code line repeating the file's own phrases, is no new reasoning, and
-# its answer is the option copying the context. Prose repeats its terms by nature: there
-# the discount measured no gain and is off (BENCHMARKS.md §8)
-NOVELTY_WEIGHT: dict[str, float] = {"qa": 0.8, "code": 0.8}
+# how much a span's value falls with the share of it the student reads elsewhere: a fully
+# repeated span keeps a fifth of its value. A step restating the problem, a sentence
+# repeating the passage or a code line repeating the file's own phrases is no new
+# reasoning, and its answer is the option copying the context (BENCHMARKS.md §8)
+NOVELTY_WEIGHT = 0.8
 
 
 class _RepeatedText:
@@ -159,8 +158,7 @@ def choose_span(shape: str, body: str, question: str = "") -> tuple[int, int] | 
     kmin, kmax, cmin, cmax = SPAN_LIMITS.get(shape, SPAN_LIMITS["passage"])
     if len(units) < 2:
         return None
-    novelty = NOVELTY_WEIGHT.get(shape, 0.0)
-    repeated = _RepeatedText(body, units, question) if novelty else None
+    repeated = _RepeatedText(body, units, question)
     best: tuple[float, int, int] | None = None
     n = len(units)
     indents = [u.start - body.rfind("\n", 0, u.start) - 1 for u in units] if shape == "code" else []
@@ -190,9 +188,7 @@ def choose_span(shape: str, body: str, question: str = "") -> tuple[int, int] | 
             centre = (i + j) / 2 / max(1, n - 1)
             position = 1.0 - abs(centre - 0.5)
             edge = 0.5 if i == 0 or j == n - 1 else 1.0
-            value = (total / k**0.5) * edge * (0.6 + 0.4 * position)
-            if repeated is not None:
-                value *= 1.0 - novelty * repeated.share(i, j)
+            value = (total / k**0.5) * edge * (0.6 + 0.4 * position) * (1.0 - NOVELTY_WEIGHT * repeated.share(i, j))
             if best is None or value > best[0] + 1e-9:
                 best = (value, start, end)
     return (best[1], best[2]) if best else None

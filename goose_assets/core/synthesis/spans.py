@@ -2,7 +2,8 @@
 
 A body is cut into units (solution steps, code lines, sentences). Each unit is scored by
 reasoning signals; the chosen span is the best run of 2-4 consecutive units, away from the
-edges of the text and from text the student reads elsewhere. Spans are character offsets into the body, so masking is exact:
+edges of the text and from text the student reads elsewhere. Spans are character offsets
+into the body, so masking is exact:
 `body[:start] + MASK + body[end:]` plus the answer rebuilds the body.
 """
 

@@ -3,6 +3,7 @@ the page (reasons in `reasons.LLM_REASONS`)."""
 
 from __future__ import annotations
 
+from goose_assets.core.text import word_trigrams
 from goose_assets.core.web.pages import PageResult, WebConfig
 from goose_assets.core.web.prefilters import lower_tokens, relevance_score
 from goose_assets.core.web.reasons import (
@@ -25,8 +26,7 @@ def grounding(passage: str, main_text: str) -> float:
     passage_tokens = lower_tokens(passage)
     if len(passage_tokens) < 3:
         return 0.0
-    source_tokens = lower_tokens(main_text)
-    source = set(zip(source_tokens, source_tokens[1:], source_tokens[2:], strict=False))
+    source = word_trigrams(lower_tokens(main_text))
     trigrams = list(zip(passage_tokens, passage_tokens[1:], passage_tokens[2:], strict=False))
     return sum(1 for t in trigrams if t in source) / len(trigrams)
 

@@ -13,11 +13,7 @@ PostgreSQL instances (`deploy/celery/dagster.yaml`) lock the row and need none o
 
 from __future__ import annotations
 
-import fcntl
 import os
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
@@ -30,33 +26,9 @@ from dagster._core.storage.sqlite_storage import (
     _schedule_directory,
 )
 
+from goose_assets.publish.atomic_io import FileLock
+
 SLOT_LOCK_FILE = "pool_slots.lock"
-
-
-class _FileLock:
-    """An exclusive `flock` on one file, re-entrant within a process."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self._guard = threading.RLock()
-        self._depth = 0
-        self._fd = -1
-
-    @contextmanager
-    def held(self) -> Iterator[None]:
-        with self._guard:
-            if self._depth == 0:
-                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-                fcntl.flock(self._fd, fcntl.LOCK_EX)
-            self._depth += 1
-            try:
-                yield
-            finally:
-                self._depth -= 1
-                if self._depth == 0:
-                    fcntl.flock(self._fd, fcntl.LOCK_UN)
-                    os.close(self._fd)
-                    self._fd = -1
 
 
 class QueuedSqliteEventLogStorage(SqliteEventLogStorage):
@@ -65,7 +37,7 @@ class QueuedSqliteEventLogStorage(SqliteEventLogStorage):
     def __init__(self, base_dir: str, *args: Any, **kwargs: Any) -> None:
         super().__init__(base_dir, *args, **kwargs)
         os.makedirs(base_dir, exist_ok=True)
-        self._slot_lock = _FileLock(os.path.join(base_dir, SLOT_LOCK_FILE))
+        self._slot_lock = FileLock(os.path.join(base_dir, SLOT_LOCK_FILE))
 
     def claim_concurrency_slot(self, *args: Any, **kwargs: Any) -> Any:
         with self._slot_lock.held():

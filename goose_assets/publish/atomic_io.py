@@ -4,18 +4,52 @@ A reader of the target path sees either the old content or the new, never a half
 file. Temp names are hidden (``.<name>.tmp-<pid>-<random>``) siblings, so ``os.replace``
 stays within one filesystem, and they are removed on any exception. A hard kill (SIGKILL,
 power loss) can leave such a sibling behind; it is never mistaken for content.
+
+Atomic writes keep each file whole, not a set of files consistent: writers of one set
+(an export directory and its manifest) take a ``FileLock`` so they go one at a time.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import secrets
 import shutil
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["atomic_directory", "atomic_file", "atomic_write_bytes"]
+__all__ = ["FileLock", "atomic_directory", "atomic_file", "atomic_write_bytes"]
+
+
+class FileLock:
+    """An exclusive ``flock`` on one file: across processes one holder at a time, and
+    re-entrant within a process (a nested ``held`` in the holding thread goes straight
+    through; another thread waits). The lock goes with the process, so a killed holder
+    never leaves it taken."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        self._guard = threading.RLock()
+        self._depth = 0
+        self._fd = -1
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        with self._guard:
+            if self._depth == 0:
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+                fcntl.flock(self._fd, fcntl.LOCK_EX)
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+                if self._depth == 0:
+                    fcntl.flock(self._fd, fcntl.LOCK_UN)
+                    os.close(self._fd)
+                    self._fd = -1
 
 
 def _staging_sibling(path: Path, tag: str) -> Path:

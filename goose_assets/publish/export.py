@@ -28,6 +28,12 @@ Guarantees:
   dataset gets a content-derived fingerprint; nothing holds a timestamp. Re-exporting the
   same tasks with the same library versions gives byte-identical files, the HF dataset
   directory included.
+* **One writer at a time.** ``write_exports`` holds ``export_lock(root, mix)`` (a ``flock``
+  on ``<root>/.<mix>.lock``): partitions materialized at once (Celery workers, the
+  multiprocess executor) would otherwise interleave files, and a manifest would hash
+  another writer's files or a directory it is swapping out. A caller that reads what to
+  export from the warehouse holds the same lock around the read too, so a slower writer
+  never overwrites a newer mix with an older one.
 * **Contained.** The mix name must be a slug, and every target path must resolve inside
   ``root`` (a symlink pointing elsewhere is refused).
 """
@@ -37,8 +43,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -50,7 +57,12 @@ import pyarrow.parquet as pq
 from goose_assets.core.mixing import SPLITS, validate_mix_name
 from goose_assets.core.prompts import student_messages
 from goose_assets.core.synthesis.mcq import student_prompt
-from goose_assets.publish.atomic_io import atomic_directory, atomic_file, atomic_write_bytes
+from goose_assets.publish.atomic_io import (
+    FileLock,
+    atomic_directory,
+    atomic_file,
+    atomic_write_bytes,
+)
 from goose_assets.publish.dataset_card import CardInfo, license_terms, render_card
 from goose_assets.publish.layout import (
     CARD_FILE,
@@ -87,6 +99,8 @@ __all__ = [
     "atomic_file",
     "atomic_write_bytes",
     "export_dir_for",
+    "export_lock",
+    "export_lock_path",
     "export_order",
     "license_terms",
     "push_hf_dataset_to_hub",
@@ -129,6 +143,29 @@ def export_dir_for(root: str | os.PathLike[str], mix_name: str) -> Path:
     if candidate.parent != resolved_root:
         raise ValueError(f"export dir {candidate} for mix {name!r} is outside {resolved_root}")
     return candidate
+
+
+_export_locks: dict[str, FileLock] = {}
+_export_locks_guard = threading.Lock()
+
+
+def export_lock_path(root: str | os.PathLike[str], mix_name: str) -> Path:
+    """``<root>/.<mix_name>.lock``: the file ``export_lock`` locks. It stays once made (it
+    is not a staging leftover): removing it while held would let a second lock begin."""
+    path = export_dir_for(root, mix_name)
+    return path.with_name(f".{path.name}.lock")
+
+
+def export_lock(root: str | os.PathLike[str], mix_name: str) -> AbstractContextManager[None]:
+    """The exclusive lock on one mix's exports under ``root``: held, no other process or
+    thread writes them; re-entrant in the holding thread (``write_exports`` takes it
+    again inside a caller's hold). The lock file is hidden beside the mix directory, so
+    it is never export content."""
+    lock_path = str(export_lock_path(root, mix_name))
+    Path(lock_path).parent.mkdir(parents=True, exist_ok=True)
+    with _export_locks_guard:  # one FileLock per path, or the in-process re-entry is lost
+        lock = _export_locks.setdefault(lock_path, FileLock(lock_path))
+    return lock.held()
 
 
 def _ensure_inside(root: Path, path: Path) -> None:
@@ -561,9 +598,11 @@ def _sha256_file(path: Path) -> str:
 def _file_digests(export_dir: Path) -> dict[str, dict[str, Any]]:
     digests: dict[str, dict[str, Any]] = {}
     for path in sorted(export_dir.rglob("*")):
-        relative = path.relative_to(export_dir).as_posix()
-        # hidden names are staging leftovers of an interrupted write, not export content
-        if not path.is_file() or relative == MANIFEST_FILE or path.name.startswith("."):
+        parts = path.relative_to(export_dir).parts
+        relative = "/".join(parts)
+        # hidden names are staging leftovers of an interrupted write, not export content,
+        # and neither is anything inside one (a retired `.hf_dataset.old-*` directory)
+        if any(part.startswith(".") for part in parts) or relative == MANIFEST_FILE or not path.is_file():
             continue
         digests[relative] = {"sha256": _sha256_file(path), "bytes": path.stat().st_size}
     return digests
@@ -578,11 +617,17 @@ def write_exports(
     ValueError, before writing anything, on an unsafe mix name, a target path escaping
     ``root``, or malformed tasks (missing keys, duplicate ids, a letter that disagrees
     with its index). Every export holds the same rows; ``rows`` counts them per split.
+    Holds ``export_lock(root, info.mix_name)`` while it writes.
     """
     prepared = _prepare(tasks)
     out_dir = export_dir_for(root, info.mix_name)
     for name in (GOOSEREASON_FILE, VERL_DIR, OPENRLHF_DIR, HF_DATASET_DIR, CARD_FILE):
         _ensure_inside(out_dir, out_dir / name)
+    with export_lock(root, info.mix_name):
+        return _write_exports(prepared, out_dir, info)
+
+
+def _write_exports(prepared: _Prepared, out_dir: Path, info: CardInfo) -> ExportManifest:
     out_dir.mkdir(parents=True, exist_ok=True)
 
     _write_goosereason(prepared, out_dir)

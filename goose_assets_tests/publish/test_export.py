@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 import random
+import time
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,8 @@ from goose_assets.publish.export import (
     atomic_file,
     atomic_write_bytes,
     export_dir_for,
+    export_lock,
+    export_lock_path,
     license_terms,
     user_prompt,
     write_exports,
@@ -275,7 +279,7 @@ def test_rewrite_in_place_is_identical_and_leaves_no_temp_files(tmp_path: Path) 
     before = _tree_bytes(tmp_path / MIX)
     write_exports(tasks, tmp_path, _card_info(report))
     assert _tree_bytes(tmp_path / MIX) == before
-    assert not [p for p in tmp_path.rglob(".*")]
+    assert [p for p in tmp_path.rglob(".*")] == [export_lock_path(tmp_path, MIX)]  # the lock file is no temp
 
 
 def test_manifest_hashes_match_files(exported: tuple[Path, list[dict[str, Any]]]) -> None:
@@ -369,6 +373,76 @@ def test_failed_directory_write_keeps_the_old_directory(tmp_path: Path) -> None:
     with atomic_directory(target) as staging:
         (staging / "b.txt").write_text("new")
     assert sorted(os.listdir(target)) == ["b.txt"]  # replaced whole, not merged
+
+
+# ---------------------------------------------------------------- writers at once
+
+
+def _export_rounds(root: str, val_fraction: float, rounds: int, started: str) -> None:
+    tasks, report = _mixed_tasks(val_fraction)
+    Path(started).touch()
+    for _ in range(rounds):
+        write_exports(tasks, root, _card_info(report))
+
+
+def _spawn(*args: object) -> multiprocessing.process.BaseProcess:
+    # spawn, not fork: a forked child of a pytest process with threads can deadlock
+    process = multiprocessing.get_context("spawn").Process(target=_export_rounds, args=args)
+    process.start()
+    return process
+
+
+def _assert_manifest_matches_files(out_dir: Path) -> dict[str, Any]:
+    manifest = json.loads((out_dir / MANIFEST_FILE).read_text(encoding="utf-8"))
+    on_disk = {p.relative_to(out_dir).as_posix() for p in out_dir.rglob("*") if p.is_file()} - {MANIFEST_FILE}
+    assert set(manifest["files"]) == on_disk
+    for relative, entry in manifest["files"].items():
+        assert hashlib.sha256((out_dir / relative).read_bytes()).hexdigest() == entry["sha256"], relative
+    return manifest
+
+
+def test_writers_at_once_leave_one_whole_export(tmp_path: Path) -> None:
+    """Partitions on Celery workers export the same mix at once (CI saw a manifest hash a
+    retired `.hf_dataset.old-*` directory the other writer was deleting). Two processes
+    writing different mixes in a loop must each succeed, and what is left is one writer's
+    export whole: its manifest hashes exactly the files there."""
+    writers = [_spawn(str(tmp_path), fraction, 8, str(tmp_path / f"started-{i}")) for i, fraction in enumerate((0.25, 0.5))]
+    for writer in writers:
+        writer.join(timeout=300)
+    assert [w.exitcode for w in writers] == [0, 0]
+    manifest = _assert_manifest_matches_files(tmp_path / MIX)
+    one_of = [_mixed_tasks(fraction)[0] for fraction in (0.25, 0.5)]
+    rows = [{s: sum(t["split"] == s for t in tasks) for s in ("train", "validation")} for tasks in one_of]
+    assert manifest["rows"] in rows
+    exported_rows = [json.loads(line) for line in (tmp_path / MIX / GOOSEREASON_FILE).read_text(encoding="utf-8").splitlines()]
+    assert manifest["rows"] == {s: sum(r["split"] == s for r in exported_rows) for s in ("train", "validation")}
+
+
+def test_a_writer_waits_while_the_export_lock_is_held(tmp_path: Path) -> None:
+    started = tmp_path / "started"
+    with export_lock(tmp_path, MIX):
+        writer = _spawn(str(tmp_path), 0.25, 1, str(started))
+        deadline = time.monotonic() + 120
+        while not started.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.5)  # ample for one export of 80 tasks, were it not waiting
+        assert started.exists() and writer.is_alive()
+        assert not (tmp_path / MIX / MANIFEST_FILE).exists()
+        with export_lock(tmp_path, MIX):  # re-entrant in the holder: no self-deadlock
+            pass
+    writer.join(timeout=120)
+    assert writer.exitcode == 0
+    _assert_manifest_matches_files(tmp_path / MIX)
+    assert export_lock_path(tmp_path, MIX).exists()
+
+
+def test_a_retired_directory_left_in_the_export_is_not_in_the_manifest(tmp_path: Path) -> None:
+    tasks, report = _mixed_tasks()
+    retired = tmp_path / MIX / ".hf_dataset.old-1-abc" / "validation"
+    retired.mkdir(parents=True)
+    (retired / "data-00000-of-00001.arrow").write_bytes(b"an old shard")
+    manifest = write_exports(tasks, tmp_path, _card_info(report))
+    assert not [name for name in manifest.files if "old" in name]
 
 
 # ---------------------------------------------------------------- an empty mix (issue 16)

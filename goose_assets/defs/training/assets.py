@@ -128,17 +128,21 @@ def training_mix(
     written = wh.replace_partition("training_mix", domain, mixing.mix_rows(domain_mix.tasks, domain, mix_config.name))
     partition_report = domain_mix.report
     del domain_mix  # this domain's kept tasks with their text: not needed past here
-    # the exports hold the mix assembled from every partition materialized so far, as one
-    # polars frame over DuckDB's Arrow buffers (no Python object per task)
-    assembled = queries.mixed_tasks(wh, mix_config.name)
-    report = mixing.assembled_report(assembled.select("domain", "split").to_dicts(), mix_config, available, queries.kept_counts(wh))
-    gaps, waiting = mix_gaps(wh, mix_config, available, corpus)
-    manifest = export.write_exports(assembled, warehouse.home_path() / "exports", card_info(wh, report, llm, config, gaps))
-    mix_size, preview = assembled.height, metadata.table_preview(assembled.head(3).to_dicts(), ["question", "options", "answer_letter"], width=600)
-    del assembled  # gone before the export is read back, so the two never share memory
-    _give_back_freed_memory()
-    _push_to_hub(config.hub_repo_id, manifest.export_dir)
-    passed, expectation_meta = expectations.validate_export(manifest.export_dir / export.GOOSEREASON_FILE)
+    exports_root = warehouse.home_path() / "exports"
+    # read and written under one lock: partitions running at once would otherwise export
+    # whichever mix they read, and the slowest, oldest read would win
+    with export.export_lock(exports_root, mix_config.name):
+        # the exports hold the mix assembled from every partition materialized so far, as one
+        # polars frame over DuckDB's Arrow buffers (no Python object per task)
+        assembled = queries.mixed_tasks(wh, mix_config.name)
+        report = mixing.assembled_report(assembled.select("domain", "split").to_dicts(), mix_config, available, queries.kept_counts(wh))
+        gaps, waiting = mix_gaps(wh, mix_config, available, corpus)
+        manifest = export.write_exports(assembled, exports_root, card_info(wh, report, llm, config, gaps))
+        mix_size, preview = assembled.height, metadata.table_preview(assembled.head(3).to_dicts(), ["question", "options", "answer_letter"], width=600)
+        del assembled  # gone before the export is read back, so the two never share memory
+        _give_back_freed_memory()
+        _push_to_hub(config.hub_repo_id, manifest.export_dir)
+        passed, expectation_meta = expectations.validate_export(manifest.export_dir / export.GOOSEREASON_FILE)
     warnings = funnel.mix_warnings(report["warnings"], gaps, mix_size, waiting, DOMAINS)
     for warning in warnings:  # the log names this partition's own problem; every domain's is in the metadata
         if warning.startswith((f"{domain}:", "the export is empty")):

@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from goose_assets.core.synthesis.spans import code_units
+from goose_assets.core.synthesis.spans import code_units, column
 from goose_assets.core.synthesis.terms import code_only
 
 _CONTINUES = re.compile(r"\s*(?:else|elif|except|finally|case)\b")
@@ -58,13 +58,8 @@ def opens_block(code: str) -> bool:
 def statement_indents(body: str, start: int, end: int) -> list[int]:
     """The indentation of each statement (logical line) of body[start:end]; the first one's
     is read from the body, as the span starts after it."""
-    line_start = body.rfind("\n", 0, start) + 1
     text = body[start:end]
-    out = [start - line_start]
-    for unit in code_units(text)[1:]:
-        own_line = text.rfind("\n", 0, unit.start) + 1
-        out.append(unit.start - own_line)
-    return out
+    return [column(body, start)] + [column(text, unit.start) for unit in code_units(text)[1:]]
 
 
 def indent_unit(body: str) -> int:
@@ -87,7 +82,7 @@ def reindent(text: str, first_indent: int, target_indent: int, unit: int) -> str
     units = code_units(text)
     if len(units) < 2:
         return text
-    own = [first_indent] + [u.start - (text.rfind("\n", 0, u.start) + 1) for u in units[1:]]
+    own = [first_indent] + [column(text, u.start) for u in units[1:]]
     found = depths(own)
     if found is None:
         return text

@@ -31,7 +31,7 @@ from goose_assets.core.synthesis.code_layout import (
 )
 from goose_assets.core.synthesis.distractors import EditContext, one_edit
 from goose_assets.core.synthesis.leakage import option_key
-from goose_assets.core.synthesis.spans import Unit, unit_form, units_for
+from goose_assets.core.synthesis.spans import Unit, column, unit_form, units_for
 from goose_assets.core.synthesis.terms import (
     IDENTIFIER,
     MATH_LETTER,
@@ -84,7 +84,7 @@ class _Doc:
         if self.units is None:
             self.units = units_for(self.shape, self.body)
             if self.shape == "code":
-                self.indents = [u.start - self.body.rfind("\n", 0, u.start) - 1 for u in self.units]
+                self.indents = [column(self.body, u.start) for u in self.units]
         return self
 
 
@@ -193,7 +193,7 @@ class SpanMiner:
             raw = doc.body[start:end]
             if adapter.foreign(raw) or raw.strip() in body:
                 continue
-            text = adapter.adapt(raw, rng, first_indent=start - doc.body.rfind("\n", 0, start) - 1)
+            text = adapter.adapt(raw, rng, first_indent=column(doc.body, start))
             okey = option_key(text)
             if okey in seen:
                 continue

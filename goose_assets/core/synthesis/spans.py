@@ -43,6 +43,12 @@ class Unit:
     score: float
 
 
+def column(text: str, pos: int) -> int:
+    """How many characters precede `pos` on its line: a code unit's indentation, as units
+    start at their line's first non-blank character."""
+    return pos - text.rfind("\n", 0, pos) - 1
+
+
 def code_units(body: str) -> list[Unit]:
     """Logical code lines: a statement continued over several lines (open brackets, a
     trailing backslash) is one unit. Blank lines, comments, docstrings and doctest lines
@@ -162,7 +168,7 @@ def choose_span(shape: str, body: str, question: str = "") -> tuple[int, int] | 
     repeated = _RepeatedText(body, units, question)
     best: tuple[float, int, int] | None = None
     n = len(units)
-    indents = [u.start - body.rfind("\n", 0, u.start) - 1 for u in units] if shape == "code" else []
+    indents = [column(body, u.start) for u in units] if shape == "code" else []
     for i in range(n):
         total = 0.0
         for k in range(1, kmax + 1):

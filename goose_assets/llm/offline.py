@@ -34,7 +34,7 @@ from goose_assets.core.synthesis.spans import Unit, choose_span
 from goose_assets.core.synthesis.synthesis_format import answer_object, request_format
 from goose_assets.llm.base import ResponseCache
 
-OFFLINE_MODEL = "rule-based-v6"
+OFFLINE_MODEL = "rule-based-v7"
 # candidates offered per item (>= 24 where the material allows, some lost to validation):
 # option selection keeps the 8 that a discriminator finds hardest to tell from the answer
 # (DESIGN §5). Where the answer has two or more units, the pool leads with the answer

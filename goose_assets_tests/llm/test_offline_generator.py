@@ -17,6 +17,7 @@ from goose_assets.core.synthesis import masking, mcq
 from goose_assets.core.synthesis.code_check import CodeSlot
 from goose_assets.core.synthesis.distractors import answer_edits
 from goose_assets.core.synthesis.mining import SpanMiner
+from goose_assets.core.synthesis.option_features import option_similarity
 from goose_assets.core.synthesis.parse import (
     ParseError,
     parse_object,
@@ -240,6 +241,28 @@ def test_answer_edits_are_whole_token_and_never_shuffles() -> None:
         assert kind.startswith("edit:")
         assert word_bag(text) != word_bag(answer)
         assert abs(len(text.split()) - len(answer.split())) <= 2, (kind, text)
+
+
+@pytest.mark.parametrize("shape, body", [("qa", SOLUTION), ("code", CODE), ("code", CODE_FILE)], ids=["math", "code", "code-file"])
+def test_the_answer_is_no_nearer_its_edits_than_they_are_to_each_other(shape: str, body: str) -> None:
+    """Edits are leaves of a hidden hub, so the answer is one leaf among them, not their
+    centroid. Before the hub was moved as far from the answer as a leaf is from the hub,
+    the code file's answer sat nearer its edits than they did to each other for 15 of 20
+    seeds (mean similarity +0.045 above theirs)."""
+    start, end = choose_span(shape, body)
+    answer = body[start:end]
+    slot = CodeSlot.of(body, start, end) if shape == "code" else None
+    gaps = []
+    for seed in range(20):
+        edits = [text for _, text in answer_edits(answer, shape, body[:start] + body[end:], random.Random(seed), 8, slot)]
+        if len(edits) < 3:
+            continue
+        similarity, n = option_similarity([answer, *edits]), len(edits)
+        to_answer = similarity[0, 1:].mean()
+        to_each_other = (similarity[1:, 1:].sum() - n) / (n * (n - 1))
+        gaps.append(to_answer - to_each_other)
+    assert len(gaps) >= 15
+    assert sum(g > 0 for g in gaps) <= len(gaps) / 2 and sum(gaps) / len(gaps) <= 0.0, gaps
 
 
 def test_validation_drops_word_order_permutations() -> None:

@@ -2,6 +2,7 @@
 
 import ctypes
 import os
+from typing import Any, NamedTuple
 
 import dagster as dg
 import pyarrow as pa
@@ -109,6 +110,41 @@ def _push_to_hub(repo_id: str, export_dir: os.PathLike[str]) -> None:
     export.push_hf_dataset_to_hub(export_dir, repo_id, token)  # type: ignore[arg-type]
 
 
+class _MixExport(NamedTuple):
+    report: dict[str, Any]
+    gaps: dict[str, str]
+    waiting: list[str]
+    manifest: export.ExportManifest
+    mix_size: int
+    preview: str
+    passed: bool
+    expectation_meta: dict[str, Any]
+
+
+def _export_mix(
+    wh: Warehouse, warehouse: WarehouseResource, mix_config: mixing.MixConfig, available: dict[str, int],
+    card_facts: tuple[LLMResource, TrainingMixConfig, CorpusResource],
+) -> _MixExport:
+    """Export the mix assembled from every partition materialized so far, then push and
+    validate it: all under the export lock, read included. Partitions running at once
+    (Celery workers) would otherwise interleave files, and the one that read the mix first
+    but wrote last would leave an older mix behind."""
+    llm, config, corpus = card_facts
+    exports_root = warehouse.home_path() / "exports"
+    with export.export_lock(exports_root, mix_config.name):
+        # one polars frame over DuckDB's Arrow buffers (no Python object per task)
+        assembled = queries.mixed_tasks(wh, mix_config.name)
+        report = mixing.assembled_report(assembled.select("domain", "split").to_dicts(), mix_config, available, queries.kept_counts(wh))
+        gaps, waiting = mix_gaps(wh, mix_config, available, corpus)
+        manifest = export.write_exports(assembled, exports_root, card_info(wh, report, llm, config, gaps))
+        mix_size, preview = assembled.height, metadata.table_preview(assembled.head(3).to_dicts(), ["question", "options", "answer_letter"], width=600)
+        del assembled  # gone before the export is read back, so the two never share memory
+        _give_back_freed_memory()
+        _push_to_hub(config.hub_repo_id, manifest.export_dir)
+        passed, expectation_meta = expectations.validate_export(manifest.export_dir / export.GOOSEREASON_FILE)
+    return _MixExport(report, gaps, waiting, manifest, mix_size, preview, passed, expectation_meta)
+
+
 def training_mix(
     context: dg.AssetExecutionContext, config: TrainingMixConfig, warehouse: WarehouseResource, llm: LLMResource,
     corpus: CorpusResource,
@@ -128,30 +164,16 @@ def training_mix(
     written = wh.replace_partition("training_mix", domain, mixing.mix_rows(domain_mix.tasks, domain, mix_config.name))
     partition_report = domain_mix.report
     del domain_mix  # this domain's kept tasks with their text: not needed past here
-    exports_root = warehouse.home_path() / "exports"
-    # read and written under one lock: partitions running at once would otherwise export
-    # whichever mix they read, and the slowest, oldest read would win
-    with export.export_lock(exports_root, mix_config.name):
-        # the exports hold the mix assembled from every partition materialized so far, as one
-        # polars frame over DuckDB's Arrow buffers (no Python object per task)
-        assembled = queries.mixed_tasks(wh, mix_config.name)
-        report = mixing.assembled_report(assembled.select("domain", "split").to_dicts(), mix_config, available, queries.kept_counts(wh))
-        gaps, waiting = mix_gaps(wh, mix_config, available, corpus)
-        manifest = export.write_exports(assembled, exports_root, card_info(wh, report, llm, config, gaps))
-        mix_size, preview = assembled.height, metadata.table_preview(assembled.head(3).to_dicts(), ["question", "options", "answer_letter"], width=600)
-        del assembled  # gone before the export is read back, so the two never share memory
-        _give_back_freed_memory()
-        _push_to_hub(config.hub_repo_id, manifest.export_dir)
-        passed, expectation_meta = expectations.validate_export(manifest.export_dir / export.GOOSEREASON_FILE)
-    warnings = funnel.mix_warnings(report["warnings"], gaps, mix_size, waiting, DOMAINS)
+    out = _export_mix(wh, warehouse, mix_config, available, card_facts=(llm, config, corpus))
+    warnings = funnel.mix_warnings(out.report["warnings"], out.gaps, out.mix_size, out.waiting, DOMAINS)
     for warning in warnings:  # the log names this partition's own problem; every domain's is in the metadata
         if warning.startswith((f"{domain}:", "the export is empty")):
             context.log.warning(warning)
     _give_back_freed_memory()
     return dg.MaterializeResult(
-        metadata=metadata.training_mix_metadata(written, mix_size, report, partition_report, warnings, gaps, waiting,
-                                                manifest, preview, export.GOOSEREASON_FILE),
-        check_results=[checks.export_expectations_result(passed, expectation_meta)],
+        metadata=metadata.training_mix_metadata(written, out.mix_size, out.report, partition_report, warnings, out.gaps,
+                                                out.waiting, out.manifest, out.preview, export.GOOSEREASON_FILE),
+        check_results=[checks.export_expectations_result(out.passed, out.expectation_meta)],
     )
 
 

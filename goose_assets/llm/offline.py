@@ -24,6 +24,7 @@ from goose_assets.core.synthesis.distractors import (
     EditContext,
     answer_edits,
     moved_units,
+    restated_steps,
     slot_pieces,
     splice_slot,
     spliced_candidates,
@@ -34,14 +35,16 @@ from goose_assets.core.synthesis.spans import Unit, choose_span
 from goose_assets.core.synthesis.synthesis_format import answer_object, request_format
 from goose_assets.llm.base import ResponseCache
 
-OFFLINE_MODEL = "rule-based-v7"
+OFFLINE_MODEL = "rule-based-v8"
 # candidates offered per item (>= 24 where the material allows, some lost to validation):
 # option selection keeps the 8 that a discriminator finds hardest to tell from the answer
 # (DESIGN §5). Where the answer has two or more units, the pool leads with the answer
 # with one unit replaced (spliced_candidates): by up to SPLICED_WANTED units mined for
 # its slot, by a unit of each whole mined span, and by up to MOVED_WANTED of the
 # passage's own steps moved into the slot and edited (moved_units: on its topic as no
-# mined step is; a one-step answer gets those as whole candidates); whole mined spans, at
+# mined step is; a one-step answer gets those as whole candidates), and by each of the
+# answer's other steps, edited (restated_steps: in the span's own words, as the answer's
+# slot is); whole mined spans, at
 # least a dozen, make up the rest. Code takes whole spans only, with up to MOVED_WANTED
 # runs of the file's own lines moved into the span and edited (mining.moved_runs).
 CANDIDATES_WANTED = 28
@@ -117,7 +120,9 @@ class OfflineBackend:
             # (measured: BENCHMARKS.md §8)
             replacements += slot_pieces(shape, slot_unit, mined)
             slot_text = answer[slot_unit.start : slot_unit.end]
-            replacements += moved_units(shape, body, span, slot_text, EditContext(shape, context, answer), rng, MOVED_WANTED)
+            edit_context = EditContext(shape, context, answer)
+            replacements += moved_units(shape, body, span, slot_text, edit_context, rng, MOVED_WANTED)
+            replacements += restated_steps(answer, shape, slot_unit, edit_context, rng)
             distractors += spliced_candidates(answer, slot_unit, replacements)
         elif slot is not None:
             # code keeps whole spans, and the file's own lines, moved and edited, are the

@@ -101,7 +101,9 @@ def test_offline_backend_output_validates_with_a_pool_of_candidates() -> None:
     assert item.context_masked.replace(MASK, item.answer) == p.body
     # a pool for option selection to choose 8 from (on real corpora 39-47 per item outside code: BENCHMARKS.md §8)
     assert len(item.distractors) >= 16
-    assert all(k.startswith("mined") for k in item.distractor_kinds)
+    # mined, or the passage's own steps edited into the slot: no answer edit fills this pool
+    assert all(k.startswith(("mined", "moved", "restated")) for k in item.distractor_kinds)
+    assert any(k.startswith("mined") for k in item.distractor_kinds)
     keys = {normalize_option(d) for d in item.distractors}
     assert len(keys) == len(item.distractors) and normalize_option(item.answer) not in keys
 
@@ -360,6 +362,46 @@ def test_masking_then_answer_rebuilds_source_exactly(lines: list[str], shape: st
     masked = body[:start] + MASK + body[end:]
     assert masked.replace(MASK, body[start:end], 1) == body
     assert 0 <= start < end <= len(body)
+
+
+def test_restated_steps_carry_the_answers_own_words_into_the_slot() -> None:
+    """A coherent solution repeats its own words step after step, so among options that
+    differ only in the slot, the answer is the one sharing most with the others unless
+    some distractor's slot is in the span's words too: another step of the answer, edited."""
+    from goose_assets.core.filtering.baselines import pick_most_central
+    from goose_assets.core.synthesis.distractors import (
+        EditContext,
+        restated_steps,
+        splice_slot,
+        spliced_candidates,
+    )
+
+    answer = (
+        "Completing the square in $x$, we add $(4/2)^2=4$ to both sides. "
+        "Completing the square in $y$, we add $(6/2)^2=9$ to both sides. "
+        "We are left with the equation $(x+2)^2+(y-3)^2=1$."
+    )
+    context = "Moving terms to the left, we have $x^2+4x+y^2-6y=-12$. [MASK] Thus the circle has center $(-2,3)$."
+    slot = splice_slot(answer, "qa")
+    assert slot is not None and answer[slot.start : slot.end].startswith("Completing the square in $y$")
+    mined = [("mined:slot", text) for text in (
+        "The parabola passes through the point $(1,-75)$, so $-75 = 25a$ and the leading coefficient is $-3$.",
+        "Dividing both sides of the equation by $2$, we are left with $x+y+z=7$ as the final sum.",
+        "The distance from the focus to the line is $|3x + 7y - 7|/\\sqrt{58}$ by the formula.",
+        "Applying $f$ to both sides of $f^{-1}(x) = f(2x)$ gives $x = f(f(2x))$ for every input.",
+    )]
+    foreign = [answer, *(text for _, text in spliced_candidates(answer, slot, mined))]
+    assert pick_most_central(foreign) == 0  # the cue
+    restated = restated_steps(answer, "qa", slot, EditContext("qa", context, answer), random.Random(0))
+    others = [answer[:slot.start].strip(), answer[slot.end:].strip()]
+    assert restated
+    for kind, text in restated:
+        assert kind.startswith("restated:") and text not in others and text != answer[slot.start : slot.end]
+        # one whole-token edit of another step: its words, a token or two apart
+        assert any(abs(len(text.split()) - len(o.split())) <= 2 and len(set(text.split()) & set(o.split())) >= len(o.split()) - 3
+                   for o in others), text
+    options = [answer, *(text for _, text in spliced_candidates(answer, slot, mined + restated))]
+    assert len(options) > len(foreign) and pick_most_central(options) != 0
 
 
 def test_spliced_candidates_replace_one_interior_step_and_keep_the_answer_a_leaf() -> None:

@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 from goose_assets.core.synthesis.code_check import CodeSlot
 from goose_assets.core.synthesis.leakage import option_key, trigram_jaccard, trigram_set
-from goose_assets.core.synthesis.spans import Unit, unit_bounds, unit_form, units_for
+from goose_assets.core.synthesis.spans import Unit, column, unit_bounds, unit_form, units_for
 from goose_assets.core.synthesis.terms import (
     IDENTIFIER,
     NUMBER,
@@ -295,8 +295,9 @@ def reorder_dependent_steps(text: str, shape: str, rng: random.Random) -> str | 
 
 
 def _indent_at(text: str, pos: int) -> int:
-    line_start = text.rfind("\n", 0, pos) + 1
-    return pos - line_start if text[line_start:pos].strip() == "" else -1
+    """`column(text, pos)` where only blanks precede `pos` on its line, else -1."""
+    indent = column(text, pos)
+    return indent if text[pos - indent : pos].strip() == "" else -1
 
 
 # options at char-3-gram Jaccard >= 0.9 count as near-duplicates (the leakage check); an

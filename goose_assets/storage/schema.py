@@ -51,7 +51,7 @@ TABLES: dict[str, list[tuple[str, str]]] = {
         ("domain", "VARCHAR"), ("n_items", "INTEGER"), ("pool_mean", "DOUBLE"), ("pool_min", "INTEGER"),
         ("auroc_before", "DOUBLE"), ("auroc_after", "DOUBLE"), ("auroc_by_round", "VARCHAR"),
         ("rounds", "INTEGER"), ("options_replaced", "INTEGER"), ("discriminator", "VARCHAR"),
-        ("shard", "VARCHAR"),
+        ("surface_solvable", "INTEGER"), ("shard", "VARCHAR"),
     ],
     "task_difficulty": [
         ("task_id", "VARCHAR"), ("domain", "VARCHAR"), ("student", "VARCHAR"),
@@ -78,7 +78,11 @@ TABLES: dict[str, list[tuple[str, str]]] = {
 PARTITIONED_TABLES = tuple(t for t in TABLES if t not in ("llm_cache",))
 # what a column added to an older warehouse holds in the rows it already has, where '' (or
 # []) would be wrong: every item made before issue 19 used the paper's output format
-ADDED_COLUMN_DEFAULTS: dict[tuple[str, str], str] = {("masked_items", "synthesis_format"): "'paper'"}
+ADDED_COLUMN_DEFAULTS: dict[tuple[str, str], str] = {
+    ("masked_items", "synthesis_format"): "'paper'",
+    # selection before AFLite's step set nothing aside
+    ("option_selection", "surface_solvable"): "0",
+}
 
 
 def added_column_default(table: str, column: str, typ: str) -> str:

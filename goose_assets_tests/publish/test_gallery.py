@@ -225,15 +225,17 @@ def test_the_summary_shows_what_option_selection_did() -> None:
 
     rows = [
         {"n_items": 300, "auroc_before": 0.9, "auroc_after": 0.6, "rounds": 4, "pool_mean": 26.0, "options_replaced": 900,
-         "discriminator": "gradient boosting, cross-fitted"},
+         "discriminator": "gradient boosting, cross-fitted", "surface_solvable": 41},
         {"n_items": 100, "auroc_before": 0.8, "auroc_after": 0.7, "rounds": 6, "pool_mean": 22.0, "options_replaced": 100,
-         "discriminator": "gradient boosting, cross-fitted"},
+         "discriminator": "gradient boosting, cross-fitted", "surface_solvable": 0},
     ]
     merged = selection_summary(rows)
     # two shards read as one domain: weighted by items, rounds at most, replacements summed
     assert merged["auroc_before"] == 0.875 and merged["auroc_after"] == 0.625
     assert merged["rounds"] == 6 and merged["options_replaced"] == 1000 and merged["items"] == 400
+    assert merged["surface_solvable"] == 41
     summary = summarize("math", {}, [], selection_rows=rows)
     html = summary_html(summary)
     assert "Option selection" in html and "0.875" in html and "0.625" in html
+    assert "surface-solvable (AFLite)</td><td class=\"num\">41<" in html
     assert "No option selection" in summary_html(summarize("math", {}, []))

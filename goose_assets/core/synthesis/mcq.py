@@ -107,12 +107,19 @@ def schema_problems(tasks: list[McqTask]) -> list[str]:
 
 
 def tasks_from_items(
-    items: Iterable[MaskedItem], chosen_by_item: Mapping[str, Sequence[int]], positions: Mapping[str, int], domain: str
+    items: Iterable[MaskedItem], chosen_by_item: Mapping[str, Sequence[int]], positions: Mapping[str, int], domain: str,
+    solvable: Mapping[str, float] | None = None,
 ) -> Iterator[McqTask | QuarantineRow]:
     """Each item as a task with the options selection chose for it and its balanced answer
     position, its leak reasons set; an item selection skipped (too few distractors) is
-    quarantined."""
+    quarantined, and so is one it found surface-solvable (`solvable`: item id -> the share
+    of cross-fits that picked its answer out)."""
+    solvable = solvable or {}
     for item in items:
+        if item.item_id in solvable:
+            yield QuarantineRow("assembly", domain, item.item_id, "surface_solvable",
+                                f"answer picked out by {solvable[item.item_id]:.0%} of cross-fitted surface models")
+            continue
         chosen = chosen_by_item.get(item.item_id)
         task = None if chosen is None else assemble_task(item, chosen, positions[task_id_for(item.item_id)])
         if task is None:

@@ -19,6 +19,14 @@ Either way, where a reasoning-free solver (longest, most central...) picks the a
 candidate it would pick instead is swapped in, just often enough to bring it to about chance.
 Items are scored in padded blocks of similar pool size, a few array operations a round.
 
+3. Then the items selection could not fix are set aside, as AFLite does (Le Bras et al.
+   2020, "Adversarial Filters of Dataset Biases"): each item's predictability is the share
+   of fresh cross-fits (two fold partitions, each with the gradient-boosting and a linear
+   discriminator) that rank its answer above every distractor it shows. An item at
+   SOLVABLE_SHARE or above is one a surface reader solves whatever options it is shown;
+   the caller quarantines it (`surface_solvable`) rather than teach its cue. As in
+   AFLite, this repeats on the items left, a few times at most (`set_aside`).
+
 Features are the option's own (core.synthesis.option_features) plus its centrality among the
 current options, each also as a z-score and a rank within the item's option set: an
 answer may be unremarkable in absolute terms and still be the one that differs.
@@ -45,6 +53,17 @@ MIN_ITEMS_FOR_MODEL = 40
 # after PATIENCE rounds without progress and keeps the best selection it measured
 MIN_IMPROVEMENT = 0.003
 PATIENCE = 2
+# AFLite's threshold (Le Bras et al. 2020: tau = 0.75): an item whose answer three of four
+# fresh cross-fits pick out is surface-solvable. Measured on the whole shared corpora
+# (BENCHMARKS.md §8) it sets aside 12-24% of a domain's items
+SOLVABLE_SHARE = 0.75
+PREDICTABILITY_PARTITIONS = 2
+# AFLite iterates: with the most predictable items gone, models fitted on the rest find
+# the next ones. It stops when an iteration sets aside under 1% of what it measured
+AFLITE_ITERATIONS = 3
+MIN_SET_ASIDE = 0.01
+# fold assignments of the predictability fits: rounds no selection run reaches
+_PREDICTABILITY_ROUND = 1_000
 
 
 @dataclass(slots=True)
@@ -80,6 +99,18 @@ def default_discriminator(seed: int = 0) -> Discriminator:
     )
 
 
+def linear_discriminator() -> Discriminator:
+    """The second surface reader of the predictability fits: a cue that adds up linearly
+    (the gate's own classifier is linear) is one gradient boosting's few shallow trees may
+    spread thin."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000, class_weight="balanced",
+                                                              solver="liblinear"))
+
+
 @dataclass(slots=True)
 class SelectionResult:
     """Per item, the chosen candidates (indices into its candidate list, in no particular
@@ -94,6 +125,9 @@ class SelectionResult:
     pool_mean: float = 0.0
     pool_min: int = 0
     model: str = "none"
+    # item id -> its predictability (AFLite's), for the items at the threshold or above
+    solvable: dict[str, float] = field(default_factory=dict)
+    solvable_by_iteration: list[int] = field(default_factory=list)
     cpu_s: float = 0.0  # what features and rounds cost, set by the caller that timed them
     folds: list[dict[str, Any]] = field(default_factory=list)  # per fit: trained and scored item ids
 
@@ -102,7 +136,7 @@ class SelectionResult:
         is the same on every re-run (CPU seconds go to the metadata only)."""
         meta = self.to_metadata()
         return {**{k: meta[k] for k in ("auroc_before", "auroc_after", "rounds", "options_replaced", "pool_mean",
-                                         "pool_min", "discriminator")},
+                                         "pool_min", "discriminator", "surface_solvable")},
                 "auroc_by_round": json.dumps(meta["auroc_by_round"])}
 
     def to_metadata(self) -> dict[str, Any]:
@@ -115,6 +149,8 @@ class SelectionResult:
             "pool_mean": round(self.pool_mean, 2),
             "pool_min": self.pool_min,
             "discriminator": self.model,
+            "surface_solvable": len(self.solvable),
+            "surface_solvable_by_iteration": self.solvable_by_iteration,
             "cpu_s": round(self.cpu_s, 3),
         }
 
@@ -352,11 +388,13 @@ def select_options(
     min_items: int = MIN_ITEMS_FOR_MODEL,
     log: Callable[[str], None] | None = None,
     solvers: Sequence[Solver] = (),
+    solvable_share: float | None = SOLVABLE_SHARE,
 ) -> SelectionResult:
     """Choose `k` distractors per item (items with fewer candidates keep them all).
     `solvers` are reasoning-free solvers that pick the option with the extreme value of
     one feature: after each round's swaps, where one of them picks the answer, an unused
-    candidate it would pick instead is swapped in (`_repair`)."""
+    candidate it would pick instead is swapped in (`_repair`). With a model, items at
+    `solvable_share` predictability or above are in `solvable` (None: not measured)."""
     naive = [list(range(1, min(k, it.n_candidates) + 1)) for it in items]
     pools = [it.n_candidates for it in items]
     result = SelectionResult(
@@ -405,7 +443,79 @@ def select_options(
     result.auroc_after = best_auroc
     result.chosen = [[c - 1 for c in s] for s in best]
     result.replaced = _replaced(naive, best)
+    if solvable_share is not None:
+        aside = set_aside(items, best, (make, linear_discriminator), solvable_share, folds, seed, min_items)
+        result.folds.extend(aside.fits)
+        result.solvable, result.solvable_by_iteration = aside.solvable, aside.per_iteration
+        if log is not None:
+            log(f"option selection: {len(result.solvable)} of {len(items)} items surface-solvable (answer picked "
+                f"out by >= {solvable_share:.0%} of fresh cross-fits; per AFLite iteration {aside.per_iteration})")
     return result
+
+
+@dataclass(slots=True)
+class SetAside:
+    """What AFLite's loop set aside: item id -> predictability, how many items each
+    iteration set aside, and every cross-fit it ran."""
+
+    solvable: dict[str, float] = field(default_factory=dict)
+    per_iteration: list[int] = field(default_factory=list)
+    fits: list[dict[str, Any]] = field(default_factory=list)
+
+
+def set_aside(
+    items: Sequence[PoolItem],
+    selected: Sequence[Sequence[int]],
+    make_models: Sequence[Callable[[], Discriminator]],
+    share: float = SOLVABLE_SHARE,
+    folds: int = FOLDS,
+    seed: int = 0,
+    min_items: int = MIN_ITEMS_FOR_MODEL,
+) -> SetAside:
+    """AFLite's loop: the items at `share` predictability or above, measured again on what
+    is left (models fitted without the items already set aside see the cues those hid)
+    until an iteration sets aside under MIN_SET_ASIDE of its items, at most
+    AFLITE_ITERATIONS times."""
+    out = SetAside()
+    remaining = list(range(len(items)))
+    for iteration in range(AFLITE_ITERATIONS):
+        if len(remaining) < min_items:
+            break
+        shares, fits = predictability([items[i] for i in remaining], [selected[i] for i in remaining], make_models,
+                                      folds=folds, seed=seed, first_round=_PREDICTABILITY_ROUND + 10 * iteration)
+        out.fits.extend(fits)
+        flagged = shares >= share
+        out.solvable.update({items[i].item_id: float(s) for i, s, f in zip(remaining, shares, flagged, strict=True) if f})
+        out.per_iteration.append(int(flagged.sum()))
+        remaining = [i for i, f in zip(remaining, flagged, strict=True) if not f]
+        if flagged.sum() < MIN_SET_ASIDE * len(flagged):
+            break
+    return out
+
+
+def predictability(
+    items: Sequence[PoolItem],
+    selected: Sequence[Sequence[int]],
+    make_models: Sequence[Callable[[], Discriminator]],
+    partitions: int = PREDICTABILITY_PARTITIONS,
+    folds: int = FOLDS,
+    seed: int = 0,
+    first_round: int = _PREDICTABILITY_ROUND,
+) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """Per item, the share of cross-fits (each of `partitions` fold assignments, with each
+    model) whose out-of-fold scores put its answer strictly above every option it shows
+    (`selected`: candidate rows, 1-based), and the fits (no item scored by a model trained
+    on it)."""
+    hits = np.zeros(len(items))
+    fits: list[dict[str, Any]] = []
+    n = 0
+    for r in range(partitions):
+        for make in make_models:
+            members, _, _, part = crossfit_scores(items, selected, first_round + r, make, folds, seed)
+            hits += [len(s) > 1 and bool(s[0] > s[1:].max()) for s in members]
+            fits.extend(part)
+            n += 1
+    return hits / max(1, n), fits
 
 
 @dataclass(frozen=True, slots=True)

@@ -105,7 +105,8 @@ def parse_votes(raw: str | Mapping[str, int] | None) -> dict[str, int]:
 
 def selection_summary(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     """`option_selection` rows of a domain (one per partition: the domain, or each shard)
-    as one: AUROCs and pool size weighted by items, the most rounds, replaced options summed."""
+    as one: AUROCs and pool size weighted by items, the most rounds, replaced options and
+    surface-solvable items summed."""
     rows = [r for r in rows if r.get("n_items")]
     if not rows:
         return {}
@@ -119,6 +120,7 @@ def selection_summary(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         "items": n, "partitions": len(rows), "auroc_before": weighted("auroc_before"),
         "auroc_after": weighted("auroc_after"), "rounds": max(int(r.get("rounds") or 0) for r in rows),
         "pool_mean": weighted("pool_mean"), "options_replaced": sum(int(r.get("options_replaced") or 0) for r in rows),
+        "surface_solvable": sum(int(r.get("surface_solvable") or 0) for r in rows),
         "discriminator": str(rows[0].get("discriminator") or ""),
     }
 
@@ -395,6 +397,7 @@ def selection_html(selection: Mapping[str, Any]) -> str:
         ("rounds", selection.get("rounds")),
         ("candidates per item (mean)", selection.get("pool_mean")),
         ("options replaced", selection.get("options_replaced")),
+        ("items set aside as surface-solvable (AFLite)", selection.get("surface_solvable", 0)),
         ("discriminator", selection.get("discriminator")),
     ]
     return _table(rows, ("option selection", "value")) + (

@@ -16,9 +16,12 @@ from goose_assets.core.synthesis.option_features import (
     pool_items,
 )
 from goose_assets.core.synthesis.selection import (
+    SOLVABLE_SHARE,
     PoolItem,
     crossfit_scores,
+    predictability,
     select_options,
+    set_aside,
     solver_hits,
 )
 
@@ -254,3 +257,80 @@ def test_a_tie_is_no_hit_and_the_copy_solver_is_repaired() -> None:
     result = select_options(pool, solvers=SOLVERS)
     chosen = [[c + 1 for c in s] for s in result.chosen]
     assert solver_hits(pool, chosen, copy) < 0.3
+
+
+def _half_unfixable_partition(n_items: int, seed: int = 0) -> tuple[list[ItemOptions], set[str]]:
+    """Half the items as `_planted_partition` makes them (candidates as long as the answer
+    wait in the pool); in the other half every candidate is short, so no selection can stop
+    the answer from being the longest option."""
+    rng = random.Random(seed)
+    items, unfixable = _planted_partition(n_items, seed), set()
+    for it in items[::2]:
+        it.options = [it.options[0], *(_sentence(rng, rng.randint(5, 8)) for _ in range(20))]
+        unfixable.add(it.item_id)
+    return items, unfixable
+
+
+def test_items_no_selection_can_fix_are_set_aside_as_surface_solvable() -> None:
+    items, unfixable = _half_unfixable_partition(200)
+    models = FeatureModels.fit((it.question, it.context_masked) for it in items)
+    result = select_options(pool_items(models, items), solvers=SOLVERS)
+
+    flagged = set(result.solvable)
+    assert len(flagged & unfixable) >= 0.9 * len(unfixable)
+    assert len(flagged - unfixable) <= 0.1 * (len(items) - len(unfixable))
+    assert all(share >= SOLVABLE_SHARE for share in result.solvable.values())
+    assert result.to_metadata()["surface_solvable"] == len(flagged) == result.to_row()["surface_solvable"]
+    for fit in result.folds:  # the predictability fits are cross-fitted too
+        assert not set(fit["trained_on"]) & set(fit["scored"])
+
+
+def test_predictability_never_scores_an_item_with_a_model_trained_on_it() -> None:
+    pool = _random_pool(60, seed=2)
+    selected = [list(range(1, 9)) for _ in pool]
+    shares, fits = predictability(pool, selected, (_RecordingModel, _RecordingModel), partitions=2, folds=2)
+    assert len(fits) == 8  # 2 partitions x 2 models x 2 folds
+    for fit in fits:
+        assert not set(fit["trained_on"]) & set(fit["scored"])
+    # out of fold the recording model has seen none of an item's rows: 0.5 for every
+    # option, a tie, which never counts as picking the answer out
+    assert shares.shape == (60,) and not shares.any()
+
+
+def test_without_a_threshold_nothing_is_set_aside() -> None:
+    items, _ = _half_unfixable_partition(120, seed=4)
+    models = FeatureModels.fit((it.question, it.context_masked) for it in items)
+    result = select_options(pool_items(models, items), solvers=SOLVERS, solvable_share=None)
+    assert result.solvable == {} and result.to_metadata()["surface_solvable"] == 0
+
+
+def test_aflite_stops_when_an_iteration_sets_aside_almost_nothing() -> None:
+    pool = _random_pool(60, seed=5)
+    selected = [list(range(1, 9)) for _ in pool]
+    # out of fold the recording model ties every option: nothing is set aside, so the
+    # first iteration is the last (2 partitions x 2 models x 2 folds)
+    aside = set_aside(pool, selected, (_RecordingModel, _RecordingModel))
+    assert aside.solvable == {} and aside.per_iteration == [0] and len(aside.fits) == 8
+
+
+class _AnswerFirstModel:
+    """Scores the answer row (its first feature planted at 9) above everything."""
+
+    def fit(self, x: np.ndarray, y: np.ndarray) -> _AnswerFirstModel:
+        return self
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        p = (x[:, 0] > 8).astype(float)
+        return np.column_stack([1 - p, p])
+
+
+def test_aflite_iterates_on_what_is_left() -> None:
+    pool = _random_pool(120, seed=6)
+    for it in pool[:50]:  # a third of the items give their answer away
+        it.features[0, 0] = 9.0
+    selected = [list(range(1, 9)) for _ in pool]
+    aside = set_aside(pool, selected, (_AnswerFirstModel,))
+    assert set(aside.solvable) == {it.item_id for it in pool[:50]} and set(aside.solvable.values()) == {1.0}
+    # the second iteration, on the 70 items left, finds nothing more and ends the loop
+    assert aside.per_iteration == [50, 0] and len(aside.fits) == 2 * 2 * 2
+    assert {i for fit in aside.fits[4:] for i in fit["scored"]} == {it.item_id for it in pool[50:]}

@@ -477,6 +477,11 @@ def set_aside(
     until an iteration sets aside under MIN_SET_ASIDE of its items, at most
     AFLITE_ITERATIONS times."""
     out = SetAside()
+    # only the options shown are scored: the unused candidates, four in five of the rows,
+    # would be scored for nothing
+    items = [PoolItem(it.item_id, it.features[rows], it.similarity[np.ix_(rows, rows)])
+             for it, rows in ((it, [0, *s]) for it, s in zip(items, selected, strict=True))]
+    selected = [list(range(1, len(s) + 1)) for s in selected]
     remaining = list(range(len(items)))
     for iteration in range(AFLITE_ITERATIONS):
         if len(remaining) < min_items:

@@ -6,7 +6,9 @@ run has never seen, by judges that do not share the pipeline's own models.
 1. A held-out sample of each domain of ../shared/corpora (every document whose id hashes
    into the sample) goes through `goose run` in a fresh GOOSE_HOME, with the default
    offline generator and option selection.
-2. The judges read the tasks it made (`mcq_tasks`, before any filtering):
+2. The judges read the tasks it made (`mcq_tasks`, before any filtering but option
+   selection's own AFLite step, whose `surface_solvable` tasks are dropped unjudged, as
+   the pipeline's gate leaves them out):
    - the project's reasoning-free baselines (core.filtering.baselines: longest, shortest, lexical
      overlap, most central, context copy, the cross-validated logistic "odd one out"
      classifier, and with --embeddings the all-MiniLM-L6-v2 similarity);
@@ -230,8 +232,10 @@ def _measure(work: Path, per_domain: int, embeddings: bool) -> dict[str, Any]:
     wh = open_warehouse(work / "home")
     domains = []
     for domain in DOMAINS:
-        tasks = wh.read("mcq_tasks", domain, ["task_id", "domain", "question", "context_masked", "options", "answer_index",
-                                               "answer_letter"])
+        # what option selection offers: a task its AFLite step flagged is dropped unjudged
+        tasks = [t for t in wh.read("mcq_tasks", domain, ["task_id", "domain", "question", "context_masked", "options",
+                                                         "answer_index", "answer_letter", "surface_solvable"])
+                 if not t["surface_solvable"]]
         docs = wh.count("raw_documents", domain)
         kept = wh.query("SELECT count(*) AS n FROM filtered_tasks WHERE domain = ? AND kept", [domain])[0]["n"]
         sel = (wh.read("option_selection", domain) or [{}])[0]

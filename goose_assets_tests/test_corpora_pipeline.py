@@ -65,3 +65,25 @@ def test_web_pages_are_screened_with_reasons(corpora_home: Path) -> None:
     reasons = wh.query("SELECT reason, count(*) AS n FROM quarantine WHERE stage = 'extract' GROUP BY 1")
     assert reasons, "web pages of little educational content must be dropped with a reason"
     assert all(r["reason"] for r in reasons)
+
+
+def test_surface_solvable_tasks_skip_the_gate_and_are_dropped(corpora_home: Path) -> None:
+    """Option selection's AFLite step on real partitions (300 documents a domain, enough for
+    a discriminator): its flagged tasks are in `mcq_tasks`, get no difficulty row (no
+    rollouts, no gate vote) and are dropped by `filtered_tasks` with their reason."""
+    wh = Warehouse(corpora_home / "warehouse.duckdb")
+    flagged_total = 0
+    for domain in ("math", "code", "science", "cyber"):
+        flagged = {r["task_id"] for r in wh.query(
+            "SELECT task_id FROM mcq_tasks WHERE domain = ? AND surface_solvable", [domain])}
+        recorded = wh.read("option_selection", domain)[0]["surface_solvable"]
+        assert len(flagged) == recorded
+        graded = {r["task_id"] for r in wh.read("task_difficulty", domain, ["task_id"])}
+        assert not flagged & graded and len(graded) == wh.count("mcq_tasks", domain) - len(flagged)
+        reasons = {r["task_id"]: r["drop_reason"] for r in wh.read("filtered_tasks", domain, ["task_id", "drop_reason"])}
+        # a leak, a duplicate or contamination comes first in DROP_ORDER
+        assert all(reasons[t] in ("surface_solvable", "contaminated", "duplicate_source", "duplicate_task")
+                   or reasons[t].startswith("leak:") for t in flagged)
+        assert sum(reasons[t] == "surface_solvable" for t in flagged) >= 0.8 * len(flagged)
+        flagged_total += len(flagged)
+    assert flagged_total > 0, "300 documents a domain and no task set aside: the AFLite step did not run"

@@ -128,6 +128,9 @@ class McqTask:
     context_masked: str = ""
     leak_reasons: list[str] = field(default_factory=list)
     option_kinds: list[str] = field(default_factory=list)  # "answer", or how each distractor was made
+    # option selection found its answer picked out by surface models whatever it shows
+    # (AFLite, core.synthesis.selection): kept for the record, out of the gate, dropped
+    surface_solvable: bool = False
 
     def to_row(self) -> dict[str, Any]:
         return asdict(self)

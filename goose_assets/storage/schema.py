@@ -44,7 +44,7 @@ TABLES: dict[str, list[tuple[str, str]]] = {
         ("domain", "VARCHAR"), ("shape", "VARCHAR"), ("question", "VARCHAR"),
         ("options", "VARCHAR[]"), ("answer_letter", "VARCHAR"), ("answer_index", "INTEGER"),
         ("context_masked", "VARCHAR"), ("leak_reasons", "VARCHAR[]"), ("option_kinds", "VARCHAR[]"),
-        ("shard", "VARCHAR"),
+        ("surface_solvable", "BOOLEAN"), ("shard", "VARCHAR"),
     ],
     # what option selection did in each partition of mcq_tasks (one row per partition)
     "option_selection": [
@@ -82,6 +82,7 @@ ADDED_COLUMN_DEFAULTS: dict[tuple[str, str], str] = {
     ("masked_items", "synthesis_format"): "'paper'",
     # selection before AFLite's step set nothing aside
     ("option_selection", "surface_solvable"): "0",
+    ("mcq_tasks", "surface_solvable"): "false",
 }
 
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from goose_assets.core.records import MASK, Document, MaskedItem, McqTask, Passage, QuarantineRow
+from goose_assets.core.records import MASK, Document, MaskedItem, McqTask, Passage
 from goose_assets.core.synthesis import masking, mcq
 from goose_assets.core.synthesis.code_check import CodeSlot
 from goose_assets.core.synthesis.distractors import answer_edits
@@ -331,25 +331,19 @@ def test_tasks_have_nine_distinct_options_and_balanced_letters() -> None:
     assert set(letters) == set("ABCDEFGHI") and max(letters.values()) - min(letters.values()) <= 1
 
 
-def test_surface_solvable_items_are_quarantined_and_the_rest_stay_balanced() -> None:
+def test_surface_solvable_items_become_flagged_tasks() -> None:
     items = [
         MaskedItem(f"item_{i}", "d", "p", "math", "qa", "Q?", f"ctx {MASK}", f"answer {i} text",
                    [f"wrong {i} option {j}" + "x" * j for j in range(12)], ["mined"] * 12, 0, 1, "offline", "m", "v")
-        for i in range(100)
+        for i in range(90)
     ]
-    solvable = {it.item_id: 0.75 + 0.25 * (i % 2) for i, it in enumerate(items) if i % 10 == 0}
+    solvable = {it.item_id for i, it in enumerate(items) if i % 10 == 0}
     chosen = {it.item_id: list(range(8)) for it in items}
-    kept = [mcq.task_id_for(i) for i in chosen if i not in solvable]
-    positions = mcq.balanced_answer_positions(kept, 9, "math")
+    positions = mcq.balanced_answer_positions([mcq.task_id_for(i) for i in chosen], 9, "math")
     out = list(mcq.tasks_from_items(items, chosen, positions, "math", solvable))
-    quarantined = [r for r in out if isinstance(r, QuarantineRow)]
-    tasks = [t for t in out if isinstance(t, McqTask)]
-    assert sorted(r.ref_id for r in quarantined) == sorted(solvable)
-    assert {r.reason for r in quarantined} == {"surface_solvable"}
-    assert "75%" in quarantined[0].detail
-    assert len(tasks) == 90  # nothing else lost
-    letters = Counter(t.answer_letter for t in tasks)
-    assert set(letters.values()) == {10}
+    assert all(isinstance(t, McqTask) for t in out) and len(out) == 90  # every item is a task
+    assert {t.item_id for t in out if isinstance(t, McqTask) and t.surface_solvable} == solvable
+    assert all(t.to_row()["surface_solvable"] == (t.item_id in solvable) for t in out if isinstance(t, McqTask))
 
 
 def test_answer_positions_are_seeded_per_partition() -> None:

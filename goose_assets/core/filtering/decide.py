@@ -12,7 +12,8 @@ from typing import Any
 
 from goose_assets.core.filtering.difficulty import BASELINE_STUDENT
 
-DROP_ORDER = ("leak", "duplicate_source", "duplicate_task", "contaminated", "trivial", "solved_all", "unsolved_all")
+DROP_ORDER = ("leak", "duplicate_source", "duplicate_task", "contaminated", "surface_solvable", "trivial", "solved_all",
+              "unsolved_all")
 
 
 @dataclass(slots=True)
@@ -56,6 +57,9 @@ def decide(
             reason, detail = "duplicate_task", duplicate_tasks[tid]
         elif tid in contaminated:
             reason, detail = "contaminated", contaminated[tid]
+        elif t.get("surface_solvable"):
+            # option selection's AFLite step: surface models pick its answer out whatever it shows
+            reason, detail = "surface_solvable", "answer picked out by cross-fitted surface models"
         elif policy.drop_trivial and d.get("trivial"):
             reason, detail = "trivial", f"{d.get('baselines_correct')}/{d.get('n_baselines')} baselines"
         elif policy.drop_all_correct and d.get("student") != BASELINE_STUDENT and d.get("n_rollouts") and d.get("n_correct") == d.get("n_rollouts"):

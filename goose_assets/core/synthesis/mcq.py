@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import random
 import string
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 
 from goose_assets.core.prompts import INSTRUCTIONS, TOPICS
 from goose_assets.core.records import MaskedItem, McqTask, QuarantineRow, stable_id
@@ -108,22 +108,18 @@ def schema_problems(tasks: list[McqTask]) -> list[str]:
 
 def tasks_from_items(
     items: Iterable[MaskedItem], chosen_by_item: Mapping[str, Sequence[int]], positions: Mapping[str, int], domain: str,
-    solvable: Mapping[str, float] | None = None,
+    solvable: Collection[str] | None = None,
 ) -> Iterator[McqTask | QuarantineRow]:
     """Each item as a task with the options selection chose for it and its balanced answer
-    position, its leak reasons set; an item selection skipped (too few distractors) is
-    quarantined, and so is one it found surface-solvable (`solvable`: item id -> the share
-    of cross-fits that picked its answer out)."""
-    solvable = solvable or {}
+    position, its leak reasons set, and flagged where selection found it surface-solvable
+    (`solvable`: item ids); an item selection skipped (too few distractors) is quarantined."""
+    solvable = solvable or set()
     for item in items:
-        if item.item_id in solvable:
-            yield QuarantineRow("assembly", domain, item.item_id, "surface_solvable",
-                                f"answer picked out by {solvable[item.item_id]:.0%} of cross-fitted surface models")
-            continue
         chosen = chosen_by_item.get(item.item_id)
         task = None if chosen is None else assemble_task(item, chosen, positions[task_id_for(item.item_id)])
         if task is None:
             yield QuarantineRow("assembly", domain, item.item_id, "too_few_options", f"{len(item.distractors)} distractors")
             continue
         task.leak_reasons = leak_reasons_for_options(task.question, task.options, task.answer_index)
+        task.surface_solvable = item.item_id in solvable
         yield task

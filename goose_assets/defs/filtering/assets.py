@@ -1,7 +1,7 @@
 """Stage 3 (filtering): student difficulty, triviality baselines and the keep/drop decision."""
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import dagster as dg
@@ -52,10 +52,15 @@ class _Student:
             self.rollouts[t["task_id"]] = difficulty.score_rollouts(resp, t["answer_letter"], len(t["options"]))
 
 
-def _task_batches(wh: Warehouse, scope: PartitionScope) -> Any:
+def _task_batches(wh: Warehouse, scope: PartitionScope) -> Iterator[list[dict[str, Any]]]:
+    """The tasks option selection offers, batch by batch: a `surface_solvable` one is
+    dropped whatever a student does with it, so it gets no rollouts and no gate vote."""
     # the question is the student's prompt, and what the copy baseline reads
-    columns = ["task_id", "domain", "question", "context_masked", "options", "answer_index", "answer_letter"]
-    return wh.iter_rows("mcq_tasks", scope.domain, columns, order_by="task_id", batch_size=STREAM_BATCH, shard=scope.shard)
+    columns = ["task_id", "domain", "question", "context_masked", "options", "answer_index", "answer_letter",
+               "surface_solvable"]
+    for batch in wh.iter_rows("mcq_tasks", scope.domain, columns, order_by="task_id", batch_size=STREAM_BATCH,
+                              shard=scope.shard):
+        yield [t for t in batch if not t["surface_solvable"]]
 
 
 def task_difficulty(
@@ -101,8 +106,8 @@ def filtered_tasks(
     """Every task of the domain with `kept` and, for dropped ones, the reason: answer
     leakage, a duplicate source or task (exact or MinHash near-duplicate, across domains),
     benchmark contamination (a 13-gram shared with a benchmark item, or a short benchmark
-    question held whole, in the task's question, options or source), triviality (a
-    majority of baselines solve it), or solved in every student rollout (the paper's 16/16 rule). Nothing is lost
+    question held whole, in the task's question, options or source), surface-solvable
+    (option selection's AFLite step), triviality (a majority of baselines solve it), or solved in every student rollout (the paper's 16/16 rule). Nothing is lost
     silently: dropped tasks keep their row. With sharded sources it reads every shard of
     the domain, so duplicates across shards are found here like any other."""
     domain = context.partition_key
@@ -113,10 +118,10 @@ def filtered_tasks(
     # per task only what the decision reads (id, source doc, leak reasons); the texts stream
     # through the benchmark look-up and only the dedup text of each task is kept
     tasks: list[dict[str, Any]] = []
-    columns = ["task_id", "doc_id", "question", "context_masked", "options", "leak_reasons"]
+    columns = ["task_id", "doc_id", "question", "context_masked", "options", "leak_reasons", "surface_solvable"]
     for batch in wh.iter_rows("mcq_tasks", domain, columns, order_by="task_id", batch_size=STREAM_BATCH):
         screener.add(batch)
-        tasks.extend({"task_id": t["task_id"], "doc_id": t["doc_id"], "leak_reasons": t["leak_reasons"]} for t in batch)
+        tasks.extend({k: t[k] for k in ("task_id", "doc_id", "leak_reasons", "surface_solvable")} for t in batch)
     # passages, not raw pages: the text a task is built from is what must not repeat
     screen = screener.finish(queries.all_passage_bodies(wh))
     decision = decide.decide(domain, tasks, difficulty_by_task, screen.duplicate_docs, screen.duplicate_tasks,

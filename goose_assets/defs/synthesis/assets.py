@@ -162,14 +162,14 @@ def mcq_tasks(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -
     context, the answer and the 8 distractors that option selection keeps from the item's
     candidate pool (the ones a cross-fitted discriminator finds hardest to tell from the
     answer), and the answer letter, from a balanced seeded cycle over the partition.
-    Items with too few distinct distractors are quarantined, and so are the items whose
-    answer surface models still pick out after selection (`surface_solvable`, AFLite)."""
+    Items with too few distinct distractors are quarantined; a task whose answer surface
+    models still pick out after selection is flagged `surface_solvable` (AFLite): the
+    triviality gate and the student skip it, and `filtered_tasks` drops it."""
     scope = scope_of(context.partition_key)
     wh = warehouse.warehouse()
     with _one_blas_thread():
         chosen_by_item, chosen = _select_options(wh, scope, context.log)
-    positions = mcq.balanced_answer_positions(
-        [mcq.task_id_for(i) for i in chosen_by_item if i not in chosen.solvable], 9, scope.label)
+    positions = mcq.balanced_answer_positions([mcq.task_id_for(i) for i in chosen_by_item], 9, scope.label)
     wh.replace_partition("option_selection", scope.domain, [{"domain": scope.domain, "n_items": len(chosen_by_item),
                          **chosen.to_row()}], shard=scope.shard)
     tally, tasks = metadata.Tally(), checks.TaskChecks()

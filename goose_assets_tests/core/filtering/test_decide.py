@@ -38,6 +38,13 @@ CASES: dict[str, tuple[list[str], dict[str, Any] | None, bool, bool, bool, Filte
 }
 
 
+def test_a_surface_solvable_task_is_dropped_without_a_difficulty_row() -> None:
+    # task_difficulty skips it (no rollouts, no gate vote); filtering still gives its reason
+    task = {"task_id": "t1", "doc_id": "d1", "leak_reasons": [], "surface_solvable": True}
+    (row,) = decide("math", [task], {}, {}, {}, {}, FilterPolicy()).rows
+    assert (row["kept"], row["drop_reason"]) == (False, "surface_solvable")
+
+
 @pytest.mark.parametrize("name", list(CASES))
 def test_decide(name: str) -> None:
     leaks, difficulty, dup_source, dup_task, contaminated, policy, (kept, reason, detail) = CASES[name]
@@ -59,6 +66,7 @@ def test_reasons_come_in_drop_order() -> None:
         "duplicate_source": lambda t, d, s: s["docs"].update(d1="d0"),
         "duplicate_task": lambda t, d, s: s["tasks"].update(t1="t0"),
         "contaminated": lambda t, d, s: s["contaminated"].update(t1="B"),
+        "surface_solvable": lambda t, d, s: t.update(surface_solvable=True),
         "trivial": lambda t, d, s: d.update(trivial=True),
         "solved_all": lambda t, d, s: d.update(n_correct=16),
         "unsolved_all": lambda t, d, s: d.update(n_correct=0),

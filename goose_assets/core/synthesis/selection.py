@@ -23,9 +23,9 @@ Items are scored in padded blocks of similar pool size, a few array operations a
    2020, "Adversarial Filters of Dataset Biases"): each item's predictability is the share
    of fresh cross-fits (two fold partitions, each with the gradient-boosting and a linear
    discriminator) that rank its answer above every distractor it shows. An item at
-   SOLVABLE_SHARE or above is one a surface reader solves whatever options it is shown;
-   the caller quarantines it (`surface_solvable`) rather than teach its cue. As in
-   AFLite, this repeats on the items left, a few times at most (`set_aside`).
+   SOLVABLE_SHARE or above is one a surface reader solves whatever options it is shown:
+   its task is flagged `surface_solvable`, and filtering drops it rather than teach its
+   cue. As in AFLite, this repeats on the items left, a few times at most (`set_aside`).
 
 Features are the option's own (core.synthesis.option_features) plus its centrality among the
 current options, each also as a z-score and a rank within the item's option set: an

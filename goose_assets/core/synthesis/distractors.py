@@ -382,15 +382,16 @@ def splice_slot(answer: str, shape: str) -> Unit | None:
 
 
 def one_edit(
-    text: str, rng: random.Random, ctx: EditContext, accept: Callable[[str], bool]
+    text: str, rng: random.Random, ctx: EditContext, accept: Callable[[str], bool], label: str = "moved"
 ) -> tuple[str, str] | None:
-    """A step moved from elsewhere in the passage, made wrong: ("moved:<edit>", text)
-    with the first edit, in a random order, that changes it and that `accept` takes; None
-    where none does (`moved_units`, `mining.moved_runs`)."""
+    """A step made wrong: ("<label>:<edit>", text) with the first edit, in a random order,
+    that changes it and that `accept` takes; None where none does. `label` names where the
+    step came from: "moved" from elsewhere in the passage (`moved_units`,
+    `mining.moved_runs`), "restated" from the answer itself (`restated_steps`)."""
     for kind in rng.sample(list(EDITS), len(EDITS)):
         edited = EDITS[kind](text, rng, ctx)
         if edited and edited != text and accept(edited):
-            return "moved:" + kind, edited
+            return f"{label}:{kind}", edited
     return None
 
 
@@ -449,9 +450,9 @@ def restated_steps(answer: str, shape: str, slot: Unit, ctx: EditContext, rng: r
     for unit in units_for(shape, answer):
         if unit.start == slot.start:
             continue
-        edited = one_edit(answer[unit.start : unit.end], rng, ctx, lambda text: option_key(text) != slot_key)
+        edited = one_edit(answer[unit.start : unit.end], rng, ctx, lambda text: option_key(text) != slot_key, "restated")
         if edited is not None:
-            out.append(("restated:" + edited[0].removeprefix("moved:"), edited[1]))
+            out.append(edited)
     return out
 
 

@@ -108,15 +108,17 @@ def filtered_tasks(
     benchmark contamination (a 13-gram shared with a benchmark item, or a short benchmark
     question held whole, in the task's question, options or source), surface-solvable
     (option selection's AFLite step), triviality (a majority of baselines solve it), or
-    solved in every student rollout (the paper's 16/16 rule). Nothing is lost silently: dropped tasks keep their row. With sharded sources it reads every shard of
-    the domain, so duplicates across shards are found here like any other."""
+    solved in every student rollout (the paper's 16/16 rule). Nothing is lost silently:
+    dropped tasks keep their row. With sharded sources it reads every shard of the domain,
+    so duplicates across shards are found here like any other."""
     domain = context.partition_key
     wh = warehouse.warehouse()
     difficulty_by_task = {r["task_id"]: r for r in wh.read("task_difficulty", domain, _DIFFICULTY_COLUMNS)}
     loaded = decontam.load_benchmark_index(corpus.benchmarks_dir(), corpus.benchmarks_setting())
     screener = screening.Screener(domain, screening.source_texts_by_doc(queries.passage_sources(wh, domain)), loaded.index)
-    # per task only what the decision reads (id, source doc, leak reasons, AFLite's flag); the texts stream
-    # through the benchmark look-up and only the dedup text of each task is kept
+    # per task only what the decision reads (id, source doc, leak reasons, AFLite's flag);
+    # the texts stream through the benchmark look-up and only the dedup text of each task
+    # is kept
     tasks: list[dict[str, Any]] = []
     columns = ["task_id", "doc_id", "question", "context_masked", "options", "leak_reasons", "surface_solvable"]
     for batch in wh.iter_rows("mcq_tasks", domain, columns, order_by="task_id", batch_size=STREAM_BATCH):

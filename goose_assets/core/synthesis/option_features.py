@@ -4,10 +4,11 @@ Option selection (core.synthesis.selection) asks a discriminator to tell the ans
 candidate distractors with these, so they cover every cue a reasoning-free solver could
 use: length, character classes, overlap with the text around [MASK], how an option fits
 the words just before and after [MASK] (edge fit) and how fluent it reads, both under a
-word n-gram model of the partition, and semantic similarity to the context.
+word n-gram model of the partition, and semantic similarity to the context, in an LSA
+space of the partition and in the sentence encoder's word-piece space (piece_space).
 
-The n-gram model and the semantic space are fitted on the partition's masked contexts, so
-no answer is ever part of what they learned (an answer seen in training would read as
+The n-gram model, the LSA space and the word-piece weights are fitted on the partition's
+masked contexts, so no answer is ever part of what they learned (an answer seen in training would read as
 more fluent than any distractor).
 """
 
@@ -25,6 +26,7 @@ from goose_assets.core.filtering.baselines import mask_window
 from goose_assets.core.records import MASK, MaskedItem
 from goose_assets.core.synthesis.leakage import trigram_jaccard
 from goose_assets.core.synthesis.ngram import BOS, NgramModel, tokenize
+from goose_assets.core.synthesis.piece_space import PieceSpace
 from goose_assets.core.synthesis.selection import (
     DISTRACTORS_SHOWN,
     PoolItem,
@@ -42,10 +44,12 @@ STATIC_FEATURES: tuple[str, ...] = (
     "operator_share", "backslash_share", "bracket_share", "ends_with_period", "starts_upper",
     "window_overlap", "window_overlap_count", "number_overlap", "numbers",
     "fluency", "fluency_min", "edge_left", "edge_right", "semantic_similarity", "context_copy",
+    "piece_similarity",
 )
 # the reasoning-free solvers option selection keeps from picking the answer: the longest
 # and the shortest option, the one sharing most words with the text around [MASK], the
-# one closest to it in meaning, the most central one and the one repeating most of what
+# one closest to it in meaning (in the partition's LSA space, and in the sentence
+# encoder's word-piece space), the most central one and the one repeating most of what
 # the student reads (core.filtering.baselines has their twins)
 SOLVERS: tuple[Solver, ...] = (
     Solver("longest", STATIC_FEATURES.index("log_chars"), 1.0),
@@ -54,6 +58,7 @@ SOLVERS: tuple[Solver, ...] = (
     Solver("semantic_similarity", STATIC_FEATURES.index("semantic_similarity"), 1.0),
     Solver("most_central", None, 1.0),
     Solver("context_copy", STATIC_FEATURES.index("context_copy"), 1.0),
+    Solver("embedding", STATIC_FEATURES.index("piece_similarity"), 1.0),
 )
 _OPERATORS = re.compile(r"[-+*/=<>%^&|!~]")
 _PUNCT = re.compile(r"[^\w\s]")
@@ -94,6 +99,7 @@ class FeatureModels:
 
     lm: NgramModel
     space: SemanticSpace | None
+    pieces: PieceSpace | None
 
     @classmethod
     def fit(cls, contexts: Iterable[tuple[str, str]]) -> FeatureModels:
@@ -104,7 +110,8 @@ class FeatureModels:
         for question, context in contexts:
             documents.append([question, *context.split(MASK)] if question else context.split(MASK))
             windows.append(context.replace(MASK, " "))
-        return cls(NgramModel.fit(documents), SemanticSpace.fit(windows) if windows else None)
+        return cls(NgramModel.fit(documents), SemanticSpace.fit(windows) if windows else None,
+                   PieceSpace.fit(windows) if windows else None)
 
 
 def _share(count: int, total: int) -> float:
@@ -201,10 +208,14 @@ def option_features(models: FeatureModels, items: Sequence[ItemOptions]) -> list
     fluency = _fit_scores(models.lm, windows, items)
     semantic = _semantic(models.space, windows, items)
     stripped = [[option.strip() for option in it.options] for it in items]
+    option_words = [[words(text) for text in texts] for texts in stripped]
+    pieces = _piece_similarity(models.pieces, windows, option_words)
     counts = _class_counts([text for texts in stripped for text in texts])
     digit = _CLASSES.index(str.isdigit)
     out, pos = [], 0
-    for it, texts, (before, after), fit, sem in zip(items, stripped, windows, fluency, semantic, strict=True):
+    for it, texts, item_words, (before, after), fit, sem, piece in zip(
+        items, stripped, option_words, windows, fluency, semantic, pieces, strict=True
+    ):
         window = set(words(before)) | set(words(after))
         context_numbers = set(NUMBER.findall(it.question + " " + it.context_masked))
         # how much of an option repeats what the student reads: the answer rarely does (a
@@ -213,22 +224,34 @@ def option_features(models: FeatureModels, items: Sequence[ItemOptions]) -> list
         # mined step does; either way a solver could read it
         read = read_trigrams(it.question, it.context_masked)
         rows, copied = [], []
-        for text in texts:
-            option_words = words(text)
-            distinct = set(option_words)
+        for text, text_words in zip(texts, item_words, strict=True):
+            distinct = set(text_words)
             shared = len(distinct & window)
             # most options hold no digit: the number pattern is the slowest scan here
             numbers = NUMBER.findall(text) if counts[pos, digit] else []
-            rows.append(_surface(text, option_words, counts[pos]) + [
+            rows.append(_surface(text, text_words, counts[pos]) + [
                 _share(shared, len(distinct)),
                 math.log1p(shared),
                 _share(sum(n in context_numbers for n in numbers), len(numbers)),
                 float(len(numbers)),
             ])
-            copied.append(copied_share(option_words, read))
+            copied.append(copied_share(text_words, read))
             pos += 1
-        out.append(np.hstack([np.asarray(rows, dtype=np.float64), fit, sem[:, None], np.asarray(copied)[:, None]]))
+        out.append(np.hstack([np.asarray(rows, dtype=np.float64), fit, sem[:, None], np.asarray(copied)[:, None],
+                              piece[:, None]]))
     return out
+
+
+def _piece_similarity(
+    space: PieceSpace | None, windows: Sequence[tuple[str, str]], option_words: Sequence[Sequence[list[str]]]
+) -> list[np.ndarray]:
+    """Per item, each option's cosine similarity to the text around [MASK] in the sentence
+    encoder's word-piece space."""
+    if space is None:
+        return [np.zeros(len(item)) for item in option_words]
+    texts = [t for (before, after), item in zip(windows, option_words, strict=True)
+             for t in (words(f"{before} {after}"), *item)]
+    return _window_cosines(space.embed(texts), [len(item) for item in option_words])
 
 
 def _semantic(space: SemanticSpace | None, windows: Sequence[tuple[str, str]], items: Sequence[ItemOptions]) -> list[np.ndarray]:
@@ -236,12 +259,17 @@ def _semantic(space: SemanticSpace | None, windows: Sequence[tuple[str, str]], i
     if space is None:
         return [np.zeros(len(it.options)) for it in items]
     texts = [t for (before, after), it in zip(windows, items, strict=True) for t in (f"{before} {after}", *it.options)]
-    vectors = space.embed(texts)
+    return _window_cosines(space.embed(texts), [len(it.options) for it in items])
+
+
+def _window_cosines(vectors: np.ndarray, sizes: Sequence[int]) -> list[np.ndarray]:
+    """Per item, its options' cosines to its window: `vectors` holds, item after item, the
+    window's unit vector and then its `sizes[i]` options'."""
     out, pos = [], 0
-    for it in items:
-        block = vectors[pos : pos + 1 + len(it.options)]
+    for size in sizes:
+        block = vectors[pos : pos + 1 + size]
         out.append(block[1:] @ block[0])
-        pos += 1 + len(it.options)
+        pos += 1 + size
     return out
 
 

@@ -42,6 +42,7 @@ STATIC_FEATURES: tuple[str, ...] = (
     "log_chars", "words", "lines", "mean_word_len", "distinct_word_share",
     "digit_share", "alpha_share", "upper_share", "punct_share", "space_share",
     "operator_share", "backslash_share", "bracket_share", "ends_with_period", "starts_upper",
+    "chars", "operators", "backslashes", "brackets",
     "window_overlap", "window_overlap_count", "number_overlap", "numbers",
     "fluency", "fluency_min", "edge_left", "edge_right", "semantic_similarity", "context_copy",
     "piece_similarity",
@@ -184,6 +185,13 @@ def _surface(text: str, option_words: list[str], counts: np.ndarray) -> list[flo
         bracket / n,
         float(text.endswith(".")),
         float(text[:1].isupper()),
+        # the counts too, not only the log length and the shares: a set's linear and log
+        # scales part where its lengths are skewed, and the answer, the length the
+        # candidates were drawn around, sits at the centre of one and below the other
+        float(len(text)),
+        float(operator),
+        float(backslash),
+        float(bracket),
     ]
 
 

@@ -334,3 +334,21 @@ def test_aflite_iterates_on_what_is_left() -> None:
     # the second iteration, on the 70 items left, finds nothing more and ends the loop
     assert aside.per_iteration == [50, 0] and len(aside.fits) == 2 * 2 * 2
     assert {i for fit in aside.fits[4:] for i in fit["scored"]} == {it.item_id for it in pool[50:]}
+
+
+def test_option_features_count_what_the_shares_divide() -> None:
+    """Beside the log length and the character-class shares, the plain counts: a set's
+    linear and log scales part where its lengths are skewed (the gate's linear classifier
+    reads both), and a share alone hides how many there are."""
+    from goose_assets.core.synthesis.option_features import STATIC_FEATURES, option_features
+
+    option = r"  x = (a + b) \cdot {c}  "
+    item = ItemOptions("counts", "", "Let a and b be given. [MASK] Hence x.", [option, "short"])
+    features = option_features(FeatureModels.fit([(item.question, item.context_masked)]), [item])[0]
+    column = {name: features[0, STATIC_FEATURES.index(name)] for name in STATIC_FEATURES}
+    text = option.strip()
+    assert column["chars"] == len(text) and column["log_chars"] == pytest.approx(np.log1p(len(text)))
+    assert column["brackets"] == 4 and column["backslashes"] == 1
+    assert column["operators"] == 2  # "=" and "+"
+    for count, share in (("brackets", "bracket_share"), ("backslashes", "backslash_share"), ("operators", "operator_share")):
+        assert column[share] == pytest.approx(column[count] / len(text))

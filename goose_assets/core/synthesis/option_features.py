@@ -8,8 +8,8 @@ word n-gram model of the partition, and semantic similarity to the context, in a
 space of the partition and in the sentence encoder's word-piece space (piece_space).
 
 The n-gram model, the LSA space and the word-piece weights are fitted on the partition's
-masked contexts, so no answer is ever part of what they learned (an answer seen in training would read as
-more fluent than any distractor).
+masked contexts, so no answer is ever part of what they learned (an answer seen in
+training would read as more fluent than any distractor).
 """
 
 from __future__ import annotations

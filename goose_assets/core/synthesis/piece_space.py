@@ -58,7 +58,8 @@ def _tokenizer_and_vectors() -> tuple[Any, np.ndarray]:
 class PieceSpace:
     """The SIF-weighted word-piece vectors of one partition. Texts come as their words
     (core.text.words: what every other feature reads); each distinct word is split into
-    pieces once. Memory stays that of the vocabulary, however many words a partition has."""
+    pieces once, and only its piece ids are kept: the vectors stay the vocabulary's
+    (30,522 x 384), however many words a partition has."""
 
     tokenizer: Any
     weighted: np.ndarray  # (vocab, dim): each piece's vector times its SIF weight

@@ -9,6 +9,7 @@ import pytest
 from goose_assets.core.records import DOMAINS
 from goose_assets.core.text import collapse_ws, normalize_option
 from goose_assets.defs.resources import CorpusResource
+from goose_assets.storage import queries
 from goose_assets.storage.duckdb_warehouse import Warehouse
 from goose_assets_tests.pipeline_helpers import materialize_all
 
@@ -80,6 +81,7 @@ def test_surface_solvable_tasks_skip_the_gate_and_are_dropped(corpora_home: Path
         assert len(flagged) == recorded
         graded = {r["task_id"] for r in wh.read("task_difficulty", domain, ["task_id"])}
         assert not flagged & graded and len(graded) == wh.count("mcq_tasks", domain) - len(flagged)
+        assert queries.offered_task_count(wh, domain) == len(graded)  # task_difficulty's progress total
         reasons = {r["task_id"]: r["drop_reason"] for r in wh.read("filtered_tasks", domain, ["task_id", "drop_reason"])}
         # a leak, a duplicate or contamination comes first in DROP_ORDER
         assert all(reasons[t] in ("surface_solvable", "contaminated", "duplicate_source", "duplicate_task")

@@ -14,6 +14,7 @@ import polars as pl
 
 from goose_assets.core.records import DOMAINS
 from goose_assets.storage.duckdb_warehouse import Warehouse
+from goose_assets.storage.schema import partition_filter
 
 # ------------------------------------------------------------------------ lineage
 
@@ -154,6 +155,14 @@ WHERE f.domain = ? AND f.kept AND t.task_id > ?
 ORDER BY t.task_id
 LIMIT ?
 """
+
+
+def offered_task_count(wh: Warehouse, domain: str, shard: str | None = None) -> int:
+    """A partition's tasks that option selection offers: all but those its AFLite step
+    flagged `surface_solvable` (what the student answers and the gate reads)."""
+    where, params = partition_filter(domain, shard)
+    rows = wh.query(f"SELECT count(*) AS n FROM mcq_tasks WHERE {where} AND surface_solvable IS NOT TRUE", params)
+    return int(rows[0]["n"])
 
 
 def passage_sources(wh: Warehouse, domain: str) -> list[dict[str, Any]]:

@@ -107,3 +107,17 @@ def test_an_older_warehouse_gets_the_format_column_with_paper_for_its_items(tmp_
     wh = Warehouse(path)
     rows = wh.read("masked_items", "math")
     assert [(r["item_id"], r["synthesis_format"]) for r in rows] == [("old", "paper")]
+
+
+def test_offered_task_count_leaves_out_what_aflite_flagged(tmp_path: Path) -> None:
+    """The student's and the gate's share of a partition: every task but the flagged ones
+    (a task written before the flag existed counts as offered, as `_task_batches` reads it)."""
+    from goose_assets.storage.queries import offered_task_count
+
+    wh = Warehouse(tmp_path / "w.duckdb")
+    flags = {"a": False, "b": True, "c": None, "d": False}
+    wh.replace_partition("mcq_tasks", "math", [{"task_id": t, "domain": "math", "surface_solvable": f} for t, f in flags.items()])
+    wh.replace_partition("mcq_tasks", "code", [{"task_id": "e", "domain": "code", "surface_solvable": False}])
+    assert offered_task_count(wh, "math") == 3
+    assert offered_task_count(wh, "code") == 1
+    assert offered_task_count(wh, "math", shard="elsewhere") == 0

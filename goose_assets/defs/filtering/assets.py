@@ -76,7 +76,8 @@ def task_difficulty(
     wh = warehouse.warehouse()
     # streamed: per task only its votes, option features and rollout counts stay in memory
     run = baselines.BaselineRun(use_embeddings=config.use_embeddings)
-    total = wh.count("mcq_tasks", scope.domain, shard=scope.shard)
+    # the flagged tasks `_task_batches` leaves out are not counted either: the ETA is the student's
+    total = queries.offered_task_count(wh, scope.domain, scope.shard)
     student = _Student(wh, llm, BatchProgress(Progress(f"{scope.label} rollouts", total, context.log.info)))
     for tasks in _task_batches(wh, scope):
         run.add(tasks)

@@ -217,14 +217,16 @@ def option_features(models: FeatureModels, items: Sequence[ItemOptions]) -> list
     semantic = _semantic(models.space, windows, items)
     stripped = [[option.strip() for option in it.options] for it in items]
     option_words = [[words(text) for text in texts] for texts in stripped]
-    pieces = _piece_similarity(models.pieces, windows, option_words)
+    # the words either side of [MASK] (no word spans the join: `words` splits on spaces)
+    window_words = [words(f"{before} {after}") for before, after in windows]
+    pieces = _piece_similarity(models.pieces, window_words, option_words)
     counts = _class_counts([text for texts in stripped for text in texts])
     digit = _CLASSES.index(str.isdigit)
     out, pos = [], 0
-    for it, texts, item_words, (before, after), fit, sem, piece in zip(
-        items, stripped, option_words, windows, fluency, semantic, pieces, strict=True
+    for it, texts, item_words, window_list, fit, sem, piece in zip(
+        items, stripped, option_words, window_words, fluency, semantic, pieces, strict=True
     ):
-        window = set(words(before)) | set(words(after))
+        window = set(window_list)
         context_numbers = set(NUMBER.findall(it.question + " " + it.context_masked))
         # how much of an option repeats what the student reads: the answer rarely does (a
         # repeated sentence of it is a leak), a step moved from elsewhere in the passage
@@ -251,14 +253,13 @@ def option_features(models: FeatureModels, items: Sequence[ItemOptions]) -> list
 
 
 def _piece_similarity(
-    space: PieceSpace | None, windows: Sequence[tuple[str, str]], option_words: Sequence[Sequence[list[str]]]
+    space: PieceSpace | None, window_words: Sequence[list[str]], option_words: Sequence[Sequence[list[str]]]
 ) -> list[np.ndarray]:
     """Per item, each option's cosine similarity to the text around [MASK] in the sentence
     encoder's word-piece space."""
     if space is None:
         return [np.zeros(len(item)) for item in option_words]
-    texts = [t for (before, after), item in zip(windows, option_words, strict=True)
-             for t in (words(f"{before} {after}"), *item)]
+    texts = [t for window, item in zip(window_words, option_words, strict=True) for t in (window, *item)]
     return _window_cosines(space.embed(texts), [len(item) for item in option_words])
 
 

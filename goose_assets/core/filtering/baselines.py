@@ -351,10 +351,12 @@ def classifier_from_features(
     oof = np.zeros(len(y))
     splitter = GroupKFold(n_splits=min(n_folds, len(blocks)), shuffle=True, random_state=seed)
     for train, test in splitter.split(x, y, g):
-        # liblinear: measured 0.2 s vs 5 s for lbfgs on 2,160 x 57 on the 2-core machine
+        # Newton-Cholesky: many rows, few features, a few Newton steps. On math's 2,000
+        # tasks at 10K documents the whole baseline took 1.9 s against liblinear's 4.4 s
+        # (lbfgs was slower still), with the same AUROC to four decimals
         model = make_pipeline(
             StandardScaler(),
-            LogisticRegression(C=1.0, max_iter=2000, class_weight="balanced", solver="liblinear"),
+            LogisticRegression(C=1.0, max_iter=2000, class_weight="balanced", solver="newton-cholesky"),
         )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # convergence chatter on tiny folds

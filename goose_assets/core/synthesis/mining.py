@@ -324,6 +324,10 @@ class Adapter:
         self.shape = shape
         self.context = context
         self.numbers = list(dict.fromkeys(NUMBER.findall(context)))
+        # the context's numbers above 3 with their values: every mined span is adapted
+        # against the same ones (parsed once, not once a span)
+        self.number_pool = [(n, v) for n in self.numbers if (v := parse_number(n)) is not None and v > 3]
+        self.number_values = np.array([v for _, v in self.number_pool], dtype=np.float64)
         if shape == "code":
             self.names = [n for n, _ in code_names(context + "\n" + answer, functions=False).most_common()]
             self.functions = [n for n, _ in code_names(context + "\n" + answer).most_common() if n not in self.names]
@@ -363,7 +367,7 @@ class Adapter:
     def _numbers(self, span: str, rng: random.Random) -> str:
         """Numbers above 3 become the context's numbers of a similar magnitude; small ones
         stay, as they are exponents, counts and indices more often than data."""
-        pool = [(n, v) for n in self.numbers if (v := parse_number(n)) is not None and v > 3]
+        pool = self.number_pool
         if not pool:
             return span
         mapping: dict[str, str] = {}
@@ -374,7 +378,7 @@ class Adapter:
                 continue
             # within a factor of ten: 17 may become 12 or 45, never 14400; a context number
             # is used once while others are left
-            near = [n for n, v in pool if abs(np.log10(v / value)) <= 1]
+            near = [pool[k][0] for k in np.flatnonzero(np.abs(np.log10(self.number_values / value)) <= 1)]
             choices = [n for n in near if n not in used] or near
             if not choices:
                 continue

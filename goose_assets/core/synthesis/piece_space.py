@@ -18,7 +18,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -88,10 +87,8 @@ class PieceSpace:
             words = sorted(new)
             pieces.update(zip(words, (e.ids for e in self.tokenizer.encode_batch(words, add_special_tokens=False)),
                               strict=True))
-        # chained maps, not generator expressions: the same ids in the same order, looped in C
-        lengths = np.fromiter((sum(map(len, map(pieces.__getitem__, text))) for text in texts), dtype=np.int64,
-                              count=len(texts))
-        columns = np.fromiter(chain.from_iterable(map(pieces.__getitem__, chain.from_iterable(texts))), dtype=np.int64,
+        lengths = np.fromiter((sum(len(pieces[w]) for w in text) for text in texts), dtype=np.int64, count=len(texts))
+        columns = np.fromiter((p for text in texts for w in text for p in pieces[w]), dtype=np.int64,
                               count=int(lengths.sum()))
         counts = csr_matrix((np.ones(len(columns), dtype=np.float32), columns, np.concatenate(([0], np.cumsum(lengths)))),
                             shape=(len(texts), len(self.weighted)))

@@ -65,7 +65,7 @@ PLANS: dict[str, dict[str, tuple[Callable[[list[str] | None], Any], list[str]]]]
         "html_extraction": (html_extraction.main, ["--repeats", "3"]),
         "synthesis_cost": (synthesis_cost.main, ["--max-docs-per-domain", "0"]),  # the whole corpora
         # held-out documents through `goose run` with `make run`'s settings (embedding baseline on)
-        "task_quality": (task_quality.main, ["--docs-per-domain", "300", "--embeddings"]),
+        "task_quality": (task_quality.main, ["--docs-per-domain", "600", "--embeddings"]),
     },
     # the smallest size each benchmark runs at: every code path once (the pipeline's modes
     # side by side, as --parallel forks them), the peers too where their venvs exist

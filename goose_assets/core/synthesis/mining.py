@@ -323,11 +323,11 @@ class Adapter:
     def __init__(self, shape: str, context: str, answer: str, before_span: str) -> None:
         self.shape = shape
         self.context = context
-        self.numbers = list(dict.fromkeys(NUMBER.findall(context)))
-        # the context's numbers above 3 with their values: every mined span is adapted
+        # the context's numbers above 3 and their values: every mined span is adapted
         # against the same ones (parsed once, not once a span)
-        self.number_pool = [(n, v) for n in self.numbers if (v := parse_number(n)) is not None and v > 3]
-        self.number_values = np.array([v for _, v in self.number_pool], dtype=np.float64)
+        pool = [(n, v) for n in dict.fromkeys(NUMBER.findall(context)) if (v := parse_number(n)) is not None and v > 3]
+        self.number_names = [n for n, _ in pool]
+        self.number_values = np.array([v for _, v in pool], dtype=np.float64)
         if shape == "code":
             self.names = [n for n, _ in code_names(context + "\n" + answer, functions=False).most_common()]
             self.functions = [n for n, _ in code_names(context + "\n" + answer).most_common() if n not in self.names]
@@ -367,8 +367,7 @@ class Adapter:
     def _numbers(self, span: str, rng: random.Random) -> str:
         """Numbers above 3 become the context's numbers of a similar magnitude; small ones
         stay, as they are exponents, counts and indices more often than data."""
-        pool = self.number_pool
-        if not pool:
+        if not self.number_names:
             return span
         mapping: dict[str, str] = {}
         used: set[str] = set()
@@ -378,7 +377,7 @@ class Adapter:
                 continue
             # within a factor of ten: 17 may become 12 or 45, never 14400; a context number
             # is used once while others are left
-            near = [pool[k][0] for k in np.flatnonzero(np.abs(np.log10(self.number_values / value)) <= 1)]
+            near = [self.number_names[k] for k in np.flatnonzero(np.abs(np.log10(self.number_values / value)) <= 1)]
             choices = [n for n in near if n not in used] or near
             if not choices:
                 continue

@@ -339,14 +339,24 @@ def pool_items(models: FeatureModels, items: Sequence[ItemOptions]) -> list[Pool
     ]
 
 
+# items whose features are measured together (`option_features`): enough that the look-ups
+# run as a few array passes, few enough that the batch's per-token arrays stay small. The
+# reads stream 2,000 items a batch; measured at once, science's 2,395 items at 10K
+# documents peaked 1,376 MB above the fitted models, and at 128 a time 113 MB, in 20.0 s
+# of CPU against 24.7 s (math: 14.5 s against 16.9 s); every feature is the same
+FEATURE_BATCH = 128
+
+
 def choose_options(
     models: FeatureModels, batches: Iterable[Sequence[ItemOptions]], log: Callable[[str], None] | None = None
 ) -> tuple[dict[str, list[int]], SelectionResult]:
-    """Option selection over a partition, as `mcq_tasks` runs it: each batch's features
-    (only the feature blocks are kept), then the cross-fitted rounds with the
-    reasoning-free solvers. Items with too few candidates to show are left out."""
+    """Option selection over a partition, as `mcq_tasks` runs it: the features of each
+    FEATURE_BATCH items (only the feature blocks are kept), then the cross-fitted rounds
+    with the reasoning-free solvers. Items with too few candidates to show are left out."""
     pool: list[PoolItem] = []
     for batch in batches:
-        pool.extend(pool_items(models, [it for it in batch if len(it.options) > DISTRACTORS_SHOWN]))
+        offered = [it for it in batch if len(it.options) > DISTRACTORS_SHOWN]
+        for lo in range(0, len(offered), FEATURE_BATCH):
+            pool.extend(pool_items(models, offered[lo : lo + FEATURE_BATCH]))
     result = select_options(pool, seed=0, log=log, solvers=SOLVERS)
     return {item.item_id: chosen for item, chosen in zip(pool, result.chosen, strict=True)}, result

@@ -238,15 +238,19 @@ def _centrality(blk: _Block, rows: np.ndarray, members: np.ndarray, valid: np.nd
     return (total - own * 1.0) / np.maximum(n - own, 1)
 
 
-def _option_rows(blk: _Block) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Feature rows of each item's current options as a set, and of its unused candidates
-    measured against that set: raw features and centrality, each with its z-score and
-    rank within the set. Returns (B, L, 3 (F + 1)) rows, their candidate row indices
-    (B, L: members first, answer at 0), which count, and how many of them are members."""
+def _option_rows(blk: _Block, outsiders: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Feature rows of each item's current options as a set, and (`outsiders`) of its
+    unused candidates measured against that set: raw features and centrality, each with
+    its z-score and rank within the set. Returns (B, L, 3 (F + 1)) rows, their candidate
+    row indices (B, L: members first, answer at 0), which count, and which of the members
+    count (B, 1 + k). A member's row is the same with or without the outsiders."""
     members, member_valid = blk.members()
-    unused, unused_valid = blk.unused()
-    rows = np.concatenate((members, unused), axis=1)
-    valid = np.concatenate((member_valid, unused_valid), axis=1)
+    if outsiders:
+        unused, unused_valid = blk.unused()
+        rows = np.concatenate((members, unused), axis=1)
+        valid = np.concatenate((member_valid, unused_valid), axis=1)
+    else:
+        rows, valid = members, member_valid
     own = np.zeros(rows.shape, dtype=bool)
     own[:, : members.shape[1]] = member_valid
     centrality = _centrality(blk, rows, members, member_valid, own)
@@ -315,49 +319,77 @@ def _score_blocks(
     each candidate row's score against the current set (a member's as a member, an unused
     candidate's as an outsider; -inf past an item's size), the out-of-fold AUROC of answer
     vs distractors, and per fit which items it trained on and which it scored (never the
-    same)."""
-    parts: list[tuple[np.ndarray, ...]] = []
-    for n, blk in enumerate(blocks):
-        x, rows, valid, member_valid = _option_rows(blk)
-        b, slot = np.nonzero(valid)
-        parts.append((x[b, slot], blk.index[b], slot, slot < member_valid.shape[1], np.full(len(b), n), b, rows[b, slot]))
-    x, item, slot, member, block, b, row = (np.concatenate(col) for col in zip(*parts, strict=True))
+    same).
+
+    The fits read only the current options' rows; the rows to score are built one block at
+    a time. Every candidate of every item at once was four fifths outsiders, at 282 float64
+    features a row: 125K rows and a few copies of them at 10K documents, ten times that at
+    100K, past the pipeline's 4 GiB."""
+    assignment = np.array([_fold(i, round_no, folds, seed) for i in ids])
+    models, fits = _fold_models(blocks, ids, assignment, make_model, folds)
+    scores: list[np.ndarray] = []
+    judged_answer, judged_proba = [], []
+    # one thread: the fits are small, and OpenMP threads on a busy machine spin-wait
+    # for seconds (measured: 40 s instead of 1 s per fit at load 5 on 2 cores)
+    with warnings.catch_warnings(), threadpool_limits(1):
+        warnings.simplefilter("ignore")
+        for blk in blocks:
+            x, rows, valid, member_valid = _option_rows(blk)
+            b, slot = np.nonzero(valid)
+            fold = assignment[blk.index[b]]
+            proba = np.full(len(b), 0.5)
+            scored = np.zeros(len(b), dtype=bool)
+            for f, model in models.items():
+                test = fold == f
+                if test.any():
+                    # column-major: a tree reads a few features of every row, and a row-major
+                    # block cost a cache miss per node (the same scores; math's whole selection
+                    # at 10K documents took 14.6-16.5 s of CPU against 19.7-22.6 s row-major)
+                    proba[test] = model.predict_proba(np.asfortranarray(x[b[test], slot[test]]))[:, 1]
+                    scored |= test
+            block_scores = np.full(blk.features.shape[:2], -np.inf)
+            block_scores[b, rows[b, slot]] = proba
+            scores.append(block_scores)
+            judged = (slot < member_valid.shape[1]) & scored
+            judged_answer.append(slot[judged] == 0)
+            judged_proba.append(proba[judged])
+    y_all = np.concatenate(judged_answer).astype(np.int8)
+    auroc = _auroc(y_all, np.concatenate(judged_proba)) if 0 < y_all.sum() < len(y_all) else 0.5
+    return scores, auroc, fits
+
+
+def _fold_models(
+    blocks: Sequence[_Block], ids: Sequence[str], assignment: np.ndarray, make_model: Callable[[], Discriminator], folds: int,
+) -> tuple[dict[int, Discriminator], list[dict[str, Any]]]:
+    """Per fold with items on both sides, the discriminator fitted on the current options
+    of the items outside it (answer 1, distractors 0), and per fit the items it trained on
+    and those it is to score."""
+    parts = []
+    for blk in blocks:
+        x, _, _, member_valid = _option_rows(blk, outsiders=False)
+        b, slot = np.nonzero(member_valid)
+        parts.append((x[b, slot], blk.index[b], slot))
+    x, item, slot = (np.concatenate(col) for col in zip(*parts, strict=True))
     del parts
     # training rows in item order, each item's options first: the order the fits have
-    # always seen (an index, not a sorted copy of every row)
+    # always seen
     order = np.lexsort((slot, item))
-    assignment = np.array([_fold(i, round_no, folds, seed) for i in ids])
-    row_fold = assignment[item]
-    answer = (slot == 0).astype(np.int8)
-    proba = np.full(len(x), 0.5)
-    scored = np.zeros(len(x), dtype=bool)
+    item_fold = assignment[item[order]]
+    answer = (slot[order] == 0).astype(np.int8)
+    models: dict[int, Discriminator] = {}
     fits = []
     for f in range(folds):
         train_items, test_items = np.flatnonzero(assignment != f), np.flatnonzero(assignment == f)
         if len(train_items) == 0 or len(test_items) == 0:
             continue
-        train = order[member[order] & (row_fold[order] != f)]
-        test = row_fold == f
+        train = order[item_fold != f]
         model = make_model()
-        # one thread: the fits are small, and OpenMP threads on a busy machine spin-wait
-        # for seconds (measured: 40 s instead of 1 s per fit at load 5 on 2 cores)
         with warnings.catch_warnings(), threadpool_limits(1):
             warnings.simplefilter("ignore")
-            model.fit(x[train], answer[train])
-            # column-major: a tree reads a few features of every row, and a row-major block
-            # cost a cache miss per node (the same scores; math's whole selection at 10K
-            # documents took 14.6-16.5 s of CPU against 19.7-22.6 s row-major)
-            proba[test] = model.predict_proba(np.asfortranarray(x[test]))[:, 1]
-        scored |= test
+            model.fit(x[train], answer[item_fold != f])
+        models[f] = model
         fits.append({"fold": f, "trained_on": [ids[i] for i in train_items], "scored": [ids[i] for i in test_items]})
-    scores = [np.full(blk.features.shape[:2], -np.inf) for blk in blocks]
-    for n in range(len(blocks)):
-        here = block == n
-        scores[n][b[here], row[here]] = proba[here]
-    judged = member & scored
-    y_all = answer[judged]
-    auroc = _auroc(y_all, proba[judged]) if 0 < y_all.sum() < len(y_all) else 0.5
-    return scores, auroc, fits
+    return models, fits
 
 
 def crossfit_scores(

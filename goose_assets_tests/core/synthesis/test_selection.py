@@ -101,6 +101,43 @@ def test_crossfitting_never_scores_an_item_with_a_model_trained_on_it() -> None:
     assert auroc == pytest.approx(0.5)
 
 
+def test_an_option_is_scored_on_the_very_row_it_is_trained_on() -> None:
+    # the fits build the current options' rows alone, and the scoring builds every
+    # candidate's rows again, a block at a time, beside the unused candidates: a member's
+    # row must come out the same both ways, or the model would score rows it never learned
+    pool = _random_pool(60, seed=4)
+    selected = [list(range(1, 9)) for _ in pool]
+    trained: set[bytes] = set()
+    scored: list[bytes] = []
+
+    class Recorder:
+        def fit(self, x: np.ndarray, y: np.ndarray) -> Recorder:
+            trained.update(row.tobytes() for row in x)
+            return self
+
+        def predict_proba(self, x: np.ndarray) -> np.ndarray:
+            scored.extend(row.tobytes() for row in x)
+            return np.full((len(x), 2), 0.5)
+
+    crossfit_scores(pool, selected, 0, Recorder, folds=2)
+    assert len(trained) == sum(1 + len(s) for s in selected)  # every current option, by the other fold's model
+    assert trained <= set(scored)
+    assert len(scored) == len(set(scored)) == sum(it.features.shape[0] for it in pool)  # every candidate once
+
+
+def test_an_items_features_do_not_depend_on_the_items_measured_with_it() -> None:
+    # features are measured FEATURE_BATCH items at a time, however the partition is read
+    items = _planted_partition(50, seed=5)
+    models = FeatureModels.fit((it.question, it.context_masked) for it in items)
+    together = pool_items(models, items)
+    # fitted again: the word-piece cache fills in another order
+    refit = FeatureModels.fit((it.question, it.context_masked) for it in items)
+    apart = [p for lo in range(0, len(items), 7) for p in pool_items(refit, items[lo : lo + 7])]
+    for a, b in zip(together, apart, strict=True):
+        np.testing.assert_array_equal(a.features, b.features)
+        np.testing.assert_array_equal(a.similarity, b.similarity)
+
+
 def test_select_options_records_its_folds_and_keeps_them_apart() -> None:
     result = select_options(_random_pool(80, seed=1), max_rounds=2)
     assert result.folds

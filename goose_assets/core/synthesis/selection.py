@@ -321,17 +321,15 @@ def _score_blocks(
     vs distractors, and per fit which items it trained on and which it scored (never the
     same).
 
-    The fits read only the current options' rows; the rows to score are built one block at
-    a time. Every candidate of every item at once was four fifths outsiders, at 282 float64
-    features a row: 125K rows and a few copies of them at 10K documents, ten times that at
-    100K, past the pipeline's 4 GiB."""
+    The fits read only the current options' rows, and the rows to score are built one block
+    at a time: every candidate of every item at once, four fifths of them outsiders at 282
+    float64 features a row, grew with the partition (a 10,884-item pool peaked 1,036 MB
+    above it, now 401 MB: BENCHMARKS.md, "Performance problems", item 9)."""
     assignment = np.array([_fold(i, round_no, folds, seed) for i in ids])
     models, fits = _fold_models(blocks, ids, assignment, make_model, folds)
     scores: list[np.ndarray] = []
     judged_answer, judged_proba = [], []
-    # one thread: the fits are small, and OpenMP threads on a busy machine spin-wait
-    # for seconds (measured: 40 s instead of 1 s per fit at load 5 on 2 cores)
-    with warnings.catch_warnings(), threadpool_limits(1):
+    with warnings.catch_warnings(), threadpool_limits(1):  # one thread, as the fits
         warnings.simplefilter("ignore")
         for blk in blocks:
             x, rows, valid, member_valid = _option_rows(blk)
@@ -382,11 +380,13 @@ def _fold_models(
         train_items, test_items = np.flatnonzero(assignment != f), np.flatnonzero(assignment == f)
         if len(train_items) == 0 or len(test_items) == 0:
             continue
-        train = order[item_fold != f]
+        outside = item_fold != f
         model = make_model()
+        # one thread: the fits are small, and OpenMP threads on a busy machine spin-wait
+        # for seconds (measured: 40 s instead of 1 s per fit at load 5 on 2 cores)
         with warnings.catch_warnings(), threadpool_limits(1):
             warnings.simplefilter("ignore")
-            model.fit(x[train], answer[item_fold != f])
+            model.fit(x[order[outside]], answer[outside])
         models[f] = model
         fits.append({"fold": f, "trained_on": [ids[i] for i in train_items], "scored": [ids[i] for i in test_items]})
     return models, fits

@@ -322,7 +322,7 @@ def _score_blocks(
     same).
 
     The fits read only the current options' rows, and the rows to score are built one block
-    at a time: every candidate of every item at once, four fifths of them outsiders at 282
+    at a time: every candidate of every item at once, four fifths of them outsiders at 93
     float64 features a row, grew with the partition (a 10,884-item pool peaked 1,036 MB
     above it, now 401 MB: BENCHMARKS.md, "Performance problems", item 9)."""
     assignment = np.array([_fold(i, round_no, folds, seed) for i in ids])

@@ -38,6 +38,16 @@ _LOCK_MARKERS = ("Could not set lock", "Conflicting lock", "database is locked")
 _FETCH_ROWS = 5000
 
 
+def insert_arrow(con: duckdb.DuckDBPyConnection, table: str, arrow: pa.Table) -> None:
+    """Append an Arrow batch to `table`, by column name. DuckDB reads the batch through its
+    replacement scan of the local name, not `register`: a registered object stays
+    referenced until the transaction ends, so a partition written in one transaction kept
+    every one of its batches in Arrow memory beside DuckDB's own copy (25,000 rows of 47
+    candidates each: 593 MB more; BENCHMARKS.md, "Performance problems", item 9)."""
+    incoming_batch = arrow  # noqa: F841 (read by name by the replacement scan below)
+    con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming_batch")
+
+
 class Warehouse:
     """A DuckDB file. Connections are short-lived: open, work, close."""
 
@@ -84,10 +94,8 @@ class Warehouse:
             try:
                 con.execute(f"DELETE FROM {table} WHERE {where}", params)
                 for batch in batches(rows, batch_size):
-                    arrow = pa.Table.from_pylist(partition_rows(batch, columns, domain, shard), schema=schema)
-                    con.register("incoming_batch", arrow)
-                    con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming_batch")
-                    con.unregister("incoming_batch")
+                    insert_arrow(con, table, pa.Table.from_pylist(partition_rows(batch, columns, domain, shard),
+                                                                  schema=schema))
                     written += len(batch)
                 con.execute("COMMIT")
             except BaseException as exc:
@@ -109,10 +117,7 @@ class Warehouse:
             try:
                 con.execute(f"DELETE FROM quarantine WHERE stage = ? AND {where}", [stage, *params])
                 if materialized:
-                    arrow = pa.Table.from_pylist(materialized, schema=arrow_schema("quarantine", columns))
-                    con.register("incoming_batch", arrow)
-                    con.execute("INSERT INTO quarantine BY NAME SELECT * FROM incoming_batch")
-                    con.unregister("incoming_batch")
+                    insert_arrow(con, "quarantine", pa.Table.from_pylist(materialized, schema=arrow_schema("quarantine", columns)))
                 con.execute("COMMIT")
             except BaseException as exc:
                 _rollback_quietly(con)

@@ -28,7 +28,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from goose_assets.storage.duckdb_warehouse import Warehouse
+from goose_assets.storage.duckdb_warehouse import Warehouse, insert_arrow
 from goose_assets.storage.schema import (
     PARTITIONED_TABLES,
     TABLES,
@@ -236,10 +236,8 @@ def _stage(
     schema = arrow_schema(table, columns)
     written = 0
     for batch in batches(rows, batch_size):
-        arrow = pa.Table.from_pylist([{c: r.get(c) for c in columns} for r in batch], schema=schema)
-        con.register("incoming_batch", arrow)
-        con.execute("INSERT INTO temp.main.staged_rows BY NAME SELECT * FROM incoming_batch")
-        con.unregister("incoming_batch")
+        insert_arrow(con, "temp.main.staged_rows",
+                     pa.Table.from_pylist([{c: r.get(c) for c in columns} for r in batch], schema=schema))
         written += len(batch)
     return written
 

@@ -42,6 +42,28 @@ def test_failed_partition_write_leaves_previous_rows(tmp_path: Path) -> None:
     assert [r["task_id"] for r in wh.read("filtered_tasks", "math")] == ["a"]
 
 
+def test_a_partition_write_frees_each_batch_before_the_next(tmp_path: Path) -> None:
+    """A partition is one transaction: the batches already inserted must not stay held as
+    Arrow tables until it commits (a registered table did, so memory grew with the
+    partition: BENCHMARKS.md, "Performance problems", item 9)."""
+    import pyarrow as pa
+
+    wh = Warehouse(tmp_path / "w.duckdb")
+    batch_size, n_batches, detail = 20, 30, "x" * 50_000  # ~1 MB of Arrow a batch
+    held: list[int] = []
+
+    def rows():  # noqa: ANN202 - measures Arrow's live bytes as each batch is handed over
+        for i in range(batch_size * n_batches):
+            if i % batch_size == 0:
+                held.append(pa.total_allocated_bytes())
+            yield {**_row(f"t{i}"), "detail": detail}
+
+    assert wh.replace_partition("filtered_tasks", "math", rows(), batch_size=batch_size) == batch_size * n_batches
+    assert wh.count("filtered_tasks", "math") == batch_size * n_batches
+    # about one batch alive at a time, however many the partition has (held: 29 MB)
+    assert max(held) - held[0] < 3 * batch_size * len(detail), held
+
+
 def test_row_of_another_domain_is_rejected(tmp_path: Path) -> None:
     wh = Warehouse(tmp_path / "w.duckdb")
     with pytest.raises(WarehouseError):

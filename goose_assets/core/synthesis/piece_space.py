@@ -18,6 +18,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -63,7 +64,10 @@ class PieceSpace:
 
     tokenizer: Any
     weighted: np.ndarray  # (vocab, dim): each piece's vector times its SIF weight
-    word_pieces: dict[str, list[int]] = field(default_factory=dict)
+    # each distinct word seen, its number; word n's pieces are pieces[offsets[n]:offsets[n + 1]]
+    word_index: dict[str, int] = field(default_factory=dict)
+    pieces: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    offsets: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
 
     @classmethod
     def fit(cls, texts: Sequence[str]) -> PieceSpace:
@@ -81,17 +85,34 @@ class PieceSpace:
         from scipy.sparse import csr_matrix
 
         texts = [text[:MAX_WORDS] for text in texts]
-        pieces = self.word_pieces
-        new = {w for text in texts for w in text if w not in pieces}
-        if new:
-            words = sorted(new)
-            pieces.update(zip(words, (e.ids for e in self.tokenizer.encode_batch(words, add_special_tokens=False)),
-                              strict=True))
-        lengths = np.fromiter((sum(len(pieces[w]) for w in text) for text in texts), dtype=np.int64, count=len(texts))
-        columns = np.fromiter((p for text in texts for w in text for p in pieces[w]), dtype=np.int64,
-                              count=int(lengths.sum()))
+        # every word's piece ids gathered by array arithmetic: a Python loop over each
+        # word's pieces was most of this function's time (science at 10K documents: 8.5 s
+        # of 53 under the profiler); the columns, and so the vectors, are the same
+        n_words = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+        try:
+            word = self._word_numbers(texts, int(n_words.sum()))
+        except KeyError:  # words not seen before: split them into pieces, once each
+            self._learn(texts)
+            word = self._word_numbers(texts, int(n_words.sum()))
+        first, n_pieces = self.offsets[word], np.diff(self.offsets)[word]
+        lengths = np.bincount(np.repeat(np.arange(len(texts)), n_words), weights=n_pieces,
+                              minlength=len(texts)).astype(np.int64)
+        place = np.arange(int(n_pieces.sum())) - np.repeat(np.cumsum(n_pieces) - n_pieces, n_pieces)
+        columns = self.pieces[np.repeat(first, n_pieces) + place]
         counts = csr_matrix((np.ones(len(columns), dtype=np.float32), columns, np.concatenate(([0], np.cumsum(lengths)))),
                             shape=(len(texts), len(self.weighted)))
         dense = np.asarray(counts @ self.weighted)
         norms = np.linalg.norm(dense, axis=1, keepdims=True)
         return dense / np.where(norms > 0, norms, 1.0)
+
+    def _word_numbers(self, texts: Sequence[Sequence[str]], count: int) -> np.ndarray:
+        return np.fromiter(map(self.word_index.__getitem__, chain.from_iterable(texts)), dtype=np.int64, count=count)
+
+    def _learn(self, texts: Sequence[Sequence[str]]) -> None:
+        new = sorted({w for text in texts for w in text if w not in self.word_index})
+        if not new:
+            return
+        split = [e.ids for e in self.tokenizer.encode_batch(new, add_special_tokens=False)]
+        self.word_index.update(zip(new, range(len(self.word_index), len(self.word_index) + len(new)), strict=True))
+        self.pieces = np.concatenate((self.pieces, np.fromiter(chain.from_iterable(split), dtype=np.int64)))
+        self.offsets = np.concatenate((self.offsets, self.offsets[-1] + np.cumsum([len(ids) for ids in split])))

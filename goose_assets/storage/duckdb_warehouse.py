@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +34,6 @@ from goose_assets.storage.schema import (
 )
 
 _LOCK_MARKERS = ("Could not set lock", "Conflicting lock", "database is locked")
-# DuckDB's memory limit while a partition is written (its default is 80% of the machine):
-# writing 20,000 synthetic items of 46 candidates each (bench-like, 20 KB an item) in one
-# transaction peaked at 1,661 MB of RSS without it, 1,496 MB at 512MB and 1,384 MB here,
-# in the same time (BENCHMARKS.md, "Performance problems", item 9)
-WRITE_MEMORY_LIMIT = "256MB"
 # rows per fetch where a query result is turned into Python objects or Arrow batches
 _FETCH_ROWS = 5000
 
@@ -95,9 +90,6 @@ class Warehouse:
         where, params = partition_filter(domain, shard)
         written = 0
         with self.connect() as con:
-            # the partition's new rows wait in the transaction's local storage until COMMIT;
-            # under this limit DuckDB spills them to its temp file instead of holding them
-            con.execute(f"SET memory_limit = '{WRITE_MEMORY_LIMIT}'")
             con.execute("BEGIN TRANSACTION")
             try:
                 con.execute(f"DELETE FROM {table} WHERE {where}", params)
@@ -111,11 +103,6 @@ class Warehouse:
                 if isinstance(exc, duckdb.Error):  # e.g. disk full at COMMIT: say which file
                     raise WarehouseError(f"cannot write {table} ({domain}) to warehouse {self.path}: {exc}") from exc
                 raise
-            finally:
-                # another connection of this process to the file shares the setting (the
-                # project sets no other limit: RESET is DuckDB's default)
-                with suppress(duckdb.Error):
-                    con.execute("RESET memory_limit")
         return written
 
     def replace_quarantine(

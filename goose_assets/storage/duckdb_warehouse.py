@@ -43,7 +43,7 @@ def insert_arrow(con: duckdb.DuckDBPyConnection, table: str, arrow: pa.Table) ->
     replacement scan of the local name, not `register`: a registered object stays
     referenced until the transaction ends, so a partition written in one transaction kept
     every one of its batches in Arrow memory beside DuckDB's own copy (25,000 rows of 47
-    candidates each: 593 MB more; BENCHMARKS.md, "Performance problems", item 9)."""
+    candidates each: 593 MB more; BENCHMARKS.md, "Performance problems", item 10)."""
     incoming_batch = arrow  # noqa: F841 (read by name by the replacement scan below)
     con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming_batch")
 

@@ -85,9 +85,9 @@ class PieceSpace:
         from scipy.sparse import csr_matrix
 
         texts = [text[:MAX_WORDS] for text in texts]
-        # every word's piece ids gathered by array arithmetic: a Python loop over each
-        # word's pieces was most of this function's time (science at 10K documents: 8.5 s
-        # of 53 under the profiler); the columns, and so the vectors, are the same
+        # every word's piece ids gathered by array arithmetic, not a Python loop over each
+        # word's pieces: the same vectors (array-equal), in 0.67 s of CPU against 1.03 s
+        # for 600 science items' options at 128 a time
         n_words = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
         try:
             word = self._word_numbers(texts, int(n_words.sum()))

@@ -65,6 +65,10 @@ _OPERATORS = re.compile(r"[-+*/=<>%^&|!~]")
 _PUNCT = re.compile(r"[^\w\s]")
 
 
+def _long_words(text_words: list[str]) -> list[str]:
+    return [w for w in text_words if len(w) >= 2]
+
+
 @dataclass(slots=True)
 class SemanticSpace:
     """TF-IDF (sublinear) reduced by truncated SVD: latent semantic analysis, fitted on
@@ -74,11 +78,15 @@ class SemanticSpace:
     svd: Any | None
 
     @classmethod
-    def fit(cls, texts: Sequence[str], dims: int = 64) -> SemanticSpace | None:
+    def fit(cls, texts: Sequence[list[str]], dims: int = 64) -> SemanticSpace | None:
+        """`texts`: each text's words (`core.text.words`), which every other feature reads."""
         from sklearn.decomposition import TruncatedSVD
         from sklearn.feature_extraction.text import TfidfVectorizer
 
-        vectorizer = TfidfVectorizer(sublinear_tf=True, max_features=50_000, dtype=np.float32)
+        # the vectorizer's own tokens (`\b\w\w+\b` of the lowercased text) are these words
+        # of two characters or more: the same vocabulary and matrices, without reading
+        # every option a second time (1,280 science items' options: 1.15 s against 2.01 s)
+        vectorizer = TfidfVectorizer(sublinear_tf=True, max_features=50_000, dtype=np.float32, analyzer=_long_words)
         try:
             matrix = vectorizer.fit_transform(texts)
         except ValueError:  # no words at all
@@ -87,7 +95,7 @@ class SemanticSpace:
         svd = TruncatedSVD(dims, random_state=0).fit(matrix) if dims >= 2 else None
         return cls(vectorizer, svd)
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
+    def embed(self, texts: Sequence[list[str]]) -> np.ndarray:
         matrix = self.vectorizer.transform(texts)
         dense = self.svd.transform(matrix) if self.svd is not None else matrix.toarray()
         norms = np.linalg.norm(dense, axis=1, keepdims=True)
@@ -111,7 +119,7 @@ class FeatureModels:
         for question, context in contexts:
             documents.append([question, *context.split(MASK)] if question else context.split(MASK))
             windows.append(context.replace(MASK, " "))
-        return cls(NgramModel.fit(documents), SemanticSpace.fit(windows) if windows else None,
+        return cls(NgramModel.fit(documents), SemanticSpace.fit([words(w) for w in windows]) if windows else None,
                    PieceSpace.fit(windows) if windows else None)
 
 
@@ -214,11 +222,11 @@ def option_features(models: FeatureModels, items: Sequence[ItemOptions]) -> list
     Items come in batches so that the n-gram and semantic look-ups run once per batch."""
     windows = [mask_window(it.context_masked, WINDOW_WORDS) for it in items]
     fluency = _fit_scores(models.lm, windows, items)
-    semantic = _semantic(models.space, windows, items)
     stripped = [[option.strip() for option in it.options] for it in items]
     option_words = [[words(text) for text in texts] for texts in stripped]
     # the words either side of [MASK] (no word spans the join: `words` splits on spaces)
     window_words = [words(f"{before} {after}") for before, after in windows]
+    semantic = _semantic(models.space, window_words, option_words)
     pieces = _piece_similarity(models.pieces, window_words, option_words)
     counts = _class_counts([text for texts in stripped for text in texts])
     digit = _CLASSES.index(str.isdigit)
@@ -263,12 +271,14 @@ def _piece_similarity(
     return _window_cosines(space.embed(texts), [len(item) for item in option_words])
 
 
-def _semantic(space: SemanticSpace | None, windows: Sequence[tuple[str, str]], items: Sequence[ItemOptions]) -> list[np.ndarray]:
+def _semantic(
+    space: SemanticSpace | None, window_words: Sequence[list[str]], option_words: Sequence[Sequence[list[str]]]
+) -> list[np.ndarray]:
     """Per item, each option's cosine similarity to the text around [MASK]."""
     if space is None:
-        return [np.zeros(len(it.options)) for it in items]
-    texts = [t for (before, after), it in zip(windows, items, strict=True) for t in (f"{before} {after}", *it.options)]
-    return _window_cosines(space.embed(texts), [len(it.options) for it in items])
+        return [np.zeros(len(item)) for item in option_words]
+    texts = [t for window, item in zip(window_words, option_words, strict=True) for t in (window, *item)]
+    return _window_cosines(space.embed(texts), [len(item) for item in option_words])
 
 
 def _window_cosines(vectors: np.ndarray, sizes: Sequence[int]) -> list[np.ndarray]:

@@ -45,7 +45,7 @@ def test_failed_partition_write_leaves_previous_rows(tmp_path: Path) -> None:
 def test_a_partition_write_frees_each_batch_before_the_next(tmp_path: Path) -> None:
     """A partition is one transaction: the batches already inserted must not stay held as
     Arrow tables until it commits (a registered table did, so memory grew with the
-    partition: BENCHMARKS.md, "Performance problems", item 9)."""
+    partition: BENCHMARKS.md, "Performance problems", item 10)."""
     import pyarrow as pa
 
     wh = Warehouse(tmp_path / "w.duckdb")

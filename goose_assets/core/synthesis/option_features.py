@@ -226,8 +226,8 @@ def option_features(models: FeatureModels, items: Sequence[ItemOptions]) -> list
     option_words = [[words(text) for text in texts] for texts in stripped]
     # the words either side of [MASK] (no word spans the join: `words` splits on spaces)
     window_words = [words(f"{before} {after}") for before, after in windows]
-    semantic = _semantic(models.space, window_words, option_words)
-    pieces = _piece_similarity(models.pieces, window_words, option_words)
+    semantic = _window_similarity(models.space, window_words, option_words)
+    pieces = _window_similarity(models.pieces, window_words, option_words)
     counts = _class_counts([text for texts in stripped for text in texts])
     digit = _CLASSES.index(str.isdigit)
     out, pos = [], 0
@@ -260,21 +260,11 @@ def option_features(models: FeatureModels, items: Sequence[ItemOptions]) -> list
     return out
 
 
-def _piece_similarity(
-    space: PieceSpace | None, window_words: Sequence[list[str]], option_words: Sequence[Sequence[list[str]]]
+def _window_similarity(
+    space: SemanticSpace | PieceSpace | None, window_words: Sequence[list[str]], option_words: Sequence[Sequence[list[str]]]
 ) -> list[np.ndarray]:
-    """Per item, each option's cosine similarity to the text around [MASK] in the sentence
-    encoder's word-piece space."""
-    if space is None:
-        return [np.zeros(len(item)) for item in option_words]
-    texts = [t for window, item in zip(window_words, option_words, strict=True) for t in (window, *item)]
-    return _window_cosines(space.embed(texts), [len(item) for item in option_words])
-
-
-def _semantic(
-    space: SemanticSpace | None, window_words: Sequence[list[str]], option_words: Sequence[Sequence[list[str]]]
-) -> list[np.ndarray]:
-    """Per item, each option's cosine similarity to the text around [MASK]."""
+    """Per item, each option's cosine similarity to the text around [MASK] in `space` (the
+    LSA space, or the sentence encoder's word-piece space); zeros without one."""
     if space is None:
         return [np.zeros(len(item)) for item in option_words]
     texts = [t for window, item in zip(window_words, option_words, strict=True) for t in (window, *item)]

@@ -95,11 +95,11 @@ class PieceSpace:
             self._learn(texts)
             word = self._word_numbers(texts, int(n_words.sum()))
         first, n_pieces = self.offsets[word], np.diff(self.offsets)[word]
-        lengths = np.bincount(np.repeat(np.arange(len(texts)), n_words), weights=n_pieces,
-                              minlength=len(texts)).astype(np.int64)
-        place = np.arange(int(n_pieces.sum())) - np.repeat(np.cumsum(n_pieces) - n_pieces, n_pieces)
-        columns = self.pieces[np.repeat(first, n_pieces) + place]
-        counts = csr_matrix((np.ones(len(columns), dtype=np.float32), columns, np.concatenate(([0], np.cumsum(lengths)))),
+        ends = np.concatenate(([0], np.cumsum(n_pieces)))  # each word's first piece, flat
+        columns = self.pieces[np.repeat(first - ends[:-1], n_pieces) + np.arange(ends[-1])]
+        # a text's pieces start where its first word's do
+        indptr = ends[np.concatenate(([0], np.cumsum(n_words)))]
+        counts = csr_matrix((np.ones(len(columns), dtype=np.float32), columns, indptr),
                             shape=(len(texts), len(self.weighted)))
         dense = np.asarray(counts @ self.weighted)
         norms = np.linalg.norm(dense, axis=1, keepdims=True)

@@ -140,6 +140,18 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def cpu_s_with_children() -> float:
+    """CPU seconds of this process and of the children it has waited for (the forked
+    partition runs of bench/pipeline_run.py's dagster mode)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
+def peak_child_rss_mb() -> float:
+    """The peak RSS of the largest child process this one has waited for (0 if none)."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
 def run_json_child(args: Sequence[str], timeout: float | None = None, env: dict[str, str] | None = None,
                    python: str | Path | None = None) -> dict[str, Any]:
     """Run `python <args>` in a fresh process and parse the last stdout line as JSON.

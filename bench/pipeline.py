@@ -65,12 +65,21 @@ def embedding_baseline(run: dict[str, Any]) -> bool:
     return bool(run.get("settings", {}).get("embedding_baseline", False))
 
 
+def process_per_run(run: dict[str, Any]) -> bool:
+    """Whether the dagster mode ran each partition run in its own forked process, as `goose
+    run` does since 2026-12-07; earlier runs ran every partition run in one process."""
+    return bool(run.get("settings", {}).get("process_per_run", False))
+
+
 def settings_note(result: dict[str, Any]) -> str:
     """One line: the settings these runs used, against `make run`'s (issue 17 point 4)."""
     on = sorted({r["size"] for r in result["runs"] if embedding_baseline(r)})
     off = sorted({r["size"] for r in result["runs"] if not embedding_baseline(r)})
-    base = ("Settings: `make run`'s (offline backend, default mix, in-process executor) on the generated corpus "
-            "of each size")
+    forked = sorted({r["size"] for r in result["runs"] if process_per_run(r)})
+    base = ("Settings: `make run`'s (offline backend, default mix, in-process executor"
+            + (f"; at {', '.join(f'{s:,}' for s in forked)} docs each partition run in its own forked process as "
+               "`goose run` now runs it, at the other sizes every run in one process" if forked else "")
+            + ") on the generated corpus of each size")
     if not off:
         return base + ", embedding baseline **on** as in `make run`."
     sizes = ", ".join(f"{s:,}" for s in off)
@@ -186,7 +195,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     scaling = []
     dag = sorted((r for r in runs if r.get("mode") == "dagster" and "wall_s" in r), key=lambda r: r["size"])
     for small, big in zip(dag, dag[1:], strict=False):
-        if not _comparable(small, big):
+        # a process per run changes what peak RSS measures: scale only like with like
+        if not _comparable(small, big) or process_per_run(small) != process_per_run(big):
             continue
         scaling.append({
             "from": small["size"], "to": big["size"],

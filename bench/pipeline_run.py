@@ -3,8 +3,8 @@ bench.pipeline). Prints one JSON line: per-stage seconds, row counts, wall time,
 
 Three modes over the same data, so overhead can be attributed:
 - `dagster`: `dg.materialize` of ALL_ASSETS per domain partition with the in-process
-  executor and an ephemeral instance (what pipeline_helpers.materialize_all does); stage
-  times come from the instance's step stats.
+  executor and an ephemeral instance, each partition run in its own forked process as
+  `goose run` runs it (core/forked.py); stage times come from the instance's step stats.
 - `direct`: the same asset bodies invoked directly (no executor, no event log, no
   instance): the warehouse I/O and metadata work stay, the orchestration goes.
 - `plain`: a plain Python loop over the same `pipeline` functions, data held in memory, no
@@ -31,7 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.common import DOMAINS, peak_rss_mb
+from bench.common import DOMAINS, cpu_s_with_children, peak_child_rss_mb, peak_rss_mb
 
 # bench stage -> the assets (steps) that implement it
 STAGES: dict[str, tuple[str, ...]] = {
@@ -86,13 +86,14 @@ class _ProgressLog:
     a run too long to finish still leaves its per-stage times and memory behind."""
 
     def __init__(self, path: Path | None) -> None:
-        self.path, self.start, self.cpu0 = path, time.perf_counter(), time.process_time()
+        self.path, self.start, self.cpu0 = path, time.perf_counter(), cpu_s_with_children()
 
     def __call__(self, **fields: Any) -> None:
         if self.path is None:
             return
-        line = {"elapsed_s": round(time.perf_counter() - self.start, 1), "cpu_s": round(time.process_time() - self.cpu0, 1),
-                "rss_mb": round(current_rss_mb(), 1), "peak_rss_mb": round(peak_rss_mb(), 1), **fields}
+        line = {"elapsed_s": round(time.perf_counter() - self.start, 1), "cpu_s": round(cpu_s_with_children() - self.cpu0, 1),
+                "rss_mb": round(current_rss_mb(), 1), "peak_rss_mb": round(peak_rss_mb(), 1),
+                "peak_child_rss_mb": round(peak_child_rss_mb(), 1), **fields}
         with open(self.path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(line) + "\n")
 
@@ -110,35 +111,46 @@ PROGRESS = _ProgressLog(None)
 USE_EMBEDDINGS = True
 
 
+def _materialize_one(stage: list[Any], domain: str, resources: dict[str, Any], instance: Any) -> dict[str, float]:
+    """One partition run (in its forked process); seconds per step."""
+    import dagster as dg
+
+    from goose_assets.definitions import MIX_ASSETS, UPSTREAM_ASSETS
+
+    ops: dict[str, Any] = {"task_difficulty": {"config": {"use_embeddings": USE_EMBEDDINGS}}}
+    result = dg.materialize(
+        [*UPSTREAM_ASSETS, *MIX_ASSETS], selection=stage, partition_key=domain, resources=resources,
+        instance=instance, run_config={"ops": {k: v for k, v in ops.items() if k in {a.key.path[-1] for a in stage}}},
+    )
+    assert result.success, f"materialization of {domain} failed"
+    return {step.step_key: (step.end_time or 0) - (step.start_time or 0) for step in instance.get_run_step_stats(result.run_id)}
+
+
 def run_dagster(home: Path, corpus_dir: Path) -> tuple[dict[str, float], dict[str, int]]:
     import dagster as dg
 
+    from goose_assets.cli import preload_step_imports
+    from goose_assets.core.forked import run_forked
     from goose_assets.definitions import MIX_ASSETS, UPSTREAM_ASSETS
     from goose_assets.defs.resources import CorpusResource, LLMResource, WarehouseResource
 
     instance = dg.DagsterInstance.ephemeral()
-    # what goose_assets_tests.pipeline_helpers.materialize_all does (same calls, same order),
-    # unrolled so that each run's step times reach the progress log as it finishes
+    preload_step_imports(embeddings=USE_EMBEDDINGS)
+    # what `goose run` does (each partition run in its own forked process, so the runs
+    # share no heap) in materialize_all's order, unrolled so that each run's step times
+    # reach the progress log as it finishes
     resources = {
         "warehouse": WarehouseResource(home=str(home)),
         "corpus": CorpusResource(corpus_dir=str(corpus_dir)),
         "llm": LLMResource(),
     }
-    ops: dict[str, Any] = {"task_difficulty": {"config": {"use_embeddings": USE_EMBEDDINGS}}}
     stage_s: dict[str, float] = defaultdict(float)
     for stage in (UPSTREAM_ASSETS, MIX_ASSETS):
         for domain in DOMAINS:
-            result = dg.materialize(
-                [*UPSTREAM_ASSETS, *MIX_ASSETS], selection=stage, partition_key=domain, resources=resources,
-                instance=instance, run_config={"ops": {k: v for k, v in ops.items() if k in {a.key.path[-1] for a in stage}}},
-            )
-            assert result.success, f"materialization of {domain} failed"
-            steps = {}
-            for step in instance.get_run_step_stats(result.run_id):
-                seconds = (step.end_time or 0) - (step.start_time or 0)
-                stage_s[STAGE_OF.get(step.step_key, REPORTS)] += seconds
-                steps[step.step_key] = round(seconds, 2)
-            PROGRESS(domain=domain, steps=steps)
+            steps = run_forked(lambda stage=stage, domain=domain: _materialize_one(stage, domain, resources, instance))
+            for step_key, seconds in steps.items():
+                stage_s[STAGE_OF.get(step_key, REPORTS)] += seconds
+            PROGRESS(domain=domain, steps={k: round(v, 2) for k, v in steps.items()})
     return dict(stage_s), _warehouse_counts(home)
 
 
@@ -363,14 +375,18 @@ def main() -> None:
     import goose_assets.definitions  # noqa: F401 - import cost is not the pipeline's work
 
     start = time.perf_counter()
-    cpu0 = time.process_time()
+    cpu0 = cpu_s_with_children()
     PROGRESS = _ProgressLog(args.progress)
     stage_s, counts = MODES[args.mode](args.home, args.corpus)
     wall = time.perf_counter() - start
     print(json.dumps({
-        "mode": args.mode, "wall_s": round(wall, 3), "cpu_s": round(time.process_time() - cpu0, 3),
+        "mode": args.mode, "wall_s": round(wall, 3), "cpu_s": round(cpu_s_with_children() - cpu0, 3),
         "stage_s": {k: round(v, 3) for k, v in stage_s.items()}, "counts": counts,
-        "peak_rss_mb": round(peak_rss_mb(), 1), "settings": {"embedding_baseline": USE_EMBEDDINGS},
+        # a forked run's RSS counts the pages it shares with this process, so the sum is an
+        # upper bound on what the two held at once
+        "peak_rss_mb": round(peak_rss_mb() + peak_child_rss_mb(), 1),
+        "peak_rss_mb_parts": {"self": round(peak_rss_mb(), 1), "largest_child": round(peak_child_rss_mb(), 1)},
+        "settings": {"embedding_baseline": USE_EMBEDDINGS, "process_per_run": args.mode == "dagster"},
     }))
 
 

@@ -82,7 +82,8 @@ def _peer_not_run(rows: list[dict[str, Any]], key: str, peer: str) -> str:
 
 
 def _pipeline_settings(run: dict[str, Any]) -> str:
-    return "" if pipeline.embedding_baseline(run) else "; embedding baseline off"
+    embeddings = "" if pipeline.embedding_baseline(run) else "; embedding baseline off"
+    return embeddings + ("; a process per partition run" if pipeline.process_per_run(run) else "")
 
 
 def headline() -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 import json
 import os
 import shutil
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from tqdm import tqdm
 
 from goose_assets.core.filtering.difficulty import student_request
+from goose_assets.core.forked import ForkedWorkError, run_forked
 from goose_assets.core.funnel import empty_cause, funnels_from_counts, one_line
 from goose_assets.core.ingest.readers import path_problem
 from goose_assets.core.ingest.shards import discover
@@ -96,33 +98,65 @@ def _failure_lines(result: Any, partition_key: str) -> list[str]:
     return lines or [f"goose run: {partition_key}: the run failed (see `make ui` for its log)"]
 
 
-def _run_partitions(plan: list[tuple[list[Any], str, str]], instance: dg.DagsterInstance,
-                    args: argparse.Namespace) -> tuple[list[str], list[str]]:
-    """Materialize each (assets, domain, partition key) of `plan` in turn, skipping the rest
-    of a domain once one of its runs failed; (failed domains, one line per failed step)."""
+def _materialize_run(stage: list[Any], partition_key: str, instance: dg.DagsterInstance,
+                     args: argparse.Namespace) -> list[str]:
+    """One partition run; one line per failed step, none when it succeeded."""
     import dagster as dg
 
     from goose_assets.definitions import ALL_ASSETS, defs
 
     ops = {"task_difficulty": {"config": {"use_embeddings": not args.no_embeddings}}}
+    keys = {a.key.path[-1] for a in stage}
+    result = dg.materialize(
+        ALL_ASSETS, selection=stage, partition_key=partition_key, instance=instance, resources=defs.resources,
+        run_config={
+            "ops": {k: v for k, v in ops.items() if k in keys},
+            # progress (counts, rate, ETA) is logged at INFO; DEBUG step events drown it
+            "loggers": {"console": {"config": {"log_level": args.log_level}}},
+        },
+        raise_on_error=False, tags={"goose/launched_by": "goose run"},
+    )
+    return [] if result.success else _failure_lines(result, partition_key)
+
+
+# what the steps import on first use: imported once here so that every forked run inherits
+# them rather than paying for them again (~3 s a run, most of it great_expectations)
+LAZY_IMPORTS = ("great_expectations", "sklearn.decomposition", "sklearn.ensemble", "sklearn.feature_extraction.text",
+                "sklearn.linear_model", "sklearn.metrics", "sklearn.model_selection", "sklearn.pipeline",
+                "matplotlib.figure", "datasets")
+
+
+def preload_step_imports(embeddings: bool) -> None:
+    """Import what the runs would each import, and load the embedding model (~5 s) that
+    task_difficulty would load in each run. Loading only: this process must run no torch
+    or OpenMP work before it forks (core/forked.py)."""
+    for module in LAZY_IMPORTS:
+        importlib.import_module(module)
+    if embeddings:
+        from goose_assets.core.filtering.embeddings import load_model
+
+        load_model()
+
+
+def _run_partitions(plan: list[tuple[list[Any], str, str]], instance: dg.DagsterInstance,
+                    args: argparse.Namespace) -> tuple[list[str], list[str]]:
+    """Materialize each (assets, domain, partition key) of `plan` in turn, each in its own
+    forked process (its heap goes back to the system when the run ends: core/forked.py),
+    skipping the rest of a domain once one of its runs failed; (failed domains, one line
+    per failed step)."""
+    preload_step_imports(embeddings=not args.no_embeddings)
     failures: list[str] = []
     failure_lines: list[str] = []
     for stage, domain, partition_key in tqdm(plan, desc="partition runs", unit="run", file=sys.stderr):
         if domain in failures:
             continue
-        keys = {a.key.path[-1] for a in stage}
-        result = dg.materialize(
-            ALL_ASSETS, selection=stage, partition_key=partition_key, instance=instance, resources=defs.resources,
-            run_config={
-                "ops": {k: v for k, v in ops.items() if k in keys},
-                # progress (counts, rate, ETA) is logged at INFO; DEBUG step events drown it
-                "loggers": {"console": {"config": {"log_level": args.log_level}}},
-            },
-            raise_on_error=False, tags={"goose/launched_by": "goose run"},
-        )
-        if not result.success:
+        try:
+            lines = run_forked(lambda s=stage, k=partition_key: _materialize_run(s, k, instance, args))
+        except ForkedWorkError as exc:
+            lines = [f"goose run: {partition_key}: {exc}"]
+        if lines:
             failures.append(domain)
-            failure_lines += _failure_lines(result, partition_key)
+            failure_lines += lines
     return failures, failure_lines
 
 

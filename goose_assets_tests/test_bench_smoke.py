@@ -90,12 +90,15 @@ def test_pipeline_figures(smoke: dict[str, Any]) -> None:
     res = _result(smoke, "pipeline")
     runs = {r["mode"]: r for r in res["runs"]}
     assert set(runs) == {"dagster", "plain"}
-    for r in runs.values():
+    for mode, r in runs.items():
         assert "error" not in r, r.get("error")
         assert isinstance(r["wall_s"], NUMBER) and isinstance(r["cpu_s"], NUMBER) and isinstance(r["peak_rss_mb"], NUMBER)
         assert set(r["docs_per_s"]) == {"ingest", "extraction", "masking", "assembly", "gates", "export"}
         assert r["counts"]["documents"] == r["size"] and r["counts"]["tasks"] > 0
-        assert r["settings"] == {"embedding_baseline": False}
+        # the dagster mode runs each partition run in a forked process, as `goose run` does
+        assert r["settings"] == {"embedding_baseline": False, "process_per_run": mode == "dagster"}
+        if mode == "dagster":
+            assert r["peak_rss_mb_parts"]["largest_child"] > 0
     (overhead,) = res["overhead"]
     assert isinstance(overhead["dagster_over_plain"], NUMBER) and isinstance(overhead["dagster_over_plain_cpu"], NUMBER)
     cost = res["embedding_cost"]

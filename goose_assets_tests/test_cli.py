@@ -70,6 +70,10 @@ def test_goose_run_on_the_sample_prints_the_summary_and_writes_the_exports(
     try:
         runs = instance.get_runs()
         assert len(runs) == 2 * len(DOMAINS) and all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
+        # each run in its own process (core/forked.py), so no run inherits another's heap
+        pids = [{e.dagster_event.pid for e in instance.all_logs(r.run_id) if e.dagster_event and e.dagster_event.pid}
+                for r in runs]
+        assert all(len(p) == 1 for p in pids) and len(set.union(*pids)) == len(runs), pids
     finally:
         instance.dispose()
 

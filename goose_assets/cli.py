@@ -22,6 +22,7 @@ import os
 import shutil
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +52,8 @@ EXIT_RUN_FAILED = 1
 EXIT_BAD_SOURCE = 2
 EXIT_NOTHING_EXPORTED = 3
 DEFAULT_MIX = "default"
+# tags each partition run with its launch, so a run whose process died can be found
+ATTEMPT_TAG = "goose/attempt"
 
 
 def prepare_instance_home(home: Path) -> Path:
@@ -99,8 +102,9 @@ def _failure_lines(result: Any, partition_key: str) -> list[str]:
 
 
 def _materialize_run(stage: list[Any], partition_key: str, instance: dg.DagsterInstance,
-                     args: argparse.Namespace) -> list[str]:
-    """One partition run; one line per failed step, none when it succeeded."""
+                     args: argparse.Namespace, attempt: str) -> list[str]:
+    """One partition run, tagged with `attempt`; one line per failed step, none when it
+    succeeded."""
     import dagster as dg
 
     from goose_assets.definitions import ALL_ASSETS, defs
@@ -114,7 +118,7 @@ def _materialize_run(stage: list[Any], partition_key: str, instance: dg.DagsterI
             # progress (counts, rate, ETA) is logged at INFO; DEBUG step events drown it
             "loggers": {"console": {"config": {"log_level": args.log_level}}},
         },
-        raise_on_error=False, tags={"goose/launched_by": "goose run"},
+        raise_on_error=False, tags={"goose/launched_by": "goose run", ATTEMPT_TAG: attempt},
     )
     return [] if result.success else _failure_lines(result, partition_key)
 
@@ -138,6 +142,16 @@ def preload_step_imports(embeddings: bool) -> None:
         load_model()
 
 
+def _close_killed_run(instance: dg.DagsterInstance, attempt: str, why: str) -> None:
+    """Mark the run of a process that died mid-run as failed: it cannot report its own end,
+    and the UI would show it as started forever."""
+    import dagster as dg
+
+    for run in instance.get_runs(filters=dg.RunsFilter(tags={ATTEMPT_TAG: attempt})):
+        if not run.is_finished:
+            instance.report_run_failed(run, message=f"goose run: {why}")
+
+
 def _run_partitions(plan: list[tuple[list[Any], str, str]], instance: dg.DagsterInstance,
                     args: argparse.Namespace) -> tuple[list[str], list[str]]:
     """Materialize each (assets, domain, partition key) of `plan` in turn, each in its own
@@ -150,9 +164,11 @@ def _run_partitions(plan: list[tuple[list[Any], str, str]], instance: dg.Dagster
     for stage, domain, partition_key in tqdm(plan, desc="partition runs", unit="run", file=sys.stderr):
         if domain in failures:
             continue
+        attempt = uuid.uuid4().hex
         try:
-            lines = run_forked(lambda s=stage, k=partition_key: _materialize_run(s, k, instance, args))
+            lines = run_forked(lambda s=stage, k=partition_key, a=attempt: _materialize_run(s, k, instance, args, a))
         except ForkedWorkError as exc:
+            _close_killed_run(instance, attempt, str(exc))
             lines = [f"goose run: {partition_key}: {exc}"]
         if lines:
             failures.append(domain)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -124,3 +125,42 @@ def test_goose_estimate_counts_the_calls_a_following_run_makes(tmp_path: Path) -
         assert rollouts == Warehouse(home / "warehouse.duckdb").count("mcq_tasks") > 0
         _materialize(home, llm, [task_difficulty])
         assert server.stats()["received"] == rollouts
+
+
+@dg.asset(partitions_def=dg.StaticPartitionsDefinition(list(DOMAINS)))
+def killed_on_math(context) -> None:  # noqa: ANN001 - Dagster rejects the string annotation `from __future__` makes
+    if context.partition_key == "math":
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_a_partition_run_whose_process_is_killed_fails_that_domain_and_the_run_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As the kernel's OOM killer would end a run: SIGKILL inside the step. `goose run`
+    names the partition and the signal, skips the rest of that domain, goes on with the
+    next, and marks the dead run failed in the instance (it cannot report its own end)."""
+    import argparse
+
+    from goose_assets import cli
+
+    def materialize(stage: list[Any], key: str, instance: dg.DagsterInstance, args: Any, attempt: str) -> list[str]:
+        result = dg.materialize([killed_on_math], partition_key=key, instance=instance, tags={cli.ATTEMPT_TAG: attempt},
+                                raise_on_error=False)
+        return [] if result.success else [f"{key} failed"]
+
+    # the real launcher with the real fork; only the run itself is this test's asset
+    monkeypatch.setattr(cli, "_materialize_run", materialize)
+    instance = dg.DagsterInstance.local_temp(str(tmp_path))
+    try:
+        plan = [([], "math", "math"), ([], "math", "math"), ([], "code", "code")]
+        args = argparse.Namespace(no_embeddings=True)
+        failures, lines = cli._run_partitions(plan, instance, args)
+        assert failures == ["math"]
+        assert lines == ["goose run: math: the child process ended without a result: killed by SIGKILL "
+                         "(the kernel's OOM killer sends SIGKILL)"]
+        runs = {r.tags[cli.ATTEMPT_TAG]: r for r in instance.get_runs()}
+        assert len(runs) == 2  # math's second run was skipped
+        status = sorted((r.tags.get("dagster/partition"), r.status) for r in runs.values())
+        assert status == [("code", dg.DagsterRunStatus.SUCCESS), ("math", dg.DagsterRunStatus.FAILURE)]
+    finally:
+        instance.dispose()

@@ -15,6 +15,7 @@ from typing import Any
 import dagster as dg
 import pytest
 
+from goose_assets.core.forked import can_fork
 from goose_assets.core.records import DOMAINS
 from goose_assets.definitions import ASSETS_BY_NAME, UPSTREAM_ASSETS
 from goose_assets.defs.resources import CorpusResource, LLMResource, WarehouseResource
@@ -71,10 +72,10 @@ def test_goose_run_on_the_sample_prints_the_summary_and_writes_the_exports(
     try:
         runs = instance.get_runs()
         assert len(runs) == 2 * len(DOMAINS) and all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
-        # each run in its own process (core/forked.py), so no run inherits another's heap
+        # each run in its own process (core/forked.py, on Linux), so no run inherits another's heap
         pids = [{e.dagster_event.pid for e in instance.all_logs(r.run_id) if e.dagster_event and e.dagster_event.pid}
                 for r in runs]
-        assert all(len(p) == 1 for p in pids) and len(set.union(*pids)) == len(runs), pids
+        assert all(len(p) == 1 for p in pids) and (len(set.union(*pids)) == len(runs) or not can_fork()), pids
     finally:
         instance.dispose()
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import signal
+import sys
 import traceback
 from collections.abc import Callable
 from multiprocessing.connection import Connection
@@ -29,7 +30,9 @@ class ForkedWorkError(RuntimeError):
 
 
 def can_fork() -> bool:
-    return "fork" in mp.get_all_start_methods()
+    # Linux only: macOS's system libraries are not fork-safe once loaded (CPython's own
+    # default there is spawn), and Windows has no fork; both run the work in-process
+    return sys.platform.startswith("linux") and "fork" in mp.get_all_start_methods()
 
 
 def _child(work: Callable[[], Any], writer: Connection) -> None:
@@ -54,7 +57,7 @@ def _exit_text(exitcode: int | None) -> str:
 
 def run_forked(work: Callable[[], T]) -> T:
     """`work()` in a forked child: its return value, or its exception raised again here.
-    Where fork is not available (Windows), `work()` runs in this process."""
+    Where fork is not used (not Linux), `work()` runs in this process."""
     if not can_fork():
         return work()
     ctx = mp.get_context("fork")

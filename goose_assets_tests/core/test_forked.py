@@ -10,7 +10,7 @@ import pytest
 
 from goose_assets.core.forked import ForkedWorkError, can_fork, run_forked
 
-pytestmark = pytest.mark.skipif(not can_fork(), reason="no fork on this platform: run_forked runs in-process")
+pytestmark = pytest.mark.skipif(not can_fork(), reason="fork is used on Linux only: elsewhere run_forked runs in-process")
 
 
 def _rss_mb() -> float:

@@ -134,6 +134,7 @@ def killed_on_math(context) -> None:  # noqa: ANN001 - Dagster rejects the strin
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+@pytest.mark.skipif(not can_fork(), reason="runs are forked on Linux only; in-process, the SIGKILL would end pytest")
 def test_a_partition_run_whose_process_is_killed_fails_that_domain_and_the_run_record(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

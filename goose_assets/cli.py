@@ -159,6 +159,9 @@ def _run_partitions(plan: list[tuple[list[Any], str, str]], instance: dg.Dagster
     skipping the rest of a domain once one of its runs failed; (failed domains, one line
     per failed step)."""
     preload_step_imports(embeddings=not args.no_embeddings)
+    # no tqdm monitor thread: a fork while it held tqdm's lock would leave the lock held
+    # in the child
+    tqdm.monitor_interval = 0
     failures: list[str] = []
     failure_lines: list[str] = []
     for stage, domain, partition_key in tqdm(plan, desc="partition runs", unit="run", file=sys.stderr):

@@ -131,13 +131,13 @@ def run_dagster(home: Path, corpus_dir: Path) -> tuple[dict[str, float], dict[st
 
     from goose_assets.cli import preload_step_imports
     from goose_assets.core.forked import run_forked
-    from goose_assets.definitions import MIX_ASSETS, UPSTREAM_ASSETS
+    from goose_assets.definitions import MIX_ASSETS, UPSTREAM_ASSETS, split_for_memory
     from goose_assets.defs.resources import CorpusResource, LLMResource, WarehouseResource
 
     instance = dg.DagsterInstance.ephemeral()
     preload_step_imports(embeddings=USE_EMBEDDINGS)
-    # what `goose run` does (each partition run in its own forked process, so the runs
-    # share no heap) in materialize_all's order, unrolled so that each run's step times
+    # what `goose run` does (each partition run in its own forked process, cut before the
+    # steps that start a fresh one, so the runs share no heap) in materialize_all's order, unrolled so that each run's step times
     # reach the progress log as it finishes
     resources = {
         "warehouse": WarehouseResource(home=str(home)),
@@ -147,10 +147,11 @@ def run_dagster(home: Path, corpus_dir: Path) -> tuple[dict[str, float], dict[st
     stage_s: dict[str, float] = defaultdict(float)
     for stage in (UPSTREAM_ASSETS, MIX_ASSETS):
         for domain in DOMAINS:
-            steps = run_forked(lambda stage=stage, domain=domain: _materialize_one(stage, domain, resources, instance))
-            for step_key, seconds in steps.items():
-                stage_s[STAGE_OF.get(step_key, REPORTS)] += seconds
-            PROGRESS(domain=domain, steps={k: round(v, 2) for k, v in steps.items()})
+            for run in split_for_memory(stage):
+                steps = run_forked(lambda run=run, domain=domain: _materialize_one(run, domain, resources, instance))
+                for step_key, seconds in steps.items():
+                    stage_s[STAGE_OF.get(step_key, REPORTS)] += seconds
+                PROGRESS(domain=domain, steps={k: round(v, 2) for k, v in steps.items()})
     return dict(stage_s), _warehouse_counts(home)
 
 

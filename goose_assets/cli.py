@@ -241,19 +241,22 @@ def run_plan(instance: dg.DagsterInstance, domains: list[str]) -> list[tuple[lis
         SHARDED,
         SHARDED_STAGES,
         UPSTREAM_ASSETS,
+        split_for_memory,
     )
     from goose_assets.defs.partitions import item_key, shard_partitions, shards_dir
 
     if not SHARDED:
-        return [(stage, d, d) for stage in (UPSTREAM_ASSETS, MIX_ASSETS) for d in domains]
-    root = shards_dir()
-    found = discover(root) if root else {}
-    if not found:
-        raise NothingToRunError(f"GOOSE_SHARDS_DIR={root} holds no shard files (see README 'Sharded corpora')")
-    known = set(instance.get_dynamic_partitions(shard_partitions.name))
-    instance.add_dynamic_partitions(shard_partitions.name, [k for k in found if k not in known])
-    plan: list[tuple[list[Any], str, str]] = [(SHARDED_STAGES, d, item_key(d, k)) for d in domains for k in found]
-    return plan + [(stage, d, d) for stage in (DOMAIN_STAGES, MIX_ASSETS) for d in domains]
+        plan = [(stage, d, d) for stage in (UPSTREAM_ASSETS, MIX_ASSETS) for d in domains]
+    else:
+        root = shards_dir()
+        found = discover(root) if root else {}
+        if not found:
+            raise NothingToRunError(f"GOOSE_SHARDS_DIR={root} holds no shard files (see README 'Sharded corpora')")
+        known = set(instance.get_dynamic_partitions(shard_partitions.name))
+        instance.add_dynamic_partitions(shard_partitions.name, [k for k in found if k not in known])
+        plan = [(SHARDED_STAGES, d, item_key(d, k)) for d in domains for k in found]
+        plan += [(stage, d, d) for stage in (DOMAIN_STAGES, MIX_ASSETS) for d in domains]
+    return [(run, d, key) for stage, d, key in plan for run in split_for_memory(stage)]
 
 
 def summary_text(home: Path, wall_s: float | None = None, mix_name: str = DEFAULT_MIX) -> str:

@@ -37,6 +37,21 @@ SHARDED_STAGE_NAMES = ("raw_documents", "extracted_passages", "masked_items", "m
 DOMAIN_STAGE_NAMES = ("filtered_tasks", "task_gallery", "quality_report")
 # assets that read every domain partition: they run once all domains are filtered
 MIX_ASSET_NAMES = ("training_mix",)
+# steps that `goose run` starts in a fresh process, as a partition run of their own: at 100K
+# documents the generator's and option selection's heaps are each 2-3 GB, and the later of
+# two steps in one process kept most of the earlier one's (BENCHMARKS, "Performance
+# problems", item 12: science's partition run peaked at 4.8 GB)
+FRESH_PROCESS_STEPS = ("mcq_tasks",)
+
+
+def split_for_memory(stage: list[dg.AssetsDefinition]) -> list[list[dg.AssetsDefinition]]:
+    """`stage` cut before each of FRESH_PROCESS_STEPS it holds: the runs to launch in turn."""
+    runs: list[list[dg.AssetsDefinition]] = [[]]
+    for asset in stage:
+        if asset.key.path[-1] in FRESH_PROCESS_STEPS and runs[-1]:
+            runs.append([])
+        runs[-1].append(asset)
+    return runs
 
 
 @dataclass(frozen=True)

@@ -197,7 +197,7 @@ def test_only_cyber_jsonl_exports_the_cyber_tasks_and_exits_0(tmp_path: Path) ->
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert_clean(proc)
     assert goose_lines(proc) == []
-    assert run_statuses(home) == {"SUCCESS": 8}  # 4 upstream + 4 mix runs, none failed
+    assert run_statuses(home) == {"SUCCESS": 12}  # 4 × 2 upstream runs (cut before mcq_tasks) + 4 mix runs, none failed
     wh = Warehouse(home / "warehouse.duckdb")
     kept = wh.query("SELECT task_id FROM filtered_tasks WHERE kept")
     rows = exported_rows(home)
@@ -219,7 +219,7 @@ def test_only_web_raw_jsonl_routes_pages_by_domain_and_exits_0(tmp_path: Path) -
     proc = goose_run(home, {"GOOSE_CORPUS_DIR": str(corpus)})
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert_clean(proc)
-    assert run_statuses(home) == {"SUCCESS": 8}
+    assert run_statuses(home) == {"SUCCESS": 12}
     rows = exported_rows(home)
     assert rows and {r["domain"] for r in rows} == {"cyber"}
     web = corpus / "web_raw.jsonl"
@@ -236,7 +236,7 @@ def test_an_empty_folder_writes_valid_empty_exports_and_exits_3(tmp_path: Path) 
     assert goose_lines(proc) == [
         f"goose run: no task was exported to {export_dir(home)}: math, code, science, cyber: no source in {corpus}"
     ]
-    assert run_statuses(home) == {"SUCCESS": 8}
+    assert run_statuses(home) == {"SUCCESS": 12}
     assert_valid_empty_export(home)
     assert summary_notes(proc) == {d: no_source_note(corpus, d) for d in DOMAINS}
 
@@ -263,7 +263,7 @@ def test_every_item_quarantined_by_an_invalid_json_server_exits_3_naming_why(tmp
         f"goose run: no task was exported to {export_dir(home)}: math, code, science: no source in {corpus}; "
         f"cyber: 2 passages, but every item was quarantined at synthesis ({why})"
     ]
-    assert run_statuses(home) == {"SUCCESS": 8}
+    assert run_statuses(home) == {"SUCCESS": 12}
     assert_valid_empty_export(home)
 
 
@@ -287,7 +287,7 @@ def test_every_task_dropped_by_screening_exits_3_naming_the_drop_reason(tmp_path
         f"goose run: no task was exported to {export_dir(home)}: math, code, science: no source in {corpus}; "
         f"cyber: {tasks} tasks, but screening dropped every one ({why})"
     ]
-    assert run_statuses(home) == {"SUCCESS": 8}
+    assert run_statuses(home) == {"SUCCESS": 12}
     assert_valid_empty_export(home)
 
 
@@ -298,8 +298,9 @@ def test_a_shard_with_one_domain_runs_every_domain_and_exits_0(tmp_path: Path) -
     proc = goose_run(home, {"GOOSE_SHARDS_DIR": str(shards)})
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert_clean(proc)
-    # 4 (domain, shard) runs of the per-item stages, 4 domain-level runs, 4 mix runs
-    assert run_statuses(home) == {"SUCCESS": 12}
+    # 4 (domain, shard) × 2 runs of the per-item stages (cut before mcq_tasks), 4
+    # domain-level runs, 4 mix runs
+    assert run_statuses(home) == {"SUCCESS": 16}
     rows = exported_rows(home)
     assert rows and {r["domain"] for r in rows} == {"cyber"}
     assert summary_notes(proc) == {

@@ -227,5 +227,6 @@ def test_goose_run_plans_every_shard_before_the_domain_stages(tmp_path: Path) ->
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = proc.stdout.splitlines()
     assert lines[0] == "['crawl-07', 'part-0001', 'part-0002']"
-    shard_runs = [f"5 {d} {d}|{s}" for d in ("math", "code") for s in ("crawl-07", "part-0001", "part-0002")]
+    # each shard's per-item stages in two runs, cut before mcq_tasks (FRESH_PROCESS_STEPS)
+    shard_runs = [f"{n} {d} {d}|{s}" for d in ("math", "code") for s in ("crawl-07", "part-0001", "part-0002") for n in (3, 2)]
     assert lines[1:] == [*shard_runs, "3 math math", "3 code code", "1 math math", "1 code code"]

@@ -137,8 +137,8 @@ def run_dagster(home: Path, corpus_dir: Path) -> tuple[dict[str, float], dict[st
     instance = dg.DagsterInstance.ephemeral()
     preload_step_imports(embeddings=USE_EMBEDDINGS)
     # what `goose run` does (each partition run in its own forked process, cut before the
-    # steps that start a fresh one, so the runs share no heap) in materialize_all's order, unrolled so that each run's step times
-    # reach the progress log as it finishes
+    # steps that start a fresh one, so the runs share no heap), in materialize_all's
+    # order, unrolled so that each run's step times reach the progress log as it finishes
     resources = {
         "warehouse": WarehouseResource(home=str(home)),
         "corpus": CorpusResource(corpus_dir=str(corpus_dir)),

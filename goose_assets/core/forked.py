@@ -1,10 +1,11 @@
 """Run one piece of work in a forked child process and hand its result back.
 
 Why: a Python process does not return freed heap to the system, and the next step only
-partly reuses it. One process that ran every partition's steps peaked at 4,598 MB on the
-100K bench corpus, while the largest step alone peaked at 2,847 MB (BENCHMARKS
-"Performance problems", item 11). A child per partition run gives its heap back when it
-exits. Fork, not spawn: the child inherits the parent's imports (~3.3 s per spawn here).
+partly reuses it (BENCHMARKS, "Performance problems", items 11-12). A child per partition
+run gives its heap back when it exits: on the 100K bench corpus math's and code's runs
+then stay under 1,840 MB (2,032 MB with one process per partition, more with one for
+all). It does not shrink a step: science's `masked_items` alone still reaches 4.4 GB.
+Fork, not spawn: the child inherits the parent's imports (~3.3 s per spawn here).
 
 The parent must not have run OpenMP work (a torch forward pass, a HistGradientBoosting
 fit) before it forks: GNU OpenMP's thread pool does not survive fork, and a child that
@@ -37,7 +38,7 @@ def can_fork() -> bool:
 
 def _child(work: Callable[[], Any], writer: Connection) -> None:
     try:
-        outcome: tuple[str, Any] = ("result", work())
+        outcome: tuple[Any, ...] = ("result", work())
     except BaseException as exc:  # noqa: BLE001 - every failure goes back to the parent
         outcome = ("error", exc, traceback.format_exc())
     try:

@@ -111,47 +111,44 @@ PROGRESS = _ProgressLog(None)
 USE_EMBEDDINGS = True
 
 
-def _materialize_one(stage: list[Any], domain: str, resources: dict[str, Any], instance: Any) -> dict[str, float]:
+def _materialize_one(stage: list[Any], partition_key: str, resources: dict[str, Any], instance: Any) -> dict[str, float]:
     """One partition run (in its forked process); seconds per step."""
     import dagster as dg
 
-    from goose_assets.definitions import MIX_ASSETS, UPSTREAM_ASSETS
+    from goose_assets.definitions import ALL_ASSETS
 
     ops: dict[str, Any] = {"task_difficulty": {"config": {"use_embeddings": USE_EMBEDDINGS}}}
     result = dg.materialize(
-        [*UPSTREAM_ASSETS, *MIX_ASSETS], selection=stage, partition_key=domain, resources=resources,
+        ALL_ASSETS, selection=stage, partition_key=partition_key, resources=resources,
         instance=instance, run_config={"ops": {k: v for k, v in ops.items() if k in {a.key.path[-1] for a in stage}}},
     )
-    assert result.success, f"materialization of {domain} failed"
+    assert result.success, f"materialization of {partition_key} failed"
     return {step.step_key: (step.end_time or 0) - (step.start_time or 0) for step in instance.get_run_step_stats(result.run_id)}
 
 
 def run_dagster(home: Path, corpus_dir: Path) -> tuple[dict[str, float], dict[str, int]]:
     import dagster as dg
 
-    from goose_assets.cli import preload_step_imports
+    from goose_assets.cli import preload_step_imports, run_plan
     from goose_assets.core.forked import run_forked
-    from goose_assets.definitions import MIX_ASSETS, UPSTREAM_ASSETS, split_for_memory
     from goose_assets.defs.resources import CorpusResource, LLMResource, WarehouseResource
 
     instance = dg.DagsterInstance.ephemeral()
     preload_step_imports(embeddings=USE_EMBEDDINGS)
-    # what `goose run` does (each partition run in its own forked process, cut before the
-    # steps that start a fresh one, so the runs share no heap), in materialize_all's
-    # order, unrolled so that each run's step times reach the progress log as it finishes
+    # `goose run`'s own plan and launch (each run in its own forked process, a domain's
+    # steps cut before the ones that start a fresh process), unrolled so that each run's
+    # step times reach the progress log as it finishes
     resources = {
         "warehouse": WarehouseResource(home=str(home)),
         "corpus": CorpusResource(corpus_dir=str(corpus_dir)),
         "llm": LLMResource(),
     }
     stage_s: dict[str, float] = defaultdict(float)
-    for stage in (UPSTREAM_ASSETS, MIX_ASSETS):
-        for domain in DOMAINS:
-            for run in split_for_memory(stage):
-                steps = run_forked(lambda run=run, domain=domain: _materialize_one(run, domain, resources, instance))
-                for step_key, seconds in steps.items():
-                    stage_s[STAGE_OF.get(step_key, REPORTS)] += seconds
-                PROGRESS(domain=domain, steps={k: round(v, 2) for k, v in steps.items()})
+    for run, domain, partition_key in run_plan(instance, list(DOMAINS)):
+        steps = run_forked(lambda run=run, key=partition_key: _materialize_one(run, key, resources, instance))
+        for step_key, seconds in steps.items():
+            stage_s[STAGE_OF.get(step_key, REPORTS)] += seconds
+        PROGRESS(domain=domain, steps={k: round(v, 2) for k, v in steps.items()})
     return dict(stage_s), _warehouse_counts(home)
 
 

@@ -37,10 +37,10 @@ SHARDED_STAGE_NAMES = ("raw_documents", "extracted_passages", "masked_items", "m
 DOMAIN_STAGE_NAMES = ("filtered_tasks", "task_gallery", "quality_report")
 # assets that read every domain partition: they run once all domains are filtered
 MIX_ASSET_NAMES = ("training_mix",)
-# steps that `goose run` starts in a fresh process, as a partition run of their own: at 100K
-# documents the generator's and option selection's heaps are each 2-3 GB, and the later of
-# two steps in one process kept most of the earlier one's (BENCHMARKS, "Performance
-# problems", item 12: science's partition run peaked at 4.8 GB)
+# steps that `goose run` starts in a fresh process, as a partition run of their own: the
+# later of two heavy steps in one process kept most of the earlier one's heap (BENCHMARKS,
+# "Performance problems", item 12: at 100K documents science's partition run peaked at
+# 4.8 GB in one process, its masked_items run alone at 4.4 GB; math's 2.0 → 1.8 GB)
 FRESH_PROCESS_STEPS = ("mcq_tasks",)
 
 
